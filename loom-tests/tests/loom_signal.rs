@@ -1,0 +1,140 @@
+//! loom models of `Signal`: every interleaving of small scenarios.
+//!
+//! Run: `RUSTFLAGS="--cfg atomkit_loom --cfg crossbeam_loom" cargo test --release -p atomkit-loom-tests --test loom_signal`
+//! (or `cargo xtask loom`). `LOOM_MAX_PREEMPTIONS` overrides the bound set here.
+#![cfg(atomkit_loom)]
+
+use atomkit::signal::{Cause, Signal};
+use loom::thread;
+use std::time::Duration;
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(3);
+    }
+    b.max_branches = 20_000;
+    b.check(f);
+}
+
+/// A waiter that sleeps is always woken by a racing close: no lost wake-up.
+#[test]
+fn close_racing_wait() {
+    model(|| {
+        let s = Signal::new();
+        let w = {
+            let s = s.clone();
+            thread::spawn(move || {
+                s.wait();
+                assert!(s.is_closed());
+            })
+        };
+        assert!(s.close());
+        w.join().unwrap();
+    });
+}
+
+/// A waiter on a child is woken by the parent's close.
+#[test]
+fn parent_close_wakes_child_waiter() {
+    model(|| {
+        let s = Signal::new();
+        let c = s.child();
+        let w = thread::spawn(move || c.wait());
+        s.close();
+        w.join().unwrap();
+    });
+}
+
+/// Racing closes: exactly one reports `true`.
+#[test]
+fn close_racing_close() {
+    model(|| {
+        let s = Signal::new();
+        let t = {
+            let s = s.clone();
+            thread::spawn(move || s.close())
+        };
+        let mine = s.close();
+        let theirs = t.join().unwrap();
+        assert!(mine ^ theirs, "exactly one close wins");
+        assert_eq!(s.cause(), Some(Cause::Closed));
+    });
+}
+
+/// `child()` racing the parent's `close()`: the child is never left open.
+#[test]
+fn close_racing_child() {
+    model(|| {
+        let s = Signal::new();
+        let t = {
+            let s = s.clone();
+            thread::spawn(move || {
+                let c = s.child();
+                c.wait(); // must return: the parent closes
+                assert_eq!(c.cause(), Some(Cause::Closed));
+                c
+            })
+        };
+        s.close();
+        let c = t.join().unwrap();
+        assert!(c.is_closed());
+    });
+}
+
+/// A child dropped while its parent closes: no leak (loom checks the Arcs), no panic.
+#[test]
+fn child_drop_racing_close() {
+    model(|| {
+        let s = Signal::new();
+        let c = s.child();
+        let t = thread::spawn(move || drop(c));
+        s.close();
+        t.join().unwrap();
+    });
+}
+
+/// A timed wait racing close: the waiter returns `true` if and only if it saw the close,
+/// and a waiter that timed out leaves no registration behind.
+#[test]
+fn timed_wait_racing_close() {
+    model(|| {
+        let s = Signal::new();
+        let w = {
+            let s = s.clone();
+            thread::spawn(move || {
+                let closed = s.wait_timeout(Duration::from_secs(3600));
+                assert_eq!(closed, s.is_closed() && closed);
+                closed
+            })
+        };
+        s.close();
+        let _ = w.join().unwrap();
+    });
+}
+
+/// The deadline and an explicit close race: the cause is whichever won, and the
+/// one close that won reports `true`.
+#[test]
+fn deadline_racing_close() {
+    model(|| {
+        let s = Signal::with_timeout(Duration::from_secs(3600));
+        let w = {
+            let s = s.clone();
+            // Waits until the modelled deadline passes or the close comes.
+            thread::spawn(move || {
+                s.wait();
+                s.cause()
+            })
+        };
+        let closed_by_us = s.close();
+        let seen = w.join().unwrap();
+        let cause = s.cause();
+        assert_eq!(seen, cause);
+        if closed_by_us {
+            assert_eq!(cause, Some(Cause::Closed));
+        } else {
+            assert_eq!(cause, Some(Cause::DeadlineExceeded));
+        }
+    });
+}

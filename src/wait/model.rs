@@ -1,0 +1,167 @@
+//! The model-checker build of the wait layer (`atomkit_loom` / `atomkit_shuttle`).
+//!
+//! A per-execution registry of sleepers keyed by the word's address. `wait` compares
+//! the word and enqueues under the registry lock, then blocks on the checker's own
+//! primitive (loom: a `Notify` per sleeper; shuttle: `park`/`unpark`). A missing wake
+//! therefore leaves a thread blocked for good, which the checker reports as a deadlock;
+//! nothing here spins, so the state space stays small.
+//!
+//! Time is not modelled. A timed wait enqueues, yields once (the checker may run any
+//! other thread there, including a waker), and then either finds it was woken or gives
+//! up. Giving up moves the crate clock (`sync::time::now`) to the deadline, so the
+//! caller sees its deadline as passed: "the timeout fired" and "the wake came first"
+//! are both explored.
+
+use crate::sync::atomic::{AtomicU32, Ordering};
+#[cfg(atomkit_loom)]
+use crate::sync::Arc;
+use crate::sync::{lock, Mutex};
+use std::time::Instant;
+
+#[cfg(atomkit_loom)]
+type Waker = Arc<loom::sync::Notify>;
+#[cfg(atomkit_shuttle)]
+type Waker = shuttle::thread::Thread;
+
+struct Sleeper {
+    addr: usize,
+    id: u64,
+    waker: Waker,
+}
+
+#[derive(Default)]
+struct Registry {
+    sleepers: Vec<Sleeper>,
+    next_id: u64,
+}
+
+#[cfg(atomkit_loom)]
+loom::lazy_static! {
+    static ref REGISTRY: Mutex<Registry> = Mutex::new(Registry::default());
+    static ref CLOCK_FLOOR: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+}
+
+#[cfg(atomkit_shuttle)]
+shuttle::lazy_static! {
+    static ref REGISTRY: Mutex<Registry> = Mutex::new(Registry::default());
+    static ref CLOCK_FLOOR: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+}
+
+/// Real time, raised to the latest deadline a modelled timed wait gave up at.
+pub(crate) fn now() -> Instant {
+    let real = Instant::now();
+    let floor = *CLOCK_FLOOR.lock().unwrap_or_else(|e| e.into_inner());
+    match floor {
+        Some(f) if f > real => f,
+        _ => real,
+    }
+}
+
+fn raise_clock(to: Instant) {
+    let mut floor = CLOCK_FLOOR.lock().unwrap_or_else(|e| e.into_inner());
+    if floor.is_none_or(|f| f < to) {
+        *floor = Some(to);
+    }
+}
+
+/// Compares and enqueues under the registry lock. Returns the sleeper's id and waker,
+/// or `None` when the word no longer holds `expected`.
+fn enqueue(atom: &AtomicU32, expected: u32) -> Option<(u64, Waker)> {
+    let mut reg = lock(&REGISTRY);
+    // Ordering: Relaxed, the weakest the kernel promises. The registry lock orders this
+    // load after any waker's change that preceded its own locked dequeue, so a wake
+    // cannot slip between this check and the enqueue.
+    if atom.load(Ordering::Relaxed) != expected {
+        return None;
+    }
+    let id = reg.next_id;
+    reg.next_id += 1;
+    #[cfg(atomkit_loom)]
+    let waker = Arc::new(loom::sync::Notify::new());
+    #[cfg(atomkit_shuttle)]
+    let waker = shuttle::thread::current();
+    reg.sleepers.push(Sleeper {
+        addr: atom as *const AtomicU32 as usize,
+        id,
+        waker: waker.clone(),
+    });
+    Some((id, waker))
+}
+
+/// Removes sleeper `id` if it is still enqueued; true if it was (nobody woke it).
+fn dequeue(id: u64) -> bool {
+    let mut reg = lock(&REGISTRY);
+    match reg.sleepers.iter().position(|s| s.id == id) {
+        Some(i) => {
+            reg.sleepers.remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
+pub(super) fn wait(atom: &AtomicU32, expected: u32) {
+    let Some((id, waker)) = enqueue(atom, expected) else {
+        return;
+    };
+    #[cfg(atomkit_loom)]
+    {
+        let _ = id;
+        waker.wait();
+    }
+    #[cfg(atomkit_shuttle)]
+    {
+        let _ = waker;
+        // `park` may return spuriously; sleep until a waker has dequeued us.
+        while lock(&REGISTRY).sleepers.iter().any(|s| s.id == id) {
+            shuttle::thread::park();
+        }
+    }
+}
+
+pub(super) fn wait_until(atom: &AtomicU32, expected: u32, deadline: Instant) {
+    if now() >= deadline {
+        return;
+    }
+    let Some((id, _waker)) = enqueue(atom, expected) else {
+        return;
+    };
+    crate::sync::thread::yield_now();
+    if dequeue(id) {
+        // Nobody woke us: the timeout fired.
+        raise_clock(deadline);
+    }
+}
+
+fn wake(atom: *const AtomicU32, all: bool) {
+    let addr = atom as usize;
+    let mut woken = Vec::new();
+    {
+        let mut reg = lock(&REGISTRY);
+        let mut i = 0;
+        while i < reg.sleepers.len() {
+            if reg.sleepers[i].addr == addr {
+                woken.push(reg.sleepers.remove(i).waker);
+                if !all {
+                    break;
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+    for w in woken {
+        #[cfg(atomkit_loom)]
+        w.notify();
+        #[cfg(atomkit_shuttle)]
+        w.unpark();
+    }
+}
+
+pub(super) fn wake_one(atom: *const AtomicU32) {
+    wake(atom, false);
+}
+
+pub(super) fn wake_all(atom: *const AtomicU32) {
+    wake(atom, true);
+}
