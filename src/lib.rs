@@ -8,6 +8,7 @@
 //! | module | what | pick it for |
 //! |--------|------|-------------|
 //! | [`signal`] | [`Signal`](signal::Signal): close-as-broadcast with parent/child trees and deadlines | stopping many threads at once; request-scoped cancellation and timeouts (Go's `close(done)` and `context`) |
+//! | [`deque`] | [`Worker`](deque::Worker) / [`Stealer`](deque::Stealer) (Chase-Lev work-stealing deque) and [`Injector`](deque::Injector) (global MPMC queue) | per-thread task queues of a work-stealing scheduler: the owner pushes and pops locally, idle threads steal the oldest half |
 //!
 //! More primitives (bounded MPMC queue and channel, work-stealing deque, counting
 //! semaphore, sharded counter map, worker pool) are on the way; the README's table
@@ -47,6 +48,7 @@
 pub(crate) mod sync;
 pub(crate) mod wait;
 
+pub mod deque;
 pub mod signal;
 
 #[doc(inline)]

@@ -1,0 +1,918 @@
+//! Work-stealing deques: a [`Worker`] per thread, [`Stealer`]s for the others, and a
+//! global [`Injector`]; the API of crossbeam-deque, so code ports by changing one import.
+//!
+//! A worker thread pushes and pops its own tasks at one end of its [`Worker`]
+//! (newest first with [`Worker::new_lifo`], oldest first with [`Worker::new_fifo`]);
+//! idle threads take the oldest tasks from the other end through [`Stealer`]s, one at
+//! a time or in batches of up to half the deque. New work from outside the pool goes
+//! into an [`Injector`], a lock-free unbounded MPMC queue with the same steal methods.
+//!
+//! ```
+//! use atomkit::deque::{Injector, Steal, Worker};
+//! use std::thread;
+//!
+//! let injector = Injector::new();
+//! for task in 0..100u64 {
+//!     injector.push(task);
+//! }
+//! let local = Worker::new_lifo();
+//! let stealer = local.stealer();
+//! let thief = thread::spawn(move || {
+//!     let mut sum = 0;
+//!     loop {
+//!         match stealer.steal() {
+//!             Steal::Success(t) => sum += t,
+//!             Steal::Retry => continue,
+//!             Steal::Empty => break sum,
+//!         }
+//!     }
+//! });
+//! let mut sum = 0;
+//! loop {
+//!     // Local work first, then a batch from the global queue.
+//!     if let Some(t) = local.pop() {
+//!         sum += t;
+//!         continue;
+//!     }
+//!     match injector.steal_batch_and_pop(&local) {
+//!         Steal::Success(t) => sum += t,
+//!         Steal::Retry => continue,
+//!         Steal::Empty => break,
+//!     }
+//! }
+//! sum += thief.join().unwrap();
+//! // The thief may have quit early, before the worker refilled: drain what is left.
+//! while let Some(t) = local.pop() {
+//!     sum += t;
+//! }
+//! assert_eq!(sum, (0..100).sum::<u64>());
+//! ```
+//!
+//! Beyond crossbeam-deque: [`Worker::push_was_empty`] tells the pusher whether the
+//! deque looked empty (so it knows when to wake a sleeping thief), and bounded workers
+//! ([`Worker::new_lifo_bounded`], [`Worker::new_fifo_bounded`]) whose
+//! [`try_push`](Worker::try_push) hands the item back when full.
+//!
+//! # Implementation
+//!
+//! [`Worker`]/[`Stealer`] are the Chase-Lev deque (Chase and Lev, SPAA 2005) with the
+//! C11 memory orderings of Lê, Pop, Cohen and Zappa Nardelli, "Correct and Efficient
+//! Work-Stealing for Weak Memory Models" (PPoPP 2013, figure 1), changed in two ways:
+//! a stealer *claims an index first and reads its slot afterwards*, and it re-reads
+//! the buffer pointer after the claim.
+//!
+//! In the paper a thief reads `a[t]` and then tries `CAS(top, t, t+1)`. That read is
+//! a data race whenever the CAS is going to fail: by then other thieves may have
+//! advanced `top` and the owner may be writing the same slot again after wrapping
+//! around (crossbeam-deque reads it with a volatile read and discards the value, which
+//! is still undefined behaviour, and why its tests run Miri without preemption).
+//! Here a thief reads only slots it has already won, and the owner never writes a slot
+//! that a thief has won but not yet finished reading. For that, the top of the deque is
+//! two indices in one word, as in tokio's run queue and st3:
+//!
+//! | bits of `heads` (u64) | name | written by | meaning |
+//! |-----------------------|------|------------|---------|
+//! | 0..32  | `h` (claimed)  | claim CASes of stealers; the owner's last-item CAS (LIFO) and pop CAS (FIFO) | next index to take from the top; everything below is taken |
+//! | 32..64 | `s` (released) | the release-CAS of the stealer that ends a steal; the owner's CAS when no steal is in flight | every slot below `s` has been read by whoever took it |
+//!
+//! `bottom` (u32) is one past the newest item, written only by the owner. The buffer
+//! is a power-of-two ring of `MaybeUninit` slots behind a `crossbeam-epoch` pointer,
+//! swapped only by the owner. Indices are `u32` and wrap; the slot of index `i` is
+//! `i mod capacity`. Deques start 8 indices below the wrap point, so every test,
+//! model and fuzz run crosses it.
+//!
+//! Invariants:
+//!
+//! 1. (claims) An index is taken by exactly one party: a stealer by a CAS moving `h`
+//!    past it, the owner by a CAS (FIFO pop, the LIFO last item) or, in LIFO mode, by
+//!    decrementing `bottom` past it while it saw `h` below it behind the SeqCst fence.
+//!    At most one steal is in flight: a stealer starts only when `s == h`, claims
+//!    `[s, h)` and ends by setting `s := h`; others see `s != h` and return
+//!    [`Steal::Retry`].
+//! 2. (no racing write) The owner writes slot `b` only when `b - s < capacity`, with
+//!    `s` read with Acquire from the stealer's Release release-CAS; so every read of a
+//!    claimed slot happens before the slot is written again.
+//! 3. (live items) `[h, bottom)` are the items in the deque; `[s, h)` have been taken
+//!    and are being read; slots outside `[s, bottom)` hold no live item.
+//! 4. (re-read after claim) The buffer holds the bits of every index in
+//!    `[s, bottom)`: a resize copies exactly that range before publishing the new
+//!    buffer, and a stealer loads the buffer after its claim, so it reads from a
+//!    buffer that holds the index it won (the CVE-2021-32810 double take came from
+//!    reading through a buffer loaded before the CAS).
+//! 5. (reclamation) A replaced buffer is retired with `defer_destroy`; every stealer
+//!    holds an epoch guard from before its claim to after its last read.
+//! 6. (wrap-around) `bottom - s` never exceeds the capacity, at most 2^30, so every
+//!    difference of two indices fits an `i32` and `wrapping_sub` gives the distance.
+//! 7. (growth and shrinking) Push doubles the buffer when `bottom - s` reaches the
+//!    capacity; pop halves it when `bottom - s` is at most a quarter of it (never below
+//!    16 slots, 2 under the model checkers).
+//!
+//! A steal is one CAS to claim and one to release. A batch steal from a LIFO worker
+//! claims one index at a time, each behind its own fence, because the owner pops
+//! without a CAS; from a FIFO worker, whose owner claims with a CAS too, it claims the
+//! whole range in one CAS. A batch is at most half the items (rounded up), at most
+//! the limit (32 by default) and at most the room in a bounded destination.
+//!
+//! Progress: push and pop are wait-free apart from the buffer copy on a resize and
+//! the last-item CAS. A stealer preempted in the middle of its steal makes other
+//! stealers see [`Steal::Retry`] until it runs again (never the owner): the price of
+//! reading only claimed slots.
+//!
+//! [`Injector`] is a linked list of blocks of slots, each slot with a ready flag.
+//! A pusher takes a slot with `fetch_add` on the tail block's push counter, writes it
+//! and sets the flag (Release); a full block gets a successor linked by a CAS on its
+//! `next`. A stealer claims ready slots with a CAS on the head block's take counter
+//! and only then reads them; an exhausted block is unlinked by a CAS on `head` and
+//! retired through the epoch collector.
+//!
+//! ## Memory orderings
+//!
+//! Lê et al.'s orderings, operation by operation, with what each pairs with:
+//!
+//! - `push`: `load_relaxed(bottom)`; `load_acquire(top)` becomes an Acquire load of
+//!   `heads` taken only when the owner's cached `s` says the buffer may be full
+//!   (`s` only grows, so a stale one is conservative); `fence(release)` +
+//!   `store_relaxed(bottom)` becomes a Release store of `bottom`, pairing with the
+//!   stealers' Acquire load of `bottom`.
+//! - `pop` (LIFO, the paper's `take`): `store_relaxed(bottom, b-1)`; `fence(seq_cst)`;
+//!   `load_relaxed(top)` — the Dekker pairing with the stealer's fence: of the owner's
+//!   store of `bottom` and a stealer's load of it, at least one sees the other's side.
+//!   The last item is decided by `CAS(top, seq_cst)`; `bottom` is restored relaxed.
+//! - `pop` (FIFO): a Relaxed CAS on `heads`; `bottom` never decreases in FIFO mode,
+//!   so there is no Dekker race, and the owner reads only its own writes.
+//! - `steal`: `load_acquire(top)` (here `heads`, also pairing with the previous
+//!   stealer's Release release-CAS); `fence(seq_cst)`; `load_acquire(bottom)` (pairs
+//!   with `push`'s Release store); `CAS(top, seq_cst)` to claim. Then, unlike the paper,
+//!   an Acquire load of the buffer pointer (pairs with the Release swap in the resize),
+//!   the read of the slot, and a Release CAS setting `s := h` (pairs with the owner's
+//!   Acquire load of `heads` in `push`).
+//! - A resize publishes the new buffer with a Release swap before the Release store of
+//!   `bottom` that publishes the next item.
+//! - Under `--cfg atomkit_tsan` the two SeqCst fences are left out and the accesses
+//!   around them (`bottom` store and `heads` load in `pop`, `heads` and `bottom` loads
+//!   in a steal) are SeqCst: one total order over them gives the same Dekker argument,
+//!   and ThreadSanitizer understands it.
+//! - [`Injector`]: slot ready flags Release/Acquire; block links (`next`, `head`,
+//!   `tail`) Release on publish and Acquire on load; the push counter is Relaxed
+//!   (it only hands out slots); the take CAS is AcqRel.
+
+mod chase_lev;
+mod injector;
+
+pub use injector::Injector;
+
+use crate::sync::Arc;
+use chase_lev::{Buffer, Inner, MAX_CAP};
+use core::cell::Cell;
+use core::fmt;
+use core::iter::FromIterator;
+use core::marker::PhantomData;
+use crossbeam_epoch as epoch;
+
+/// Items a batch steal takes at most when no limit is given.
+const MAX_BATCH: usize = 32;
+
+/// First index of every deque: 8 below the wrap point of `u32`, so that every use
+/// crosses it early (invariant 6).
+const START: u32 = u32::MAX - 7;
+
+/// Where retired buffers and blocks go: the global epoch collector, or under loom a
+/// collector per structure (much smaller models).
+pub(crate) struct Reclaim {
+    #[cfg(atomkit_loom)]
+    collector: epoch::Collector,
+}
+
+impl Reclaim {
+    fn new() -> Self {
+        Reclaim {
+            #[cfg(atomkit_loom)]
+            collector: epoch::Collector::new(),
+        }
+    }
+
+    /// Pins the current thread.
+    #[inline]
+    fn pin(&self) -> epoch::Guard {
+        #[cfg(atomkit_loom)]
+        {
+            self.collector.register().pin()
+        }
+        #[cfg(not(atomkit_loom))]
+        {
+            epoch::pin()
+        }
+    }
+}
+
+/// The result of a steal.
+///
+/// # Examples
+///
+/// ```
+/// use atomkit::deque::{Steal, Worker};
+///
+/// let w = Worker::new_fifo();
+/// let s = w.stealer();
+/// assert_eq!(s.steal(), Steal::Empty);
+/// w.push(7);
+/// assert_eq!(s.steal(), Steal::Success(7));
+/// ```
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Steal<T> {
+    /// The queue was empty.
+    Empty,
+    /// An item was stolen.
+    Success(T),
+    /// Another thread got in the way (a concurrent steal or pop); try again.
+    Retry,
+}
+
+impl<T> Steal<T> {
+    /// Whether this is `Empty`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Steal;
+    /// assert!(Steal::<i32>::Empty.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Steal::Empty)
+    }
+
+    /// Whether this is `Success`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Steal;
+    /// assert!(Steal::Success(1).is_success());
+    /// ```
+    pub fn is_success(&self) -> bool {
+        matches!(self, Steal::Success(_))
+    }
+
+    /// Whether this is `Retry`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Steal;
+    /// assert!(Steal::<i32>::Retry.is_retry());
+    /// ```
+    pub fn is_retry(&self) -> bool {
+        matches!(self, Steal::Retry)
+    }
+
+    /// The stolen item, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Steal;
+    /// assert_eq!(Steal::Success(1).success(), Some(1));
+    /// assert_eq!(Steal::<i32>::Retry.success(), None);
+    /// ```
+    pub fn success(self) -> Option<T> {
+        match self {
+            Steal::Success(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// `self` if it is a success, else the result of `f`; a `Retry` in `self`
+    /// turns an `Empty` from `f` into `Retry` (something may still be there).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Steal;
+    /// assert_eq!(Steal::Empty.or_else(|| Steal::Success(2)), Steal::Success(2));
+    /// assert_eq!(Steal::Retry.or_else(|| Steal::<i32>::Empty), Steal::Retry);
+    /// assert_eq!(Steal::Success(1).or_else(|| Steal::Success(2)), Steal::Success(1));
+    /// ```
+    pub fn or_else<F: FnOnce() -> Steal<T>>(self, f: F) -> Steal<T> {
+        match self {
+            Steal::Empty => f(),
+            Steal::Success(_) => self,
+            Steal::Retry => match f() {
+                Steal::Empty => Steal::Retry,
+                other => other,
+            },
+        }
+    }
+}
+
+impl<T> FromIterator<Steal<T>> for Steal<T> {
+    /// The first `Success`; else `Retry` if any was `Retry`; else `Empty`. Stops at
+    /// the first success.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Steal;
+    /// let all: Steal<i32> = vec![Steal::Empty, Steal::Retry, Steal::Empty].into_iter().collect();
+    /// assert_eq!(all, Steal::Retry);
+    /// let all: Steal<i32> = vec![Steal::Retry, Steal::Success(3)].into_iter().collect();
+    /// assert_eq!(all, Steal::Success(3));
+    /// ```
+    fn from_iter<I: IntoIterator<Item = Steal<T>>>(iter: I) -> Self {
+        let mut retry = false;
+        for s in iter {
+            match s {
+                Steal::Success(t) => return Steal::Success(t),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+        }
+        if retry {
+            Steal::Retry
+        } else {
+            Steal::Empty
+        }
+    }
+}
+
+/// The error of [`Worker::try_push`] on a full bounded worker: hands the item back.
+///
+/// # Examples
+///
+/// ```
+/// use atomkit::deque::Worker;
+///
+/// let w = Worker::new_lifo_bounded(1);
+/// w.try_push(1).unwrap();
+/// let err = w.try_push(2).unwrap_err();
+/// assert_eq!(err.to_string(), "deque is full");
+/// assert_eq!(err.into_inner(), 2);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PushError<T>(pub T);
+
+impl<T> PushError<T> {
+    /// The item that was not pushed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::PushError;
+    /// assert_eq!(PushError(5).into_inner(), 5);
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for PushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PushError(..)")
+    }
+}
+
+impl<T> fmt::Display for PushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deque is full")
+    }
+}
+
+impl<T> std::error::Error for PushError<T> {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flavor {
+    Lifo,
+    Fifo,
+}
+
+/// The owner's end of a work-stealing deque. Not `Sync`: one thread pushes and pops;
+/// it can be sent to another thread.
+///
+/// # Examples
+///
+/// ```
+/// use atomkit::deque::Worker;
+///
+/// let w = Worker::new_lifo();
+/// w.push(1);
+/// w.push(2);
+/// assert_eq!(w.pop(), Some(2));
+/// assert_eq!(w.stealer().steal().success(), Some(1));
+/// ```
+pub struct Worker<T> {
+    inner: Arc<Inner<T>>,
+    /// The owner's copy of the current buffer pointer (only the owner swaps it).
+    buffer: Cell<*const Buffer<T>>,
+    /// A released index `s` the owner has read with Acquire (lags the real one).
+    cached_s: Cell<u32>,
+    flavor: Flavor,
+    /// Maximum length, for bounded workers.
+    bound: Option<usize>,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+// SAFETY: a `Worker` may move to another thread with its items (`T: Send`); its
+// owner-only cells move with it and are used by one thread at a time (`!Sync`).
+unsafe impl<T: Send> Send for Worker<T> {}
+
+impl<T> Worker<T> {
+    fn with(flavor: Flavor, bound: Option<usize>) -> Self {
+        let inner = Arc::new(Inner::new(START));
+        let buffer = Cell::new(Self::current_buffer(&inner));
+        Worker {
+            inner,
+            buffer,
+            cached_s: Cell::new(START),
+            flavor,
+            bound,
+            _not_sync: PhantomData,
+        }
+    }
+
+    fn current_buffer(inner: &Inner<T>) -> *const Buffer<T> {
+        // SAFETY: no deref happens under this guard; the pointer stays valid for the
+        // owner because only the owner retires buffers (invariant 5).
+        let guard = unsafe { epoch::unprotected() };
+        // Ordering: Relaxed; the owner (or the creator) stored it itself.
+        inner
+            .buffer
+            .load(crate::sync::atomic::Ordering::Relaxed, guard)
+            .as_raw()
+    }
+
+    fn check_bound(cap: usize) -> usize {
+        assert!(cap > 0, "deque capacity must be at least 1");
+        assert!(
+            cap <= MAX_CAP,
+            "deque capacity {cap} exceeds the maximum {MAX_CAP}"
+        );
+        cap
+    }
+
+    /// A new deque whose owner pops the newest item first (stealers take the oldest).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::new_lifo();
+    /// w.push('a');
+    /// w.push('b');
+    /// assert_eq!(w.pop(), Some('b'));
+    /// ```
+    pub fn new_lifo() -> Self {
+        Self::with(Flavor::Lifo, None)
+    }
+
+    /// A new deque whose owner pops the oldest item first, like the stealers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::new_fifo();
+    /// w.push('a');
+    /// w.push('b');
+    /// assert_eq!(w.pop(), Some('a'));
+    /// ```
+    pub fn new_fifo() -> Self {
+        Self::with(Flavor::Fifo, None)
+    }
+
+    /// A LIFO deque holding at most `cap` items: [`try_push`](Self::try_push) hands
+    /// the item back when it is full.
+    ///
+    /// # Panics
+    ///
+    /// If `cap` is 0 or above 2^30.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::new_lifo_bounded(2);
+    /// assert!(w.try_push(1).is_ok());
+    /// assert!(w.try_push(2).is_ok());
+    /// assert!(w.try_push(3).is_err());
+    /// assert_eq!(w.capacity(), Some(2));
+    /// ```
+    pub fn new_lifo_bounded(cap: usize) -> Self {
+        Self::with(Flavor::Lifo, Some(Self::check_bound(cap)))
+    }
+
+    /// A FIFO deque holding at most `cap` items.
+    ///
+    /// # Panics
+    ///
+    /// If `cap` is 0 or above 2^30.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::new_fifo_bounded(1);
+    /// assert!(w.try_push(1).is_ok());
+    /// assert_eq!(w.try_push(2).unwrap_err().into_inner(), 2);
+    /// ```
+    pub fn new_fifo_bounded(cap: usize) -> Self {
+        Self::with(Flavor::Fifo, Some(Self::check_bound(cap)))
+    }
+
+    /// The bound of a bounded worker; `None` when unbounded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// assert_eq!(Worker::<i32>::new_lifo().capacity(), None);
+    /// ```
+    pub fn capacity(&self) -> Option<usize> {
+        self.bound
+    }
+
+    /// A handle for other threads to steal from this deque.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::new_lifo();
+    /// let s = w.stealer();
+    /// w.push(1);
+    /// assert_eq!(std::thread::spawn(move || s.steal().success()).join().unwrap(), Some(1));
+    /// ```
+    pub fn stealer(&self) -> Stealer<T> {
+        Stealer {
+            inner: self.inner.clone(),
+            flavor: self.flavor,
+        }
+    }
+
+    /// Pushes without checking the bound.
+    #[inline]
+    fn push_unbounded(&self, value: T) {
+        let mut buf = self.buffer.get();
+        let mut s = self.cached_s.get();
+        // SAFETY: we are the owner (`Worker` is `!Sync` and owns the only owner
+        // handle); `buf` is our cached current buffer, `s` a released index we read.
+        unsafe { self.inner.push(&mut buf, &mut s, value) };
+        self.buffer.set(buf);
+        self.cached_s.set(s);
+    }
+
+    /// Pushes an item.
+    ///
+    /// # Panics
+    ///
+    /// On a bounded worker that is full (use [`try_push`](Self::try_push)), and if
+    /// the deque would exceed 2^30 items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::new_fifo();
+    /// w.push(1);
+    /// assert_eq!(w.len(), 1);
+    /// ```
+    #[inline]
+    pub fn push(&self, value: T) {
+        if let Some(cap) = self.bound {
+            assert!(self.inner.len() < cap, "push on a full bounded deque");
+        }
+        self.push_unbounded(value);
+    }
+
+    /// Pushes an item and tells whether the deque was empty just before (as far as
+    /// the owner could see): the moment to wake a sleeping thief.
+    ///
+    /// # Panics
+    ///
+    /// As [`push`](Self::push).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::new_lifo();
+    /// assert!(w.push_was_empty(1));
+    /// assert!(!w.push_was_empty(2));
+    /// ```
+    pub fn push_was_empty(&self, value: T) -> bool {
+        let was_empty = self.inner.len() == 0;
+        self.push(value);
+        was_empty
+    }
+
+    /// Pushes an item unless a bounded worker is full; then hands it back. Always
+    /// succeeds on an unbounded worker.
+    ///
+    /// # Errors
+    ///
+    /// [`PushError`] holding `value` when the worker holds its bound of items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::new_lifo_bounded(1);
+    /// assert!(w.try_push(1).is_ok());
+    /// assert_eq!(w.try_push(2).unwrap_err().into_inner(), 2);
+    /// assert_eq!(w.pop(), Some(1));
+    /// assert!(w.try_push(3).is_ok());
+    /// ```
+    pub fn try_push(&self, value: T) -> Result<(), PushError<T>> {
+        if let Some(cap) = self.bound {
+            if self.inner.len() >= cap {
+                return Err(PushError(value));
+            }
+        }
+        self.push_unbounded(value);
+        Ok(())
+    }
+
+    /// Pops an item: the newest in a LIFO worker, the oldest in a FIFO one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::new_lifo();
+    /// assert_eq!(w.pop(), None);
+    /// w.push(1);
+    /// assert_eq!(w.pop(), Some(1));
+    /// ```
+    #[inline]
+    pub fn pop(&self) -> Option<T> {
+        let mut buf = self.buffer.get();
+        // SAFETY: we are the owner and `buf` is our cached current buffer.
+        let v = unsafe {
+            match self.flavor {
+                Flavor::Lifo => self.inner.pop_lifo(&mut buf),
+                Flavor::Fifo => self.inner.pop_fifo(&mut buf),
+            }
+        };
+        self.buffer.set(buf);
+        v
+    }
+
+    /// Whether the deque is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::<i32>::new_lifo();
+    /// assert!(w.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.inner.len() == 0
+    }
+
+    /// The number of items (a snapshot: stealers may be taking some).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::new_lifo();
+    /// w.push(1);
+    /// w.push(2);
+    /// assert_eq!(w.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Room left in a bounded worker (at least what is there now: stealers only add room).
+    fn room(&self) -> usize {
+        match self.bound {
+            Some(cap) => cap.saturating_sub(self.inner.len()),
+            None => usize::MAX,
+        }
+    }
+}
+
+impl<T> Drop for Inner<T> {
+    fn drop(&mut self) {
+        self.drain_on_drop();
+    }
+}
+
+impl<T> fmt::Debug for Worker<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("flavor", &self.flavor)
+            .field("bound", &self.bound)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A handle that steals the oldest items of a [`Worker`]'s deque. `Clone`, `Send`
+/// and `Sync`.
+///
+/// # Examples
+///
+/// ```
+/// use atomkit::deque::{Steal, Worker};
+/// let w = Worker::new_lifo();
+/// let s = w.stealer();
+/// w.push(1);
+/// w.push(2);
+/// assert_eq!(s.clone().steal(), Steal::Success(1));
+/// ```
+pub struct Stealer<T> {
+    inner: Arc<Inner<T>>,
+    flavor: Flavor,
+}
+
+impl<T> Clone for Stealer<T> {
+    fn clone(&self) -> Self {
+        Stealer {
+            inner: self.inner.clone(),
+            flavor: self.flavor,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Stealer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stealer").finish_non_exhaustive()
+    }
+}
+
+fn check_limit(limit: usize) {
+    assert!(limit > 0, "steal limit must be at least 1");
+}
+
+impl<T> Stealer<T> {
+    fn fifo(&self) -> bool {
+        self.flavor == Flavor::Fifo
+    }
+
+    /// Steals the oldest item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::{Steal, Worker};
+    /// let w = Worker::new_lifo();
+    /// w.push(1);
+    /// w.push(2);
+    /// assert_eq!(w.stealer().steal(), Steal::Success(1));
+    /// ```
+    pub fn steal(&self) -> Steal<T> {
+        let mut out = None;
+        match self.inner.steal_into(1, self.fifo(), |v| out = Some(v)) {
+            Steal::Success(_) => Steal::Success(out.expect("a successful steal takes one item")),
+            Steal::Empty => Steal::Empty,
+            Steal::Retry => Steal::Retry,
+        }
+    }
+
+    /// Steals a batch (up to half the items, at most 32) into `dest`.
+    ///
+    /// Returns `Success(())` when at least one item moved. Stolen items are pushed
+    /// into `dest` oldest first. When `dest` is bounded and full, nothing moves and
+    /// the result is `Empty`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::new_fifo();
+    /// for i in 0..10 { w.push(i); }
+    /// let mine = Worker::new_fifo();
+    /// assert!(w.stealer().steal_batch(&mine).is_success());
+    /// assert_eq!(mine.len(), 5);
+    /// assert_eq!(mine.pop(), Some(0));
+    /// ```
+    pub fn steal_batch(&self, dest: &Worker<T>) -> Steal<()> {
+        self.steal_batch_with_limit(dest, MAX_BATCH)
+    }
+
+    /// Steals a batch of at most `limit` items (and at most half) into `dest`.
+    ///
+    /// # Panics
+    ///
+    /// If `limit` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::new_lifo();
+    /// for i in 0..10 { w.push(i); }
+    /// let mine = Worker::new_lifo();
+    /// assert!(w.stealer().steal_batch_with_limit(&mine, 2).is_success());
+    /// assert_eq!(mine.len(), 2);
+    /// ```
+    pub fn steal_batch_with_limit(&self, dest: &Worker<T>, limit: usize) -> Steal<()> {
+        check_limit(limit);
+        if Arc::ptr_eq(&self.inner, &dest.inner) {
+            return if dest.is_empty() {
+                Steal::Empty
+            } else {
+                Steal::Success(())
+            };
+        }
+        let max = limit.min(dest.room());
+        if max == 0 {
+            return Steal::Empty;
+        }
+        match self
+            .inner
+            .steal_into(max, self.fifo(), |v| dest.push_unbounded(v))
+        {
+            Steal::Success(_) => Steal::Success(()),
+            Steal::Empty => Steal::Empty,
+            Steal::Retry => Steal::Retry,
+        }
+    }
+
+    /// Steals a batch (up to half, at most 32), returns the oldest stolen item and
+    /// pushes the rest into `dest`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::{Steal, Worker};
+    /// let w = Worker::new_fifo();
+    /// for i in 0..6 { w.push(i); }
+    /// let mine = Worker::new_fifo();
+    /// assert_eq!(w.stealer().steal_batch_and_pop(&mine), Steal::Success(0));
+    /// assert_eq!(mine.len(), 2);
+    /// ```
+    pub fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
+        self.steal_batch_with_limit_and_pop(dest, MAX_BATCH)
+    }
+
+    /// Steals at most `limit` items (and at most half), returns the oldest and pushes
+    /// the rest into `dest`.
+    ///
+    /// # Panics
+    ///
+    /// If `limit` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::{Steal, Worker};
+    /// let w = Worker::new_fifo();
+    /// for i in 0..6 { w.push(i); }
+    /// let mine = Worker::new_fifo();
+    /// assert_eq!(w.stealer().steal_batch_with_limit_and_pop(&mine, 2), Steal::Success(0));
+    /// assert_eq!(mine.pop(), Some(1));
+    /// assert_eq!(mine.pop(), None);
+    /// ```
+    pub fn steal_batch_with_limit_and_pop(&self, dest: &Worker<T>, limit: usize) -> Steal<T> {
+        check_limit(limit);
+        if Arc::ptr_eq(&self.inner, &dest.inner) {
+            return match dest.pop() {
+                Some(v) => Steal::Success(v),
+                None => Steal::Empty,
+            };
+        }
+        let max = limit.min(dest.room().saturating_add(1));
+        let mut first = None;
+        let r = self.inner.steal_into(max, self.fifo(), |v| {
+            if first.is_none() {
+                first = Some(v);
+            } else {
+                dest.push_unbounded(v);
+            }
+        });
+        match r {
+            Steal::Success(_) => Steal::Success(first.expect("a successful steal takes an item")),
+            Steal::Empty => Steal::Empty,
+            Steal::Retry => Steal::Retry,
+        }
+    }
+
+    /// Whether the deque is empty (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::<i32>::new_lifo();
+    /// assert!(w.stealer().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.inner.len() == 0
+    }
+
+    /// The number of items (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::deque::Worker;
+    /// let w = Worker::new_lifo();
+    /// w.push(1);
+    /// assert_eq!(w.stealer().len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+}

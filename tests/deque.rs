@@ -1,0 +1,573 @@
+//! Integration tests of `atomkit::deque`: order, batches, bounds, and that every
+//! pushed item is taken exactly once (by pop, steal or drop) under concurrency.
+
+use atomkit::deque::{Injector, PushError, Steal, Stealer, Worker};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+/// Scales a loop count down under Miri.
+fn n(full: usize, miri: usize) -> usize {
+    if cfg!(miri) {
+        miri
+    } else {
+        full
+    }
+}
+
+/// A payload that records its drop in a shared table: dropping twice panics, and
+/// the test checks at the end that each id was dropped exactly once. Boxed so Miri
+/// sees its allocation.
+struct Item {
+    id: Box<usize>,
+    log: Arc<DropLog>,
+}
+
+struct DropLog {
+    dropped: Vec<AtomicBool>,
+    count: AtomicUsize,
+}
+
+impl DropLog {
+    fn new(n: usize) -> Arc<Self> {
+        Arc::new(DropLog {
+            dropped: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            count: AtomicUsize::new(0),
+        })
+    }
+    fn item(self: &Arc<Self>, id: usize) -> Item {
+        Item {
+            id: Box::new(id),
+            log: self.clone(),
+        }
+    }
+    fn assert_all_dropped_once(&self) {
+        assert_eq!(self.count.load(Ordering::SeqCst), self.dropped.len());
+        assert!(self.dropped.iter().all(|d| d.load(Ordering::SeqCst)));
+    }
+}
+
+impl Drop for Item {
+    fn drop(&mut self) {
+        let was = self.log.dropped[*self.id].swap(true, Ordering::SeqCst);
+        assert!(!was, "item {} dropped twice", self.id);
+        self.log.count.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn lifo_order() {
+    let w = Worker::new_lifo();
+    for i in 0..100 {
+        w.push(i);
+    }
+    for i in (0..100).rev() {
+        assert_eq!(w.pop(), Some(i));
+    }
+    assert_eq!(w.pop(), None);
+    assert!(w.is_empty());
+}
+
+#[test]
+fn fifo_order() {
+    let w = Worker::new_fifo();
+    for i in 0..100 {
+        w.push(i);
+    }
+    for i in 0..100 {
+        assert_eq!(w.pop(), Some(i));
+    }
+    assert_eq!(w.pop(), None);
+}
+
+#[test]
+fn steal_takes_oldest_in_both_flavors() {
+    for w in [Worker::new_lifo(), Worker::new_fifo()] {
+        let s = w.stealer();
+        for i in 0..40 {
+            w.push(i);
+        }
+        for i in 0..20 {
+            assert_eq!(s.steal(), Steal::Success(i));
+        }
+        assert_eq!(s.len(), 20);
+        let rest: Vec<_> = std::iter::from_fn(|| w.pop()).collect();
+        assert_eq!(rest.len(), 20);
+        assert_eq!(s.steal(), Steal::Empty);
+    }
+}
+
+#[test]
+fn interleaved_push_pop_steal_across_growth_and_shrink() {
+    let w = Worker::new_lifo();
+    let s = w.stealer();
+    let mut model = std::collections::VecDeque::new();
+    let mut next = 0;
+    for round in 0..n(20, 4) {
+        for _ in 0..(100 + round * 37) {
+            w.push(next);
+            model.push_back(next);
+            next += 1;
+        }
+        for _ in 0..30 {
+            assert_eq!(s.steal().success(), model.pop_front());
+        }
+        while model.len() > 3 {
+            assert_eq!(w.pop(), model.pop_back());
+        }
+    }
+    assert_eq!(w.len(), model.len());
+}
+
+#[test]
+fn batch_limits_and_half() {
+    for fifo in [false, true] {
+        let mk = || {
+            if fifo {
+                Worker::new_fifo()
+            } else {
+                Worker::new_lifo()
+            }
+        };
+        let src = mk();
+        let s = src.stealer();
+        for i in 0..100 {
+            src.push(i);
+        }
+        let dst = mk();
+        // Default limit 32 (half would be 50).
+        assert_eq!(s.steal_batch(&dst), Steal::Success(()));
+        assert_eq!(dst.len(), 32);
+        assert_eq!(src.len(), 68);
+        // Explicit limit.
+        let dst2 = mk();
+        assert_eq!(s.steal_batch_with_limit(&dst2, 5), Steal::Success(()));
+        assert_eq!(dst2.len(), 5);
+        // Half, rounded up: 63 left -> at most 32; with a large limit take 32.
+        let dst3 = mk();
+        assert_eq!(s.steal_batch_with_limit(&dst3, 1000), Steal::Success(()));
+        assert_eq!(dst3.len(), 32);
+        assert_eq!(src.len(), 31);
+        // Batch and pop: the oldest comes back, the rest go to dest.
+        let dst4 = mk();
+        assert_eq!(
+            s.steal_batch_with_limit_and_pop(&dst4, 4),
+            Steal::Success(69)
+        );
+        assert_eq!(dst4.len(), 3);
+        let mut got: Vec<_> = std::iter::from_fn(|| dst4.pop()).collect();
+        got.sort();
+        assert_eq!(got, vec![70, 71, 72]);
+        // One item: half rounded up takes it.
+        let one = mk();
+        one.push(9);
+        let dst5 = mk();
+        assert_eq!(one.stealer().steal_batch_and_pop(&dst5), Steal::Success(9));
+        assert_eq!(one.stealer().steal_batch(&dst5), Steal::Empty);
+    }
+}
+
+#[test]
+fn batch_into_fifo_dest_keeps_order() {
+    let src = Worker::new_fifo();
+    for i in 0..10 {
+        src.push(i);
+    }
+    let dst = Worker::new_fifo();
+    assert!(src.stealer().steal_batch(&dst).is_success());
+    let got: Vec<_> = std::iter::from_fn(|| dst.pop()).collect();
+    assert_eq!(got, vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn batch_into_itself() {
+    let w = Worker::new_lifo();
+    let s = w.stealer();
+    assert_eq!(s.steal_batch(&w), Steal::Empty);
+    w.push(1);
+    assert_eq!(s.steal_batch(&w), Steal::Success(()));
+    assert_eq!(s.steal_batch_and_pop(&w), Steal::Success(1));
+}
+
+#[test]
+#[should_panic(expected = "steal limit must be at least 1")]
+fn zero_limit_panics() {
+    let w = Worker::<i32>::new_lifo();
+    let _ = w.stealer().steal_batch_with_limit(&Worker::new_lifo(), 0);
+}
+
+#[test]
+#[should_panic(expected = "deque capacity must be at least 1")]
+fn zero_bound_panics() {
+    let _ = Worker::<i32>::new_lifo_bounded(0);
+}
+
+#[test]
+#[should_panic(expected = "push on a full bounded deque")]
+fn push_on_full_bounded_panics() {
+    let w = Worker::new_fifo_bounded(1);
+    w.push(1);
+    w.push(2);
+}
+
+#[test]
+fn bounded_try_push_and_batch_room() {
+    let w = Worker::new_lifo_bounded(3);
+    for i in 0..3 {
+        w.try_push(i).unwrap();
+    }
+    let e = w.try_push(3).unwrap_err();
+    assert_eq!(e, PushError(3));
+    assert_eq!(format!("{e:?}"), "PushError(..)");
+    assert_eq!(w.stealer().steal(), Steal::Success(0));
+    w.try_push(4).unwrap();
+    // A batch into a bounded destination respects its room.
+    let src = Worker::new_fifo();
+    for i in 0..20 {
+        src.push(i);
+    }
+    let dst = Worker::new_fifo_bounded(2);
+    dst.push(100);
+    assert!(src.stealer().steal_batch(&dst).is_success());
+    assert_eq!(dst.len(), 2);
+    assert_eq!(
+        src.stealer().steal_batch(&dst),
+        Steal::Empty,
+        "full dest takes nothing"
+    );
+    assert_eq!(src.stealer().steal_batch_and_pop(&dst), Steal::Success(1));
+    assert_eq!(dst.len(), 2);
+    assert_eq!(src.len(), 18);
+}
+
+#[test]
+fn push_was_empty_reports() {
+    let w = Worker::new_fifo();
+    assert!(w.push_was_empty(1));
+    assert!(!w.push_was_empty(2));
+    w.pop();
+    w.pop();
+    assert!(w.push_was_empty(3));
+}
+
+#[test]
+fn steal_combinators() {
+    assert_eq!(Steal::<i32>::Empty.or_else(|| Steal::Empty), Steal::Empty);
+    assert_eq!(
+        Steal::Retry.or_else(|| Steal::Success(1)),
+        Steal::Success(1)
+    );
+    let s: Steal<i32> = [Steal::Empty, Steal::Empty].into_iter().collect();
+    assert!(s.is_empty());
+    let mut calls = 0;
+    let s: Steal<i32> = [Steal::Success(1), Steal::Success(2)]
+        .into_iter()
+        .inspect(|_| calls += 1)
+        .collect();
+    assert_eq!((s, calls), (Steal::Success(1), 1));
+}
+
+#[test]
+fn drops_leftovers_exactly_once() {
+    let k = n(1000, 100);
+    let log = DropLog::new(k);
+    {
+        let w = Worker::new_lifo();
+        let s = w.stealer();
+        for i in 0..k {
+            w.push(log.item(i));
+        }
+        for _ in 0..k / 4 {
+            drop(w.pop());
+            drop(s.steal());
+        }
+        drop(w);
+        // The stealer keeps the deque alive; its drop drops the rest.
+        assert!(!s.is_empty());
+    }
+    log.assert_all_dropped_once();
+    let log = DropLog::new(k);
+    {
+        let q = Injector::new();
+        for i in 0..k {
+            q.push(log.item(i));
+        }
+        for _ in 0..k / 3 {
+            drop(q.steal());
+        }
+    }
+    log.assert_all_dropped_once();
+}
+
+#[test]
+fn injector_fifo_and_batches() {
+    let q = Injector::new();
+    let k = n(1000, 150);
+    for i in 0..k {
+        q.push(i);
+    }
+    assert_eq!(q.len(), k);
+    let mut seen = Vec::new();
+    let w = Worker::new_fifo();
+    loop {
+        match q.steal_batch_with_limit_and_pop(&w, 7) {
+            Steal::Success(v) => {
+                seen.push(v);
+                while let Some(v) = w.pop() {
+                    seen.push(v);
+                }
+            }
+            Steal::Empty => break,
+            Steal::Retry => {}
+        }
+    }
+    assert_eq!(seen, (0..k).collect::<Vec<_>>());
+    assert!(q.is_empty());
+}
+
+/// Owner pushes and pops, `thieves` stealers steal (single and batch), every item is
+/// taken exactly once and nothing is lost.
+fn owner_and_stealers(lifo: bool, thieves: usize) {
+    let total = n(100_000, 300);
+    let log = DropLog::new(total);
+    let taken: Arc<Vec<AtomicBool>> =
+        Arc::new((0..total).map(|_| AtomicBool::new(false)).collect());
+    let done = Arc::new(AtomicBool::new(false));
+    let w = if lifo {
+        Worker::new_lifo()
+    } else {
+        Worker::new_fifo()
+    };
+    let handles: Vec<_> = (0..thieves)
+        .map(|t| {
+            let s: Stealer<Item> = w.stealer();
+            let taken = taken.clone();
+            let done = done.clone();
+            thread::spawn(move || {
+                let mine = Worker::new_lifo();
+                let mut count = 0usize;
+                let mut take = |it: Item| {
+                    assert!(!taken[*it.id].swap(true, Ordering::SeqCst), "taken twice");
+                    count += 1;
+                };
+                loop {
+                    let r = match t % 3 {
+                        0 => s.steal(),
+                        1 => s.steal_batch_and_pop(&mine),
+                        _ => s.steal_batch_with_limit(&mine, 3).map_unit(&mine),
+                    };
+                    match r {
+                        Steal::Success(it) => take(it),
+                        Steal::Retry => thread::yield_now(),
+                        Steal::Empty => {
+                            if done.load(Ordering::SeqCst) && s.is_empty() {
+                                break;
+                            }
+                            thread::yield_now();
+                        }
+                    }
+                    while let Some(it) = mine.pop() {
+                        take(it);
+                    }
+                }
+                count
+            })
+        })
+        .collect();
+    let mut own = 0;
+    for i in 0..total {
+        w.push(log.item(i));
+        if i % 3 == 0 {
+            if let Some(it) = w.pop() {
+                assert!(!taken[*it.id].swap(true, Ordering::SeqCst), "taken twice");
+                own += 1;
+            }
+        }
+    }
+    while let Some(it) = w.pop() {
+        assert!(!taken[*it.id].swap(true, Ordering::SeqCst), "taken twice");
+        own += 1;
+    }
+    done.store(true, Ordering::SeqCst);
+    let stolen: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(own + stolen, total);
+    assert!(taken.iter().all(|t| t.load(Ordering::SeqCst)));
+    drop(w);
+    log.assert_all_dropped_once();
+}
+
+trait MapUnit {
+    fn map_unit(self, mine: &Worker<Item>) -> Steal<Item>;
+}
+
+impl MapUnit for Steal<()> {
+    fn map_unit(self, mine: &Worker<Item>) -> Steal<Item> {
+        match self {
+            Steal::Success(()) => Steal::Success(mine.pop().expect("batch moved an item")),
+            Steal::Empty => Steal::Empty,
+            Steal::Retry => Steal::Retry,
+        }
+    }
+}
+
+#[test]
+fn lifo_owner_1_stealer() {
+    owner_and_stealers(true, 1);
+}
+
+#[test]
+fn lifo_owner_3_stealers() {
+    owner_and_stealers(true, 3);
+}
+
+#[test]
+fn lifo_owner_7_stealers() {
+    owner_and_stealers(true, 7);
+}
+
+#[test]
+fn fifo_owner_3_stealers() {
+    owner_and_stealers(false, 3);
+}
+
+#[test]
+fn fifo_owner_7_stealers() {
+    owner_and_stealers(false, 7);
+}
+
+/// Growth and shrink while stealers run: bursts of pushes (the buffer grows), then
+/// the owner pops most of them (it shrinks), stealers active all along.
+#[test]
+fn growth_and_shrink_under_steals() {
+    let bursts = n(200, 6);
+    let burst = n(2000, 70);
+    let w = Worker::new_lifo();
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let thieves: Vec<_> = (0..3)
+        .map(|_| {
+            let s = w.stealer();
+            let seen = seen.clone();
+            let done = done.clone();
+            thread::spawn(move || loop {
+                match s.steal() {
+                    Steal::Success(v) => assert!(seen.lock().unwrap().insert(v)),
+                    _ if done.load(Ordering::SeqCst) && s.is_empty() => break,
+                    _ => thread::yield_now(),
+                }
+            })
+        })
+        .collect();
+    let mut next = 0usize;
+    for _ in 0..bursts {
+        for _ in 0..burst {
+            w.push(next);
+            next += 1;
+        }
+        while w.len() > 2 {
+            if let Some(v) = w.pop() {
+                assert!(seen.lock().unwrap().insert(v));
+            }
+        }
+    }
+    while let Some(v) = w.pop() {
+        assert!(seen.lock().unwrap().insert(v));
+    }
+    done.store(true, Ordering::SeqCst);
+    for t in thieves {
+        t.join().unwrap();
+    }
+    assert_eq!(seen.lock().unwrap().len(), next);
+}
+
+#[test]
+fn injector_mpmc_exactly_once() {
+    let per = n(20_000, 100);
+    let producers = 3;
+    let log = DropLog::new(per * producers);
+    let q = Arc::new(Injector::new());
+    let taken: Arc<Vec<AtomicBool>> = Arc::new(
+        (0..per * producers)
+            .map(|_| AtomicBool::new(false))
+            .collect(),
+    );
+    let done = Arc::new(AtomicUsize::new(0));
+    let ps: Vec<_> = (0..producers)
+        .map(|p| {
+            let q = q.clone();
+            let log = log.clone();
+            let done = done.clone();
+            thread::spawn(move || {
+                for i in 0..per {
+                    q.push(log.item(p * per + i));
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    let cs: Vec<_> = (0..3)
+        .map(|c| {
+            let q = q.clone();
+            let taken = taken.clone();
+            let done = done.clone();
+            thread::spawn(move || {
+                let w = Worker::new_fifo();
+                let mut n = 0;
+                loop {
+                    let r = if c == 0 {
+                        q.steal()
+                    } else {
+                        q.steal_batch_and_pop(&w)
+                    };
+                    match r {
+                        Steal::Success(it) => {
+                            assert!(!taken[*it.id].swap(true, Ordering::SeqCst));
+                            n += 1;
+                        }
+                        Steal::Retry => thread::yield_now(),
+                        Steal::Empty
+                            if done.load(Ordering::SeqCst) == producers && q.is_empty() =>
+                        {
+                            break
+                        }
+                        Steal::Empty => thread::yield_now(),
+                    }
+                    while let Some(it) = w.pop() {
+                        assert!(!taken[*it.id].swap(true, Ordering::SeqCst));
+                        n += 1;
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    for p in ps {
+        p.join().unwrap();
+    }
+    let got: usize = cs.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(got, per * producers);
+    drop(q);
+    log.assert_all_dropped_once();
+}
+
+#[test]
+fn debug_is_opaque() {
+    let w = Worker::<u8>::new_lifo();
+    assert!(format!("{w:?}").starts_with("Worker"));
+    assert!(format!("{:?}", w.stealer()).starts_with("Stealer"));
+    assert!(format!("{:?}", Injector::<u8>::new()).starts_with("Injector"));
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    fn error<E: std::error::Error + Send + Sync + 'static>() {}
+    send::<Worker<u8>>();
+    send::<Stealer<u8>>();
+    sync::<Stealer<u8>>();
+    send::<Injector<u8>>();
+    sync::<Injector<u8>>();
+    error::<PushError<u8>>();
+}
