@@ -1,0 +1,260 @@
+//! loom models of `deque`: every interleaving (up to the preemption bound) of small
+//! scenarios. Under loom a buffer starts with 2 slots and an injector block holds 2,
+//! and every deque starts 8 indices below the `u32` wrap point, so these models also
+//! cross growth, shrinking, blocks and index wrap-around.
+//!
+//! Run: `RUSTFLAGS="--cfg atomkit_loom --cfg crossbeam_loom" cargo nextest run --release -p atomkit-loom-tests --test loom_deque`
+//! (or `cargo xtask loom`). `LOOM_MAX_PREEMPTIONS` overrides the bound set here.
+#![cfg(atomkit_loom)]
+
+use atomkit::deque::{Injector, Steal, Stealer, Worker};
+use loom::sync::Arc;
+use loom::thread;
+
+fn model(bound: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(bound);
+    }
+    b.max_branches = 50_000;
+    b.check(f);
+}
+
+/// Steals until success or empty (a `Retry` means another party got in the way).
+fn steal_one<T>(s: &Stealer<T>) -> Option<T> {
+    loop {
+        match s.steal() {
+            Steal::Success(v) => return Some(v),
+            Steal::Empty => return None,
+            Steal::Retry => thread::yield_now(),
+        }
+    }
+}
+
+/// Checks that `got` holds each of `0..n` exactly once.
+fn exactly_once(mut got: Vec<usize>, n: usize) {
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        (0..n).collect::<Vec<_>>(),
+        "every item taken exactly once"
+    );
+}
+
+/// The owner pops and a thief steals the last item: exactly one of them gets it.
+#[test]
+fn pop_vs_steal_last_item() {
+    model(3, || {
+        let w = Worker::new_lifo();
+        w.push(0usize);
+        let s = w.stealer();
+        let t = thread::spawn(move || steal_one(&s));
+        let mine = w.pop();
+        let theirs = t.join().unwrap();
+        assert!(
+            mine.is_some() ^ theirs.is_some(),
+            "exactly one wins: {mine:?} {theirs:?}"
+        );
+        assert_eq!(mine.or(theirs), Some(0));
+    });
+}
+
+/// Two items, owner pops twice while a thief steals: nothing lost or taken twice.
+#[test]
+fn pop_pop_vs_steal() {
+    model(2, || {
+        let w = Worker::new_lifo();
+        w.push(0usize);
+        w.push(1);
+        let s = w.stealer();
+        let t = thread::spawn(move || steal_one(&s).into_iter().collect::<Vec<_>>());
+        let mut got: Vec<_> = std::iter::from_fn(|| w.pop()).collect();
+        got.extend(t.join().unwrap());
+        exactly_once(got, 2);
+    });
+}
+
+/// A thief steals while the owner's push grows the buffer (2 -> 4 slots): the thief
+/// must read the item from a buffer that holds it (the CVE-2021-32810 race: a steal
+/// that read through a buffer loaded before its claim took a stale or freed slot).
+#[test]
+fn steal_during_growth() {
+    model(3, || {
+        let w = Worker::new_lifo();
+        w.push(0usize);
+        w.push(1);
+        let s = w.stealer();
+        let t = thread::spawn(move || {
+            let mut got = Vec::new();
+            got.extend(steal_one(&s));
+            got.extend(steal_one(&s));
+            got
+        });
+        w.push(2); // full: grows
+        let mut got = t.join().unwrap();
+        got.extend(std::iter::from_fn(|| w.pop()));
+        exactly_once(got, 3);
+    });
+}
+
+/// A thief steals while the owner pops enough to shrink the buffer and then pushes
+/// into the new one (the other direction of the buffer swap).
+#[test]
+fn steal_during_shrink() {
+    model(2, || {
+        let w = Worker::new_fifo();
+        for i in 0..5usize {
+            w.push(i); // grows to 8 slots
+        }
+        let s = w.stealer();
+        let t = thread::spawn(move || steal_one(&s).into_iter().collect::<Vec<_>>());
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.extend(w.pop()); // 2 or 1 left of 8: shrinks to 4
+        }
+        w.push(5);
+        got.extend(t.join().unwrap());
+        got.extend(std::iter::from_fn(|| w.pop()));
+        exactly_once(got, 6);
+    });
+}
+
+/// A batch steal (one claim at a time from a LIFO owner) against the owner's pops.
+#[test]
+fn steal_batch_vs_pop() {
+    model(2, || {
+        let w = Worker::new_lifo();
+        for i in 0..3usize {
+            w.push(i);
+        }
+        let s = w.stealer();
+        let t = thread::spawn(move || {
+            let mine = Worker::new_lifo();
+            let mut got = Vec::new();
+            if let Steal::Success(v) = s.steal_batch_and_pop(&mine) {
+                got.push(v);
+            }
+            got.extend(std::iter::from_fn(|| mine.pop()));
+            got
+        });
+        let mut got: Vec<_> = std::iter::from_fn(|| w.pop()).collect();
+        got.extend(t.join().unwrap());
+        exactly_once(got, 3);
+    });
+}
+
+/// A range claim from a FIFO owner against the owner's CAS pops.
+#[test]
+fn steal_batch_vs_fifo_pop() {
+    model(2, || {
+        let w = Worker::new_fifo();
+        for i in 0..4usize {
+            w.push(i);
+        }
+        let s = w.stealer();
+        let t = thread::spawn(move || {
+            let mine = Worker::new_fifo();
+            let _ = s.steal_batch(&mine);
+            std::iter::from_fn(|| mine.pop()).collect::<Vec<_>>()
+        });
+        let mut got = Vec::new();
+        got.extend(w.pop());
+        got.extend(w.pop());
+        got.extend(t.join().unwrap());
+        got.extend(std::iter::from_fn(|| w.pop()));
+        exactly_once(got, 4);
+    });
+}
+
+/// Two thieves and the owner on one item each way: a steal in flight makes the other
+/// thief retry, never take twice.
+#[test]
+fn two_stealers_vs_pop() {
+    model(2, || {
+        let w = Worker::new_lifo();
+        w.push(0usize);
+        w.push(1);
+        let ts: Vec<_> = (0..2)
+            .map(|_| {
+                let s = w.stealer();
+                thread::spawn(move || steal_one(&s).into_iter().collect::<Vec<_>>())
+            })
+            .collect();
+        let mut got: Vec<_> = w.pop().into_iter().collect();
+        for t in ts {
+            got.extend(t.join().unwrap());
+        }
+        got.extend(std::iter::from_fn(|| w.pop()));
+        exactly_once(got, 2);
+    });
+}
+
+/// A push into the injector that links a second block races a steal of the first.
+#[test]
+fn injector_push_vs_steal() {
+    model(2, || {
+        let q = Arc::new(Injector::new());
+        q.push(0usize);
+        q.push(1); // block 0 full
+        let p = {
+            let q = q.clone();
+            thread::spawn(move || q.push(2)) // links block 1
+        };
+        let mut got: Vec<_> = q.steal().success().into_iter().collect();
+        p.join().unwrap();
+        drain(&q, &mut got);
+        exactly_once(got, 3);
+    });
+}
+
+/// A push into a block with a free slot races a batch steal of that block: the
+/// stealer takes only slots it saw ready.
+#[test]
+fn injector_push_vs_steal_batch() {
+    model(3, || {
+        let q = Arc::new(Injector::new());
+        q.push(0usize);
+        let p = {
+            let q = q.clone();
+            thread::spawn(move || q.push(1))
+        };
+        let w = Worker::new_fifo();
+        let mut got: Vec<_> = q.steal_batch_and_pop(&w).success().into_iter().collect();
+        p.join().unwrap();
+        got.extend(std::iter::from_fn(|| w.pop()));
+        drain(&q, &mut got);
+        exactly_once(got, 2);
+    });
+}
+
+/// Two pushers race to link the successor of a full block.
+#[test]
+fn injector_two_pushers_link() {
+    model(2, || {
+        let q = Arc::new(Injector::new());
+        q.push(0usize);
+        q.push(1); // block 0 full
+        let ps: Vec<_> = (2..4)
+            .map(|i| {
+                let q = q.clone();
+                thread::spawn(move || q.push(i))
+            })
+            .collect();
+        for p in ps {
+            p.join().unwrap();
+        }
+        let mut got = Vec::new();
+        drain(&q, &mut got);
+        exactly_once(got, 4);
+    });
+}
+
+fn drain(q: &Injector<usize>, got: &mut Vec<usize>) {
+    loop {
+        match q.steal() {
+            Steal::Success(v) => got.push(v),
+            Steal::Retry => thread::yield_now(),
+            Steal::Empty => break,
+        }
+    }
+}
