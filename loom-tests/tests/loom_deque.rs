@@ -97,6 +97,29 @@ fn steal_during_growth() {
     });
 }
 
+/// Exactly the race of CVE-2021-32810. A thief starts its steal while the buffer has
+/// 2 slots holding items 0 and 1; the owner (FIFO) pushes 2 (the buffer grows), pops
+/// 0 and 1, and the thief then wins index 2. Its slot in the old buffer still holds
+/// the bits of item 0: a steal that read through the buffer it loaded before its
+/// claim returns a second copy of item 0 (and item 2 is lost). Re-reading the buffer
+/// after the claim returns item 2.
+#[test]
+fn steal_after_buffer_swap_cve_2021_32810() {
+    model(2, || {
+        let w = Worker::new_fifo();
+        w.push(0usize);
+        w.push(1);
+        let s = w.stealer();
+        let t = thread::spawn(move || steal_one(&s).into_iter().collect::<Vec<_>>());
+        w.push(2); // full: grows
+        let mut got: Vec<_> = w.pop().into_iter().collect();
+        got.extend(w.pop());
+        got.extend(t.join().unwrap());
+        got.extend(std::iter::from_fn(|| w.pop()));
+        exactly_once(got, 3);
+    });
+}
+
 /// A thief steals while the owner pops enough to shrink the buffer and then pushes
 /// into the new one (the other direction of the buffer swap).
 #[test]
