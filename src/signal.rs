@@ -84,8 +84,8 @@
 //!   not sleep. No fence is needed because no second word is involved.
 //! - The closer wakes with the address only, while it holds a reference to the node,
 //!   so the wake never touches freed memory (the wait layer's rule 3).
-//! - The handle count is `Relaxed`: it guards no memory (the `Arc` does); only the
-//!   atomicity of the decrement matters, so that one dropper sees the last handle go.
+//! - The hold count is `Relaxed`: it guards no memory (the `Arc` does); only the
+//!   atomicity of the decrement matters, so that one dropper sees the last hold go.
 
 use crate::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use crate::sync::time::{self, Duration, Instant};
@@ -134,7 +134,8 @@ struct Node {
     /// When this signal closes by itself: the minimum of its own deadline and its
     /// parent's (invariant 3). Immutable.
     deadline: Option<Instant>,
-    /// Live `Signal` handles to this node. Written by `clone` and `drop`.
+    /// Holds on this node: live `Signal` handles plus linked children (invariant 4).
+    /// Written by `clone`, `drop`, `child` and the close walk.
     handles: AtomicUsize,
     /// The parent and this node's slot in it. Immutable.
     parent: Option<(Arc<Node>, usize)>,
@@ -183,29 +184,36 @@ impl Node {
         true
     }
 
-    /// Unlinks and returns every open child (invariant 2: called after `CLOSED` is set).
-    fn take_children(&self) -> Vec<Arc<Node>> {
+    /// Unlinks every open child onto `stack` (invariant 2: called after `CLOSED` is
+    /// set), and drops the holds those children had on this node (invariant 4).
+    fn take_children_into(self: &Arc<Self>, stack: &mut Vec<Arc<Node>>) {
         let taken = core::mem::take(&mut *lock(&self.children));
-        taken.slots.into_iter().flatten().collect()
+        let before = stack.len();
+        stack.extend(taken.slots.into_iter().flatten());
+        let unlinked = stack.len() - before;
+        if unlinked > 0 {
+            release(self, unlinked);
+        }
     }
 
     /// Closes this node and every open descendant (invariant 5). True if this call
     /// closed this node.
-    fn close_tree(&self, cause: u32) -> bool {
+    fn close_tree(self: &Arc<Self>, cause: u32) -> bool {
         if !self.try_close(cause) {
             return false;
         }
-        let mut stack = self.take_children();
+        let mut stack = Vec::new();
+        self.take_children_into(&mut stack);
         while let Some(node) = stack.pop() {
             if node.try_close(cause) {
-                stack.extend(node.take_children());
+                node.take_children_into(&mut stack);
             }
         }
         true
     }
 
     /// Loads the state, first closing the node if its deadline has passed.
-    fn observe(&self) -> u32 {
+    fn observe(self: &Arc<Self>) -> u32 {
         // Ordering: Acquire pairs with the Release half of the closing CAS in
         // `try_close`, so a thread that sees `CLOSED` sees what the closer wrote.
         let s = self.state.load(Ordering::Acquire);
@@ -432,7 +440,7 @@ impl Signal {
     }
 
     fn wait_inner(&self, deadline: Option<Instant>) -> bool {
-        let node = &*self.node;
+        let node = &self.node;
         // Sleep until the earlier of the caller's deadline and the signal's own.
         let wake_at = match (deadline, node.deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -555,6 +563,10 @@ impl Signal {
         };
         let node = Arc::new(Node::new(0, deadline, Some((parent.clone(), slot))));
         children.slots[slot] = Some(node.clone());
+        // The linked child holds its parent (invariant 4). We hold a handle, so the
+        // count is above zero and nobody can be unlinking the parent right now.
+        // Ordering: Relaxed, as for every change of the count.
+        parent.handles.fetch_add(1, Ordering::Relaxed);
         Signal { node }
     }
 
@@ -592,30 +604,49 @@ impl Clone for Signal {
 
 impl Drop for Signal {
     fn drop(&mut self) {
-        // Ordering: Relaxed; only the atomicity of the decrement matters.
-        if self.node.handles.fetch_sub(1, Ordering::Relaxed) != 1 {
+        release(&self.node, 1);
+    }
+}
+
+/// Drops `count` holds on `node` (invariant 4). Holds are the user handles plus one per
+/// child linked into the node's slots, so a node stays linked to its parent, and keeps
+/// passing closes down to its children, as long as anything below it is alive. When the
+/// last hold goes, the node unlinks from its parent, which drops that child's hold on
+/// the parent: the walk goes up the chain iteratively, never recursively.
+fn release(node: &Arc<Node>, count: usize) {
+    let mut node = node.clone();
+    let mut count = count;
+    loop {
+        // Ordering: Relaxed; only the atomicity of the decrement matters (the count
+        // guards no memory: the `Arc`s do).
+        if node.handles.fetch_sub(count, Ordering::Relaxed) != count {
             return;
         }
-        // Last handle: unlink from the parent (invariant 4) so a long-lived parent does
-        // not accumulate dead children. The parent may have emptied its slots already
-        // (it closed); then there is nothing to do.
-        if let Some((parent, slot)) = &self.node.parent {
-            let unlinked = {
-                let mut children = lock(&parent.children);
-                let ours = matches!(
-                    children.slots.get(*slot),
-                    Some(Some(n)) if Arc::ptr_eq(n, &self.node)
-                );
-                if ours {
-                    children.free.push(*slot);
-                    children.slots[*slot].take()
-                } else {
-                    None
-                }
-            };
-            // Dropped outside the parent's lock.
-            drop(unlinked);
+        let Some((parent, slot)) = &node.parent else {
+            return;
+        };
+        let unlinked = {
+            let mut children = lock(&parent.children);
+            let ours = matches!(
+                children.slots.get(*slot),
+                Some(Some(n)) if Arc::ptr_eq(n, &node)
+            );
+            if ours {
+                children.free.push(*slot);
+                children.slots[*slot].take()
+            } else {
+                // The parent's close took this child and released its hold itself.
+                None
+            }
+        };
+        if unlinked.is_none() {
+            return;
         }
+        let parent = parent.clone();
+        // Dropped outside the parent's lock.
+        drop(unlinked);
+        node = parent;
+        count = 1;
     }
 }
 
@@ -646,6 +677,34 @@ mod tests {
             assert_eq!(slots_in_use(&parent), 0);
         }
         assert!(lock(&parent.node.children).slots.len() <= 1);
+    }
+
+    #[test]
+    fn grandchild_of_a_dropped_child_still_closes() {
+        let root = Signal::new();
+        let child = root.child();
+        let grandchild = child.child();
+        drop(child);
+        assert_eq!(
+            slots_in_use(&root),
+            1,
+            "the child stays linked while it has children"
+        );
+        root.close();
+        assert!(grandchild.is_closed());
+    }
+
+    #[test]
+    fn a_chain_unlinks_when_its_leaf_drops() {
+        let root = Signal::new();
+        let mut leaf = root.child();
+        for _ in 0..1000 {
+            leaf = leaf.child();
+        }
+        assert_eq!(slots_in_use(&root), 1);
+        drop(leaf);
+        assert_eq!(slots_in_use(&root), 0);
+        assert_eq!(root.node.handles.load(Ordering::Relaxed), 1);
     }
 
     #[test]
