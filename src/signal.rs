@@ -186,47 +186,63 @@ impl Node {
 
     /// Unlinks every open child onto `stack` (invariant 2: called after `CLOSED` is
     /// set), and drops the holds those children had on this node (invariant 4).
-    fn take_children_into(self: &Arc<Self>, stack: &mut Vec<Arc<Node>>) {
-        let taken = core::mem::take(&mut *lock(&self.children));
+    fn take_children_into(this: &Arc<Node>, stack: &mut Vec<Arc<Node>>) {
+        let taken = core::mem::take(&mut *lock(&this.children));
         let before = stack.len();
         stack.extend(taken.slots.into_iter().flatten());
         let unlinked = stack.len() - before;
         if unlinked > 0 {
-            release(self, unlinked);
+            release(this, unlinked);
         }
     }
 
     /// Closes this node and every open descendant (invariant 5). True if this call
     /// closed this node.
-    fn close_tree(self: &Arc<Self>, cause: u32) -> bool {
-        if !self.try_close(cause) {
+    fn close_tree(this: &Arc<Node>, cause: u32) -> bool {
+        if !this.try_close(cause) {
             return false;
         }
         let mut stack = Vec::new();
-        self.take_children_into(&mut stack);
+        Node::take_children_into(this, &mut stack);
         while let Some(node) = stack.pop() {
             if node.try_close(cause) {
-                node.take_children_into(&mut stack);
+                Node::take_children_into(&node, &mut stack);
             }
         }
         true
     }
 
     /// Loads the state, first closing the node if its deadline has passed.
-    fn observe(self: &Arc<Self>) -> u32 {
+    fn observe(this: &Arc<Node>) -> u32 {
         // Ordering: Acquire pairs with the Release half of the closing CAS in
         // `try_close`, so a thread that sees `CLOSED` sees what the closer wrote.
-        let s = self.state.load(Ordering::Acquire);
+        let s = this.state.load(Ordering::Acquire);
         if s & CLOSED != 0 {
             return s;
         }
-        match self.deadline {
+        match this.deadline {
             Some(d) if time::now() >= d => {
-                self.close_tree(DEADLINE);
+                Node::close_tree(this, DEADLINE);
                 // Ordering: Acquire, as above; the node is closed now, by us or another.
-                self.state.load(Ordering::Acquire)
+                this.state.load(Ordering::Acquire)
             }
             _ => s,
+        }
+    }
+}
+
+impl Drop for Node {
+    /// Frees a chain of ancestors that only this node kept alive without recursing
+    /// (a 100,000-deep chain of children must not overflow the stack when its leaf
+    /// goes): each parent that we own alone is unwrapped and its own parent taken next.
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some((parent, _)) = next {
+            match Arc::try_unwrap(parent) {
+                Ok(mut node) => next = node.parent.take(),
+                // Someone else still holds it: dropping our reference is all we do.
+                Err(_) => break,
+            }
         }
     }
 }
@@ -332,7 +348,7 @@ impl Signal {
     /// assert!(s.is_closed());
     /// ```
     pub fn close(&self) -> bool {
-        self.node.close_tree(0)
+        Node::close_tree(&self.node, 0)
     }
 
     /// Whether the signal is closed. On an open signal without a deadline this is one
@@ -353,7 +369,7 @@ impl Signal {
         if self.node.state.load(Ordering::Acquire) & CLOSED != 0 {
             return true;
         }
-        self.node.deadline.is_some() && self.node.observe() & CLOSED != 0
+        self.node.deadline.is_some() && Node::observe(&self.node) & CLOSED != 0
     }
 
     /// Why the signal closed, or `None` while it is open.
@@ -369,7 +385,7 @@ impl Signal {
     /// assert_eq!(s.cause(), Some(Cause::Closed));
     /// ```
     pub fn cause(&self) -> Option<Cause> {
-        cause_of(self.node.observe())
+        cause_of(Node::observe(&self.node))
     }
 
     /// The instant at which this signal closes by itself, if any (the earliest of its
@@ -448,7 +464,7 @@ impl Signal {
         };
         loop {
             // `observe` closes the signal if its own deadline passed.
-            let s = node.observe();
+            let s = Node::observe(node);
             if s & CLOSED != 0 {
                 return true;
             }
