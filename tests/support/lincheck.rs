@@ -12,7 +12,7 @@
 //! `#[path = "support/lincheck.rs"] mod lincheck;` (or `../../tests/support/lincheck.rs`
 //! from `loom-tests/tests/`).
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashSet;
 use std::fmt::Debug;
