@@ -7,6 +7,7 @@
 // Bench modules share items with `pub` across this binary only.
 #![allow(unreachable_pub)]
 
+mod deque;
 mod harness;
 mod signal;
 
@@ -32,6 +33,7 @@ fn main() {
     };
     let mut scenarios = Vec::new();
     scenarios.extend(signal::scenarios(scale));
+    scenarios.extend(deque::scenarios(scale));
     if let Some(f) = &filter {
         scenarios.retain(|s| s.group.contains(f.as_str()) || s.name.contains(f.as_str()));
     }
