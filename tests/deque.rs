@@ -1,6 +1,9 @@
 //! Integration tests of `atomkit::deque`: order, batches, bounds, and that every
 //! pushed item is taken exactly once (by pop, steal or drop) under concurrency.
 
+#[path = "support/lincheck.rs"]
+mod lincheck;
+
 use atomkit::deque::{Injector, PushError, Steal, Stealer, Worker};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -549,6 +552,146 @@ fn injector_mpmc_exactly_once() {
     assert_eq!(got, per * producers);
     drop(q);
     log.assert_all_dropped_once();
+}
+
+/// The sequential specification of a LIFO or FIFO deque, for the linearizability
+/// checker. A steal that returned `Retry` is retried inside one recorded operation, so
+/// a recorded steal is `Some` (took the oldest) or `None` (was empty).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct DequeModel {
+    fifo: bool,
+    items: std::collections::VecDeque<u32>,
+}
+
+#[derive(Clone, Debug)]
+enum DequeOp {
+    Push(u32),
+    Pop,
+    Steal,
+    /// A batch steal with this limit that took this many items in all (filled in
+    /// from the result before checking): returns the oldest and how many went to
+    /// the thief's own queue.
+    StealBatch(usize, usize),
+}
+
+impl lincheck::Model for DequeModel {
+    type Op = DequeOp;
+    type Ret = (Option<u32>, usize);
+    fn step(&mut self, op: &DequeOp) -> (Option<u32>, usize) {
+        match op {
+            DequeOp::Push(v) => {
+                self.items.push_back(*v);
+                (None, 0)
+            }
+            DequeOp::Pop if self.fifo => (self.items.pop_front(), 0),
+            DequeOp::Pop => (self.items.pop_back(), 0),
+            DequeOp::Steal => (self.items.pop_front(), 0),
+            DequeOp::StealBatch(limit, took) => {
+                // A batch takes at least one item (if any) and at most half (rounded
+                // up) and at most `limit`: any such count is a correct answer.
+                let most = self.items.len().div_ceil(2).min(*limit);
+                if self.items.is_empty() {
+                    return (None, 0);
+                }
+                if *took == 0 || *took > most {
+                    return (None, usize::MAX); // matches no recorded result
+                }
+                let first = self.items.pop_front();
+                for _ in 1..*took {
+                    self.items.pop_front();
+                }
+                (first, took - 1)
+            }
+        }
+    }
+}
+
+/// Owner and two thieves on one deque, histories of 16 operations checked for
+/// linearizability against `DequeModel`, many times over.
+fn linearizable(fifo: bool) {
+    for round in 0..n(300, 4) {
+        let w = if fifo {
+            Worker::new_fifo()
+        } else {
+            Worker::new_lifo()
+        };
+        // A few items to start with, so thieves have work from the first moment.
+        let rec = Arc::new(lincheck::Recorder::default());
+        for i in 0..3 {
+            rec.record(0, DequeOp::Push(i), || {
+                w.push(i);
+                (None, 0)
+            });
+        }
+        let thieves: Vec<_> = (1..3)
+            .map(|t| {
+                let s = w.stealer();
+                let rec = rec.clone();
+                thread::spawn(move || {
+                    let mine = Worker::new_lifo();
+                    for k in 0..3 {
+                        let batch = (t + k + round) % 2 == 0;
+                        let op = if batch {
+                            DequeOp::StealBatch(2, 0)
+                        } else {
+                            DequeOp::Steal
+                        };
+                        rec.record(t, op, || loop {
+                            let r = if batch {
+                                s.steal_batch_with_limit_and_pop(&mine, 2)
+                            } else {
+                                s.steal()
+                            };
+                            match r {
+                                Steal::Success(v) => {
+                                    let moved = mine.len();
+                                    while mine.pop().is_some() {}
+                                    break (Some(v), moved);
+                                }
+                                Steal::Empty => break (None, 0),
+                                Steal::Retry => thread::yield_now(),
+                            }
+                        });
+                    }
+                })
+            })
+            .collect();
+        for i in 3..7 {
+            rec.record(0, DequeOp::Push(i), || {
+                w.push(i);
+                (None, 0)
+            });
+            if i % 2 == 0 {
+                rec.record(0, DequeOp::Pop, || (w.pop(), 0));
+            }
+        }
+        for t in thieves {
+            t.join().unwrap();
+        }
+        let mut history = rec.history();
+        for e in &mut history {
+            if let DequeOp::StealBatch(_, took) = &mut e.op {
+                *took = e.ret.0.map_or(0, |_| e.ret.1 + 1);
+            }
+        }
+        let init = DequeModel {
+            fifo,
+            items: Default::default(),
+        };
+        if let Err(e) = lincheck::check(init, &history) {
+            panic!("round {round}: {e}");
+        }
+    }
+}
+
+#[test]
+fn linearizable_lifo() {
+    linearizable(false);
+}
+
+#[test]
+fn linearizable_fifo() {
+    linearizable(true);
 }
 
 #[test]
