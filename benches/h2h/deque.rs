@@ -162,9 +162,20 @@ pub fn push_pop_pair<P: Peer>(n: u64, fifo: bool) -> Duration {
     start.elapsed()
 }
 
-/// The owner pushes `n` items (then pops what is left) while `thieves` threads steal
-/// one at a time (`batch == false`) or in batches into their own queue. Returns the
-/// time and the number of items the thieves took.
+/// The cost of running one task: a short computation, so that thieves get scheduled
+/// while the owner works (without it the owner empties its deque before a thief runs).
+#[inline]
+pub fn work(v: u64) {
+    let mut x = v;
+    for _ in 0..32 {
+        x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+    black_box(x);
+}
+
+/// The owner pushes `n` tasks, then pops and runs what is left, while `thieves`
+/// threads steal tasks one at a time (`batch == false`) or in batches into their own
+/// queue and run them. Returns the time and the number of tasks the thieves took.
 pub fn owner_and_thieves<P: Peer>(
     n: u64,
     thieves: usize,
@@ -192,10 +203,10 @@ pub fn owner_and_thieves<P: Peer>(
                     };
                     match got {
                         Got::Item(v) => {
-                            black_box(v);
+                            work(v);
                             mine += 1;
                             while let Some(v) = P::pop(&local) {
-                                black_box(v);
+                                work(v);
                                 mine += 1;
                             }
                             backoff.reset();
@@ -219,7 +230,7 @@ pub fn owner_and_thieves<P: Peer>(
         P::push(&w, i);
     }
     while let Some(v) = P::pop(&w) {
-        black_box(v);
+        work(v);
     }
     done.store(true, Ordering::Release);
     for h in handles {
