@@ -96,7 +96,10 @@ fuzz_target!(|input: Input| {
                 if n > 0 {
                     model_batch(&mut m, &mut md, n - 1);
                 }
-                assert_eq!(s.steal_batch_with_limit_and_pop(&dest, limit).success(), want);
+                assert_eq!(
+                    s.steal_batch_with_limit_and_pop(&dest, limit).success(),
+                    want
+                );
             }
             Op::DestPop => assert_eq!(dest.pop(), model_pop(&mut md, input.dest_fifo)),
             Op::InjectorPush(_) => {
@@ -104,7 +107,10 @@ fuzz_target!(|input: Input| {
                 mi.push_back(next);
                 next += 1;
             }
-            Op::InjectorSteal => assert_eq!(inj.steal(), mi.pop_front().map_or(Steal::Empty, Steal::Success)),
+            Op::InjectorSteal => assert_eq!(
+                inj.steal(),
+                mi.pop_front().map_or(Steal::Empty, Steal::Success)
+            ),
             Op::InjectorStealBatch(limit) => {
                 // The injector batches within one block: check the items, not the count.
                 let limit = usize::from(limit).max(1);
