@@ -7,6 +7,7 @@
 //!
 //! | module | what | pick it for |
 //! |--------|------|-------------|
+//! | [`semaphore`] | [`Semaphore`](semaphore::Semaphore): counting semaphore with timed, cancellable and weighted acquires, RAII permits | limiting concurrency across threads (Go's `make(chan struct{}, n)` and `x/sync/semaphore`); one atomic op per acquire and release when uncontended |
 //! | [`signal`] | [`Signal`](signal::Signal): close-as-broadcast with parent/child trees and deadlines | stopping many threads at once; request-scoped cancellation and timeouts (Go's `close(done)` and `context`) |
 //!
 //! More primitives (bounded MPMC queue and channel, work-stealing deque, counting
@@ -47,7 +48,10 @@
 pub(crate) mod sync;
 pub(crate) mod wait;
 
+pub mod semaphore;
 pub mod signal;
 
+#[doc(inline)]
+pub use semaphore::{OwnedPermit, Permit, Semaphore};
 #[doc(inline)]
 pub use signal::{Cause, Signal};
