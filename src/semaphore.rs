@@ -445,7 +445,11 @@ impl Semaphore {
         self.timed(n, Some(deadline))
     }
 
-    fn timed(&self, n: usize, deadline: Option<Instant>) -> Result<Permit<'_>, AcquireTimeoutError> {
+    fn timed(
+        &self,
+        n: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Permit<'_>, AcquireTimeoutError> {
         match self.acquire_inner(n, deadline, None) {
             Ok(n) => Ok(Permit { sem: self, n }),
             Err(Fail::TooMany) => Err(AcquireTimeoutError::TooMany),
@@ -861,7 +865,10 @@ impl Semaphore {
                 }
                 // Ordering: Acquire on success pairs with the Release CAS in
                 // `release`; Acquire on failure because the reload may be `Closed`.
-                match self.state.compare_exchange(s, new, Ordering::Acquire, Ordering::Acquire) {
+                match self
+                    .state
+                    .compare_exchange(s, new, Ordering::Acquire, Ordering::Acquire)
+                {
                     Ok(_) => {
                         // Invariant 3: while we were hungry, others slept with
                         // permits free; let them look again.
@@ -901,7 +908,9 @@ impl Semaphore {
                 if new != s {
                     // Ordering: Relaxed; publishes no memory, ordered with releases
                     // as an RMW of the same word. Acquire on failure: `Closed`.
-                    match self.state.compare_exchange(s, new, Ordering::Relaxed, Ordering::Acquire)
+                    match self
+                        .state
+                        .compare_exchange(s, new, Ordering::Relaxed, Ordering::Acquire)
                     {
                         Ok(_) => s = new,
                         Err(a) => {
@@ -969,7 +978,10 @@ impl Semaphore {
                 new &= !HUNGRY;
             }
             // Ordering: Relaxed; leaving publishes no memory.
-            match self.state.compare_exchange_weak(s, new, Ordering::Relaxed, Ordering::Relaxed) {
+            match self
+                .state
+                .compare_exchange_weak(s, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => break new,
                 Err(a) => s = a,
             }
@@ -1176,7 +1188,9 @@ impl Drop for OwnedPermit {
 
 impl fmt::Debug for OwnedPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedPermit").field("permits", &self.n).finish()
+        f.debug_struct("OwnedPermit")
+            .field("permits", &self.n)
+            .finish()
     }
 }
 
