@@ -3,6 +3,10 @@
 //! Run: `RUSTFLAGS="--cfg atomkit_loom --cfg crossbeam_loom" cargo nextest run --release -p atomkit-loom-tests --test loom_semaphore`
 //! (or `cargo xtask loom`). `LOOM_MAX_PREEMPTIONS` overrides the bound set here.
 //!
+//! Models with two waiters run at preemption bound 1: every extra waiter multiplies the
+//! futex-model steps, and at bound 2 they take minutes. The single-waiter models run
+//! at bound 3.
+//!
 //! Under the model checkers a waiter turns hungry on its first unsuccessful wake-up
 //! (no 1 ms threshold), so the hungry path is explored in every model with waiters.
 #![cfg(atomkit_loom)]
@@ -47,7 +51,7 @@ fn release_racing_acquire_then_sleep() {
 /// path); neither sleeper is left behind.
 #[test]
 fn two_releases_two_sleepers() {
-    model_bound(2, || {
+    model_bound(1, || {
         let sem = Arc::new(Semaphore::new(0));
         let ts: Vec<_> = (0..2)
             .map(|_| {
@@ -111,7 +115,7 @@ fn timeout_racing_release_alone() {
 /// Close racing a sleeping acquire: the acquire always returns, with `Closed`.
 #[test]
 fn close_racing_acquire() {
-    model(|| {
+    model_bound(1, || {
         let sem = Arc::new(Semaphore::new(0));
         let ts: Vec<_> = [1usize, 2]
             .into_iter()
@@ -203,7 +207,7 @@ fn permit_is_a_lock() {
 /// both waiters finish (the hungry bit and the wake-all for weighted waiters).
 #[test]
 fn weighted_and_unit_waiters() {
-    model_bound(2, || {
+    model_bound(1, || {
         let sem = Arc::new(Semaphore::new(2));
         let held = sem.try_acquire_many(2).unwrap().forget_count();
         let ts: Vec<_> = [2usize, 1]
