@@ -79,7 +79,9 @@ fn timeout_racing_release_leaks_nothing() {
             let sem = sem.clone();
             thread::spawn(move || {
                 // Released at once if taken, so the other sleeper gets it then.
-                sem.acquire_timeout(Duration::from_secs(1)).map(drop).is_ok()
+                sem.acquire_timeout(Duration::from_secs(1))
+                    .map(drop)
+                    .is_ok()
             })
         };
         let plain = {
@@ -90,6 +92,33 @@ fn timeout_racing_release_leaks_nothing() {
         timed.join().unwrap();
         plain.join().unwrap();
         assert_eq!(sem.available_permits(), 0);
+    });
+}
+
+/// A hungry waiter that times out must wake the waiters its hungry bit held back:
+/// `H` wants 2 permits while the main thread keeps one, turns hungry after one
+/// unsuccessful wake-up, so `U`'s `acquire()` sleeps although a permit is free; when
+/// `H` gives up it must wake `U`, as nobody else will.
+#[test]
+fn hungry_waiter_times_out_and_passes_on() {
+    model_bound(3, || {
+        let sem = Arc::new(Semaphore::new(2));
+        let p = sem.acquire().unwrap();
+        let h = {
+            let sem = sem.clone();
+            // Succeeds only if the main thread's re-take failed; then it releases.
+            thread::spawn(move || drop(sem.acquire_many_timeout(2, Duration::from_secs(1))))
+        };
+        let u = {
+            let sem = sem.clone();
+            thread::spawn(move || sem.acquire().unwrap().forget())
+        };
+        // Release and re-take, as a barging acquirer would: wakes `H` for nothing.
+        drop(p);
+        let p2 = sem.try_acquire().ok();
+        h.join().unwrap();
+        u.join().unwrap();
+        drop(p2);
     });
 }
 
