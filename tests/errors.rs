@@ -11,3 +11,16 @@ fn signal_cause() {
     let boxed: Box<dyn Error + Send + Sync> = Box::new(atomkit::signal::Cause::DeadlineExceeded);
     assert_eq!(boxed.to_string(), "deadline exceeded");
 }
+
+#[test]
+fn semaphore_errors() {
+    use atomkit::semaphore::{
+        AcquireError, AcquireTimeoutError, AcquireUntilError, TryAcquireError,
+    };
+    is_error::<AcquireError>();
+    is_error::<TryAcquireError>();
+    is_error::<AcquireTimeoutError>();
+    is_error::<AcquireUntilError>();
+    let boxed: Box<dyn Error + Send + Sync> = Box::new(AcquireTimeoutError::Timeout);
+    assert_eq!(boxed.to_string(), "timed out waiting for a permit");
+}

@@ -485,22 +485,3 @@ fn error_types_display_and_helpers() {
     }
     assert_eq!(format!("{:?}", Semaphore::new(1)), "Semaphore { .. }");
 }
-
-#[allow(dead_code)]
-fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
-#[allow(dead_code)]
-fn assert_send_sync<T: Send + Sync>() {}
-#[allow(dead_code)]
-fn assert_static<T: 'static>() {}
-
-#[test]
-fn send_sync_and_error_bounds() {
-    assert_error::<AcquireError>();
-    assert_error::<TryAcquireError>();
-    assert_error::<AcquireTimeoutError>();
-    assert_error::<AcquireUntilError>();
-    assert_send_sync::<Semaphore>();
-    assert_send_sync::<Permit<'static>>();
-    assert_send_sync::<OwnedPermit>();
-    assert_static::<OwnedPermit>();
-}

@@ -17,3 +17,17 @@ fn signal_types() {
     send::<Cause>();
     sync::<Cause>();
 }
+
+#[test]
+fn semaphore_types() {
+    use atomkit::semaphore::{OwnedPermit, Permit, Semaphore};
+    send::<Semaphore>();
+    sync::<Semaphore>();
+    unpin::<Semaphore>();
+    static_::<Semaphore>();
+    send::<Permit<'static>>();
+    sync::<Permit<'static>>();
+    send::<OwnedPermit>();
+    sync::<OwnedPermit>();
+    static_::<OwnedPermit>();
+}
