@@ -6,17 +6,21 @@
 #![allow(missing_docs, unreachable_pub)]
 
 #[allow(dead_code)]
-#[path = "h2h/harness.rs"]
-mod harness;
-#[allow(dead_code)]
 #[path = "h2h/semaphore.rs"]
 mod h2h_semaphore;
+#[allow(dead_code)]
+#[path = "h2h/harness.rs"]
+mod harness;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use h2h_semaphore::{contended, uncontended, AsyncLock, ParkingLot, Sem, StdCondvar, Tokio};
 use std::time::Duration;
 
-type Peer = (&'static str, fn(u64) -> Duration, fn(usize, u64) -> Duration);
+type Peer = (
+    &'static str,
+    fn(u64) -> Duration,
+    fn(usize, u64) -> Duration,
+);
 
 fn peer<S: Sem>(name: &'static str) -> Peer {
     (name, uncontended::<S>, contended::<S>)
