@@ -7,6 +7,7 @@
 //!
 //! | module | what | pick it for |
 //! |--------|------|-------------|
+//! | [`counter_map`] | [`CounterMap`](counter_map::CounterMap): per-key `u64` counters, lock-free to count, hot keys striped, exact `snapshot_and_reset` | per-user / per-route request counting with periodic dumps (Go's mutex'd map of counters) |
 //! | [`signal`] | [`Signal`](signal::Signal): close-as-broadcast with parent/child trees and deadlines | stopping many threads at once; request-scoped cancellation and timeouts (Go's `close(done)` and `context`) |
 //!
 //! More primitives (bounded MPMC queue and channel, work-stealing deque, counting
@@ -47,7 +48,10 @@
 pub(crate) mod sync;
 pub(crate) mod wait;
 
+pub mod counter_map;
 pub mod signal;
 
+#[doc(inline)]
+pub use counter_map::CounterMap;
 #[doc(inline)]
 pub use signal::{Cause, Signal};
