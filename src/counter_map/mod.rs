@@ -771,7 +771,7 @@ where
                 // SAFETY: listed entries are live while `guard` pins them.
                 let e = unsafe { e.deref() };
                 if let Some(n) = e.cell.sum() {
-                    f(&e.key, n);
+                    f(e.key(), n);
                 }
             }
         }
@@ -845,7 +845,7 @@ where
                 // SAFETY: listed entries are live while `guard` pins them.
                 let e = unsafe { e.deref() };
                 if let Some(n) = e.cell.reset() {
-                    *out.entry(e.key.clone()).or_insert(0) += n;
+                    *out.entry(e.key().clone()).or_insert(0) += n;
                 }
             }
         }
@@ -994,7 +994,7 @@ where
     fn readd(&self, n: u64) {
         let old = self.entry();
         let guard = self.map.pin();
-        let new = self.map.resolve(old.hash, &old.key, &guard, |e| {
+        let new = self.map.resolve(old.hash, old.key(), &guard, |e| {
             let alive = e.cell.add(n, self.map.max_stripes);
             debug_assert!(alive, "entries are killed only under the lock we hold");
             e.acquire();
@@ -1042,7 +1042,7 @@ where
         let e = self.entry();
         match e.cell.sum() {
             Some(n) => n,
-            None => self.map.get(&e.key),
+            None => self.map.get(e.key()),
         }
     }
 
@@ -1056,7 +1056,7 @@ where
     /// assert_eq!(m.counter("k").key(), "k");
     /// ```
     pub fn key(&self) -> &K {
-        &self.entry().key
+        self.entry().key()
     }
 }
 
@@ -1136,7 +1136,7 @@ where
                     self.slot += 1;
                     if let Some(e) = e {
                         if let Some(n) = e.cell.sum() {
-                            return Some((e.key.clone(), n));
+                            return Some((e.key().clone(), n));
                         }
                     }
                 }

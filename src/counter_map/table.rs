@@ -3,7 +3,7 @@
 
 use super::cell::StripedCell;
 use crate::sync::atomic::{self, AtomicUsize, Ordering};
-use crate::sync::Mutex;
+use crate::sync::{Mutex, UnsafeCell};
 use core::borrow::Borrow;
 use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
 
@@ -20,8 +20,9 @@ pub(super) struct Entry<K> {
     refs: AtomicUsize,
     /// Whether the entry holds one of the key cap's slots. Immutable.
     pub(super) reserved: bool,
-    /// The key. Immutable.
-    pub(super) key: K,
+    /// The key. Immutable; in a cell so that loom checks that every reader's access
+    /// happens after the write that published the entry.
+    key: UnsafeCell<K>,
     /// The count.
     pub(super) cell: StripedCell,
 }
@@ -32,9 +33,17 @@ impl<K> Entry<K> {
             hash,
             refs: AtomicUsize::new(1),
             reserved,
-            key,
+            key: UnsafeCell::new(key),
             cell: StripedCell::new(),
         })
+    }
+
+    /// The key.
+    #[inline]
+    pub(super) fn key(&self) -> &K {
+        // SAFETY: the key is written once, before the entry is published (Release slot
+        // store, Acquire probe), and never mutated; readers hold the entry alive.
+        self.key.with(|p| unsafe { &*p })
     }
 
     /// Takes one more reference, for a handle.
@@ -122,7 +131,7 @@ impl<K> Table<K> {
                 // SAFETY: non-null slot pointers are live entries while `guard` is held
                 // (invariant 5).
                 let e = unsafe { s.deref() };
-                if e.hash == hash && e.key.borrow() == key {
+                if e.hash == hash && e.key().borrow() == key {
                     return Some((i, s));
                 }
             }
