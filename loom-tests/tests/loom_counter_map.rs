@@ -168,3 +168,4 @@ fn handle_racing_remove() {
         drop(c);
     });
 }
+

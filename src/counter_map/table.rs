@@ -27,6 +27,13 @@ pub(super) struct Entry<K> {
     pub(super) cell: StripedCell,
 }
 
+// SAFETY: the key cell is written only at construction and read through shared
+// references afterwards (see `Entry::key`), exactly like a plain `K` field; everything
+// else is atomics. So an entry may be shared and sent exactly when `K` may.
+unsafe impl<K: Send + Sync> Sync for Entry<K> {}
+// SAFETY: as above; the last reference drops the entry on whichever thread holds it.
+unsafe impl<K: Send + Sync> Send for Entry<K> {}
+
 impl<K> Entry<K> {
     pub(super) fn new(hash: u64, key: K, reserved: bool) -> Owned<Entry<K>> {
         Owned::new(Entry {
