@@ -84,8 +84,8 @@
 //!   not sleep. No fence is needed because no second word is involved.
 //! - The closer wakes with the address only, while it holds a reference to the node,
 //!   so the wake never touches freed memory (the wait layer's rule 3).
-//! - The handle count is `Relaxed`: it guards no memory (the `Arc` does); only the
-//!   atomicity of the decrement matters, so that one dropper sees the last handle go.
+//! - The hold count is `Relaxed`: it guards no memory (the `Arc` does); only the
+//!   atomicity of the decrement matters, so that one dropper sees the last hold go.
 
 use crate::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use crate::sync::time::{self, Duration, Instant};
@@ -134,7 +134,8 @@ struct Node {
     /// When this signal closes by itself: the minimum of its own deadline and its
     /// parent's (invariant 3). Immutable.
     deadline: Option<Instant>,
-    /// Live `Signal` handles to this node. Written by `clone` and `drop`.
+    /// Holds on this node: live `Signal` handles plus linked children (invariant 4).
+    /// Written by `clone`, `drop`, `child` and the close walk.
     handles: AtomicUsize,
     /// The parent and this node's slot in it. Immutable.
     parent: Option<(Arc<Node>, usize)>,
@@ -183,42 +184,65 @@ impl Node {
         true
     }
 
-    /// Unlinks and returns every open child (invariant 2: called after `CLOSED` is set).
-    fn take_children(&self) -> Vec<Arc<Node>> {
-        let taken = core::mem::take(&mut *lock(&self.children));
-        taken.slots.into_iter().flatten().collect()
+    /// Unlinks every open child onto `stack` (invariant 2: called after `CLOSED` is
+    /// set), and drops the holds those children had on this node (invariant 4).
+    fn take_children_into(this: &Arc<Node>, stack: &mut Vec<Arc<Node>>) {
+        let taken = core::mem::take(&mut *lock(&this.children));
+        let before = stack.len();
+        stack.extend(taken.slots.into_iter().flatten());
+        let unlinked = stack.len() - before;
+        if unlinked > 0 {
+            release(this, unlinked);
+        }
     }
 
     /// Closes this node and every open descendant (invariant 5). True if this call
     /// closed this node.
-    fn close_tree(&self, cause: u32) -> bool {
-        if !self.try_close(cause) {
+    fn close_tree(this: &Arc<Node>, cause: u32) -> bool {
+        if !this.try_close(cause) {
             return false;
         }
-        let mut stack = self.take_children();
+        let mut stack = Vec::new();
+        Node::take_children_into(this, &mut stack);
         while let Some(node) = stack.pop() {
             if node.try_close(cause) {
-                stack.extend(node.take_children());
+                Node::take_children_into(&node, &mut stack);
             }
         }
         true
     }
 
     /// Loads the state, first closing the node if its deadline has passed.
-    fn observe(&self) -> u32 {
+    fn observe(this: &Arc<Node>) -> u32 {
         // Ordering: Acquire pairs with the Release half of the closing CAS in
         // `try_close`, so a thread that sees `CLOSED` sees what the closer wrote.
-        let s = self.state.load(Ordering::Acquire);
+        let s = this.state.load(Ordering::Acquire);
         if s & CLOSED != 0 {
             return s;
         }
-        match self.deadline {
+        match this.deadline {
             Some(d) if time::now() >= d => {
-                self.close_tree(DEADLINE);
+                Node::close_tree(this, DEADLINE);
                 // Ordering: Acquire, as above; the node is closed now, by us or another.
-                self.state.load(Ordering::Acquire)
+                this.state.load(Ordering::Acquire)
             }
             _ => s,
+        }
+    }
+}
+
+impl Drop for Node {
+    /// Frees a chain of ancestors that only this node kept alive without recursing
+    /// (a 100,000-deep chain of children must not overflow the stack when its leaf
+    /// goes): each parent that we own alone is unwrapped and its own parent taken next.
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some((parent, _)) = next {
+            match Arc::try_unwrap(parent) {
+                Ok(mut node) => next = node.parent.take(),
+                // Someone else still holds it: dropping our reference is all we do.
+                Err(_) => break,
+            }
         }
     }
 }
@@ -324,7 +348,7 @@ impl Signal {
     /// assert!(s.is_closed());
     /// ```
     pub fn close(&self) -> bool {
-        self.node.close_tree(0)
+        Node::close_tree(&self.node, 0)
     }
 
     /// Whether the signal is closed. On an open signal without a deadline this is one
@@ -345,7 +369,7 @@ impl Signal {
         if self.node.state.load(Ordering::Acquire) & CLOSED != 0 {
             return true;
         }
-        self.node.deadline.is_some() && self.node.observe() & CLOSED != 0
+        self.node.deadline.is_some() && Node::observe(&self.node) & CLOSED != 0
     }
 
     /// Why the signal closed, or `None` while it is open.
@@ -361,7 +385,7 @@ impl Signal {
     /// assert_eq!(s.cause(), Some(Cause::Closed));
     /// ```
     pub fn cause(&self) -> Option<Cause> {
-        cause_of(self.node.observe())
+        cause_of(Node::observe(&self.node))
     }
 
     /// The instant at which this signal closes by itself, if any (the earliest of its
@@ -432,7 +456,7 @@ impl Signal {
     }
 
     fn wait_inner(&self, deadline: Option<Instant>) -> bool {
-        let node = &*self.node;
+        let node = &self.node;
         // Sleep until the earlier of the caller's deadline and the signal's own.
         let wake_at = match (deadline, node.deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -440,7 +464,7 @@ impl Signal {
         };
         loop {
             // `observe` closes the signal if its own deadline passed.
-            let s = node.observe();
+            let s = Node::observe(node);
             if s & CLOSED != 0 {
                 return true;
             }
@@ -555,6 +579,10 @@ impl Signal {
         };
         let node = Arc::new(Node::new(0, deadline, Some((parent.clone(), slot))));
         children.slots[slot] = Some(node.clone());
+        // The linked child holds its parent (invariant 4). We hold a handle, so the
+        // count is above zero and nobody can be unlinking the parent right now.
+        // Ordering: Relaxed, as for every change of the count.
+        parent.handles.fetch_add(1, Ordering::Relaxed);
         Signal { node }
     }
 
@@ -592,30 +620,49 @@ impl Clone for Signal {
 
 impl Drop for Signal {
     fn drop(&mut self) {
-        // Ordering: Relaxed; only the atomicity of the decrement matters.
-        if self.node.handles.fetch_sub(1, Ordering::Relaxed) != 1 {
+        release(&self.node, 1);
+    }
+}
+
+/// Drops `count` holds on `node` (invariant 4). Holds are the user handles plus one per
+/// child linked into the node's slots, so a node stays linked to its parent, and keeps
+/// passing closes down to its children, as long as anything below it is alive. When the
+/// last hold goes, the node unlinks from its parent, which drops that child's hold on
+/// the parent: the walk goes up the chain iteratively, never recursively.
+fn release(node: &Arc<Node>, count: usize) {
+    let mut node = node.clone();
+    let mut count = count;
+    loop {
+        // Ordering: Relaxed; only the atomicity of the decrement matters (the count
+        // guards no memory: the `Arc`s do).
+        if node.handles.fetch_sub(count, Ordering::Relaxed) != count {
             return;
         }
-        // Last handle: unlink from the parent (invariant 4) so a long-lived parent does
-        // not accumulate dead children. The parent may have emptied its slots already
-        // (it closed); then there is nothing to do.
-        if let Some((parent, slot)) = &self.node.parent {
-            let unlinked = {
-                let mut children = lock(&parent.children);
-                let ours = matches!(
-                    children.slots.get(*slot),
-                    Some(Some(n)) if Arc::ptr_eq(n, &self.node)
-                );
-                if ours {
-                    children.free.push(*slot);
-                    children.slots[*slot].take()
-                } else {
-                    None
-                }
-            };
-            // Dropped outside the parent's lock.
-            drop(unlinked);
+        let Some((parent, slot)) = &node.parent else {
+            return;
+        };
+        let unlinked = {
+            let mut children = lock(&parent.children);
+            let ours = matches!(
+                children.slots.get(*slot),
+                Some(Some(n)) if Arc::ptr_eq(n, &node)
+            );
+            if ours {
+                children.free.push(*slot);
+                children.slots[*slot].take()
+            } else {
+                // The parent's close took this child and released its hold itself.
+                None
+            }
+        };
+        if unlinked.is_none() {
+            return;
         }
+        let parent = parent.clone();
+        // Dropped outside the parent's lock.
+        drop(unlinked);
+        node = parent;
+        count = 1;
     }
 }
 
@@ -646,6 +693,34 @@ mod tests {
             assert_eq!(slots_in_use(&parent), 0);
         }
         assert!(lock(&parent.node.children).slots.len() <= 1);
+    }
+
+    #[test]
+    fn grandchild_of_a_dropped_child_still_closes() {
+        let root = Signal::new();
+        let child = root.child();
+        let grandchild = child.child();
+        drop(child);
+        assert_eq!(
+            slots_in_use(&root),
+            1,
+            "the child stays linked while it has children"
+        );
+        root.close();
+        assert!(grandchild.is_closed());
+    }
+
+    #[test]
+    fn a_chain_unlinks_when_its_leaf_drops() {
+        let root = Signal::new();
+        let mut leaf = root.child();
+        for _ in 0..1000 {
+            leaf = leaf.child();
+        }
+        assert_eq!(slots_in_use(&root), 1);
+        drop(leaf);
+        assert_eq!(slots_in_use(&root), 0);
+        assert_eq!(root.node.handles.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -138,3 +138,29 @@ fn deadline_racing_close() {
         }
     });
 }
+
+/// What the closer wrote before `close()` is visible to a thread that saw the signal
+/// closed (the Release/Acquire pairing of the closing CAS with `is_closed`/`wait`).
+#[test]
+fn close_publishes_prior_writes() {
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::Arc;
+    model(|| {
+        let s = Signal::new();
+        let data = Arc::new(AtomicUsize::new(0));
+        let t = {
+            let (s, data) = (s.clone(), data.clone());
+            thread::spawn(move || {
+                if s.is_closed() {
+                    // Ordering: Relaxed on purpose; only the signal may order it.
+                    assert_eq!(data.load(Ordering::Relaxed), 1);
+                }
+                s.wait();
+                assert_eq!(data.load(Ordering::Relaxed), 1);
+            })
+        };
+        data.store(1, Ordering::Relaxed);
+        s.close();
+        t.join().unwrap();
+    });
+}
