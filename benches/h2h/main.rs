@@ -7,6 +7,7 @@
 // Bench modules share items with `pub` across this binary only.
 #![allow(unreachable_pub)]
 
+mod counter_map;
 mod harness;
 mod signal;
 
@@ -31,6 +32,7 @@ fn main() {
         divisor: if full { 1 } else { 10 },
     };
     let mut scenarios = Vec::new();
+    scenarios.extend(counter_map::scenarios(scale));
     scenarios.extend(signal::scenarios(scale));
     if let Some(f) = &filter {
         scenarios.retain(|s| s.group.contains(f.as_str()) || s.name.contains(f.as_str()));

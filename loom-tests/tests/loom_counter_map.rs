@@ -168,4 +168,3 @@ fn handle_racing_remove() {
         drop(c);
     });
 }
-

@@ -186,7 +186,11 @@ fn increment_reset_remove_three_way() {
     inc.join().unwrap();
     let reset = reset.join().unwrap();
     let left = m.get(&5);
-    assert_eq!(removed + reset + left, 3, "removed {removed}, reset {reset}, left {left}");
+    assert_eq!(
+        removed + reset + left,
+        3,
+        "removed {removed}, reset {reset}, left {left}"
+    );
 }
 
 #[test]
