@@ -66,7 +66,7 @@
 //! (Fraser, *Practical lock-freedom*, 2004, §5.2.3, via `crossbeam-epoch`).
 //!
 //! A key's hash picks a shard (bits 32.. of the hash); each shard has one current
-//! [`Table`](table) of slots, a power of two, probed linearly from the hash's low bits.
+//! table of slots, a power of two, probed linearly from the hash's low bits.
 //! A slot is an epoch pointer with a one-bit tag:
 //!
 //! | slot                  | meaning |
@@ -88,7 +88,8 @@
 //! The stripes pointer has its own `DEAD` tag in bit 0, so no stripes can appear on an
 //! entry after it was killed.
 //!
-//! Counting an existing key: pin the epoch (a thread-local word, no shared write),
+//! Counting an existing key: pin the epoch (one read-modify-write on this thread's own
+//! epoch record: no cache line shared with other threads),
 //! load the shard's table, probe, then `compare_exchange` on the count word. On a miss
 //! or a dead cell the thread takes the shard's mutex, which serialises inserts,
 //! removals, growth and `clear` of that shard only; readers never take it.
