@@ -9,7 +9,7 @@ use std::thread;
 /// Scales a loop count down under Miri.
 fn scale(n: u64) -> u64 {
     if cfg!(miri) {
-        (n / 1000).max(20)
+        (n / 4000).max(10)
     } else {
         n
     }
