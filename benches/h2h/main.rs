@@ -4,6 +4,9 @@
 //!
 //! Run directly: `cargo bench --bench h2h -- [--full] [--rounds N] [--filter TEXT] [--out FILE]`.
 
+// Bench modules share items with `pub` across this binary only.
+#![allow(unreachable_pub)]
+
 mod harness;
 mod signal;
 

@@ -27,7 +27,10 @@ struct ModelNode {
 }
 
 fuzz_target!(|ops: Vec<Op>| {
-    let mut model = vec![ModelNode { parent: None, closed: false }];
+    let mut model = vec![ModelNode {
+        parent: None,
+        closed: false,
+    }];
     let mut handles: Vec<Vec<Signal>> = vec![vec![Signal::new()]];
     for op in ops.into_iter().take(256) {
         let len = model.len();
@@ -35,9 +38,14 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::Child(n) => {
                 let p = n as usize % len;
                 // A node whose handles are all gone cannot make children.
-                let Some(h) = handles[p].first() else { continue };
+                let Some(h) = handles[p].first() else {
+                    continue;
+                };
                 let c = h.child();
-                model.push(ModelNode { parent: Some(p), closed: model[p].closed });
+                model.push(ModelNode {
+                    parent: Some(p),
+                    closed: model[p].closed,
+                });
                 handles.push(vec![c]);
             }
             Op::Clone(n) => {
@@ -54,7 +62,9 @@ fuzz_target!(|ops: Vec<Op>| {
             }
             Op::Close(n) => {
                 let i = n as usize % len;
-                let Some(h) = handles[i].first() else { continue };
+                let Some(h) = handles[i].first() else {
+                    continue;
+                };
                 let was_open = !model[i].closed;
                 assert_eq!(h.close(), was_open, "close reports true exactly once");
                 if was_open {
