@@ -371,6 +371,14 @@ impl<T> ArrayQueue<T> {
     }
 }
 
+impl<T> ArrayQueue<T> {
+    #[cfg(atomkit_loom)]
+    #[doc(hidden)]
+    pub fn dump(&self) -> String {
+        format!("aq: {}\nfq: {}", self.aq.dump(), self.fq.dump())
+    }
+}
+
 impl<T> Drop for ArrayQueue<T> {
     fn drop(&mut self) {
         if core::mem::needs_drop::<T>() {

@@ -153,18 +153,27 @@ impl Ring {
                     Ok(_) => {
                         point("enqueue: published the index");
                         // Ordering: SeqCst fence, a store-load pairing with the fence
-                        // in `dequeue`'s failure path: either this thread's threshold
-                        // load below sees a dequeuer's decrement (and resets), or that
-                        // dequeuer's next entry load sees the index just published
-                        // (invariant 5). Without it the load may read a stale `3n - 1`
-                        // and skip a reset that a dequeuer needed.
+                        // in `recheck_after_exhaustion`: either this thread's threshold
+                        // load below sees a dequeuer's decrement to a negative value
+                        // (and resets), or that dequeuer's `tail` load sees our
+                        // position and it resets (invariant 5). Without it the load
+                        // may read a stale `3n - 1` and skip a reset that a dequeuer
+                        // needed, stranding the index (every dequeue says "empty").
                         fence(Ordering::SeqCst);
                         let reset = self.reset_value();
-                        // Ordering: Relaxed; ordered by the fence above.
+                        // Ordering: Relaxed; ordered by the fence above. Loading first
+                        // keeps the threshold's line shared in the common case where
+                        // it already holds `3n - 1`.
                         if self.threshold.load(Ordering::Relaxed) != reset {
+                            point("enqueue: resetting the threshold");
                             // Ordering: Relaxed; ordered by the fence above, and the
-                            // threshold guards no memory (it only bounds retries).
-                            self.threshold.store(reset, Ordering::Relaxed);
+                            // threshold guards no memory (it only bounds retries). A
+                            // swap, not a store: a plain store would do, but loom 0.7
+                            // may place a plain store before a decrement that this
+                            // thread has already read (a coherence violation in the
+                            // model), which shows as a stranded index. The swap is
+                            // only on this rare path.
+                            self.threshold.swap(reset, Ordering::Relaxed);
                         }
                         return;
                     }
@@ -235,24 +244,50 @@ impl Ring {
             // Ordering: Acquire, so that a tail moved by an enqueue that happened
             // before this call is seen (coherence with its FAA).
             let t = self.tail.load(Ordering::Acquire);
-            if t <= h + 1 {
+            let empty = t <= h + 1;
+            if empty {
                 // Nothing can arrive at a position up to ours any more: empty.
                 self.catchup(t, h + 1);
-                // Ordering: AcqRel; the threshold guards no memory, AcqRel keeps the
-                // decrements in one release sequence with the resets.
-                self.threshold.fetch_sub(1, Ordering::AcqRel);
-                return None;
             }
-            // Ordering: AcqRel, as above.
+            // Ordering: AcqRel; the threshold guards no memory, AcqRel keeps the
+            // decrements in one release sequence with the resets.
             let before = self.threshold.fetch_sub(1, Ordering::AcqRel);
             if before <= 0 {
+                // The threshold is now negative: dequeuers stop looking until the next
+                // reset. Make sure no value is left behind (invariant 5).
+                self.recheck_after_exhaustion();
                 return None;
             }
-            // Ordering: SeqCst fence; pairs with the fence after a successful enqueue
-            // (see there): the decrement just made is seen by that enqueuer's
-            // threshold load, or its entry is seen by our next entry load.
-            fence(Ordering::SeqCst);
+            if empty {
+                return None;
+            }
             point("dequeue: retrying");
+        }
+    }
+
+    /// Called by a dequeuer that just drove the threshold negative. An enqueuer that
+    /// published an index concurrently may have read the threshold before this
+    /// decrement and seen it at `3n - 1` (so it did not reset it): then this thread
+    /// must see that enqueuer's position, and resets the threshold itself.
+    #[cold]
+    fn recheck_after_exhaustion(&self) {
+        // Ordering: SeqCst fence, the store-load pairing with the fence in `enqueue`
+        // (after its entry CAS, before its threshold load). Either that fence comes
+        // first, and the `tail` load below sees the enqueuer's FAA (sequenced before
+        // its fence); or this one does, and the enqueuer's threshold load sees our
+        // decrement and resets the threshold itself.
+        fence(Ordering::SeqCst);
+        point("dequeue: threshold exhausted");
+        // Ordering: Relaxed for both loads: ordered by the fence above; a stale
+        // `head` only makes the test below more conservative.
+        let tail = self.tail.load(Ordering::Relaxed);
+        let head = self.head.load(Ordering::Relaxed);
+        if tail > head {
+            // Some position at or past `head` may hold an index: keep looking. A
+            // position that turns out void costs one more failed attempt later.
+            // Ordering: Relaxed; the threshold guards no memory. A swap for the
+            // reason given in `enqueue`.
+            self.threshold.swap(self.reset_value(), Ordering::Relaxed);
         }
     }
 
@@ -274,6 +309,18 @@ impl Ring {
                 break;
             }
         }
+    }
+
+    #[cfg(atomkit_loom)]
+    pub(super) fn dump(&self) -> String {
+        let o = Ordering::SeqCst;
+        format!(
+            "head {} tail {} thr {} entries {:?}",
+            self.head.load(o),
+            self.tail.load(o),
+            self.threshold.load(o),
+            self.entries.iter().map(|e| self.decode(e.load(o))).collect::<Vec<_>>()
+        )
     }
 
     /// Positions handed to enqueuers minus positions handed to dequeuers, read as a
