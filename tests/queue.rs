@@ -3,6 +3,9 @@
 //! lock-freedom tests: a thread suspended midway never stops the others (and the
 //! same scenario wedges crossbeam's `ArrayQueue`).
 
+#[path = "support/lincheck.rs"]
+mod lincheck;
+
 use atomkit::queue::ArrayQueue;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -201,6 +204,65 @@ fn matches_vecdeque() {
     }
 }
 
+/// The sequential specification for the linearizability checker: a FIFO that is
+/// never full in these histories.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Fifo(VecDeque<u64>);
+
+#[derive(Clone, Debug)]
+enum FifoOp {
+    Push(u64),
+    Pop,
+}
+
+impl lincheck::Model for Fifo {
+    type Op = FifoOp;
+    type Ret = Option<u64>;
+    fn step(&mut self, op: &FifoOp) -> Option<u64> {
+        match *op {
+            FifoOp::Push(v) => {
+                self.0.push_back(v);
+                None
+            }
+            FifoOp::Pop => self.0.pop_front(),
+        }
+    }
+}
+
+/// Stress: many short histories of 3 threads x 5 operations on real threads, each
+/// checked for linearizability against a FIFO.
+#[test]
+fn histories_are_linearizable() {
+    for round in 0..scale(300) {
+        let q = Arc::new(ArrayQueue::new(16));
+        let rec = Arc::new(lincheck::Recorder::default());
+        let hs: Vec<_> = (0..3u64)
+            .map(|t| {
+                let (q, rec) = (q.clone(), rec.clone());
+                thread::spawn(move || {
+                    for i in 0..5u64 {
+                        if (t + i + round) % 2 == 0 {
+                            let v = t * 10 + i;
+                            rec.record(t as usize, FifoOp::Push(v), || {
+                                q.push(v).unwrap();
+                                None
+                            });
+                        } else {
+                            rec.record(t as usize, FifoOp::Pop, || q.pop());
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        if let Err(e) = lincheck::check(Fifo(VecDeque::new()), &rec.history()) {
+            panic!("round {round}: {e}");
+        }
+    }
+}
+
 /// `producers` threads push `per` values each, `consumers` threads pop until all are
 /// taken; every value arrives exactly once, in per-producer FIFO order, and every
 /// payload is dropped exactly once.
@@ -346,6 +408,8 @@ mod suspended_at_any_instruction {
     /// suspended producer holds a slot it has not filled yet.
     type Payload = [u64; 256];
 
+    // The large payload is the point (see `Payload`).
+    #[allow(clippy::result_large_err)]
     trait Queue: Send + Sync + 'static {
         fn push(&self, v: Payload) -> Result<(), Payload>;
         fn pop(&self) -> Option<Payload>;

@@ -8,6 +8,7 @@
 #![allow(unreachable_pub)]
 
 mod harness;
+mod queue;
 mod signal;
 
 use harness::Scale;
@@ -32,6 +33,7 @@ fn main() {
     };
     let mut scenarios = Vec::new();
     scenarios.extend(signal::scenarios(scale));
+    scenarios.extend(queue::scenarios(scale));
     if let Some(f) = &filter {
         scenarios.retain(|s| s.group.contains(f.as_str()) || s.name.contains(f.as_str()));
     }

@@ -34,7 +34,10 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
         r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         f()
     });
-    eprintln!("{} executions", runs.load(std::sync::atomic::Ordering::Relaxed));
+    eprintln!(
+        "{} executions",
+        runs.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }
 
 /// Pops until a value comes, yielding in between (see the module doc); gives up
@@ -228,4 +231,3 @@ fn force_push_full_edge() {
         exactly_once(got, vec![1, 2]);
     });
 }
-

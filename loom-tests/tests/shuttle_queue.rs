@@ -144,7 +144,10 @@ fn transfer(producers: u64, consumers: u64, cap: usize, per: u64) {
         let got = c.join().unwrap();
         for p in 0..producers {
             let mine: Vec<u64> = got.iter().copied().filter(|v| v >> 16 == p).collect();
-            assert!(mine.windows(2).all(|w| w[0] < w[1]), "producer {p} reordered: {mine:?}");
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "producer {p} reordered: {mine:?}"
+            );
         }
         all.extend(got);
     }

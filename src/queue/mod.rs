@@ -100,14 +100,23 @@
 //!    negative. That bounds the work of dequeuers racing ahead of enqueuers (the
 //!    livelock SCQ is named for avoiding) without ever missing an index: `3n - 1`
 //!    failed attempts after the last reset reach every index present at that reset
-//!    (the paper's Lemma 4.3).
+//!    (the paper's Lemma 4.3). An enqueuer skips the reset when it reads `3n - 1`
+//!    already (so the line stays shared); the dequeuer whose decrement makes the
+//!    threshold negative then re-reads `tail` and `head` and resets it itself if a
+//!    position may still hold an index, so a skipped reset never strands one.
 //!
-//! What is *not* promised: [`len`](ArrayQueue::len) is a snapshot of `aq`'s
-//! `tail - head`; after enqueuers raced dequeuers it can count positions voided by
-//! those races until dequeuers pass them, so it may exceed the number of values
-//! while the queue is non-empty (never when it is empty and quiet). A `push` may
-//! report full while other threads are midway through an operation that holds a slot
-//! index, as with crossbeam's queue.
+//! What is *not* promised:
+//!
+//! - [`len`](ArrayQueue::len) is a snapshot of `aq`'s `tail - head`; after
+//!   enqueuers raced dequeuers it can count positions voided by those races until
+//!   dequeuers pass them, so it may exceed the number of values while the queue is
+//!   non-empty (never when it is empty and quiet, and never above the capacity).
+//! - "Full" means every slot is in use: holding a value, or held by a `push` or
+//!   `pop` in progress. With capacity 1, a `push` suspended after taking the slot
+//!   makes another `push` fail and a `pop` see "empty" at the same time, which no
+//!   sequential queue does; crossbeam's queue has the same window but answers it
+//!   by making the `pop` wait. Histories that never fill the queue are
+//!   linearizable (checked in the shuttle tests).
 //!
 //! ## Memory orderings
 //!
@@ -119,11 +128,15 @@
 //!   stronger ordering is free on x86 (every RMW is a full barrier) and keeps the
 //!   counter reads that follow entry acquisitions simple to argue.
 //! - The threshold is a store-load (Dekker) pairing: an enqueuer publishes its entry
-//!   then reads the threshold (to skip the write when it is already `3n - 1`, which
-//!   keeps the hot line shared), a failing dequeuer decrements the threshold then
-//!   reads entries. A `SeqCst` fence on each side (after the enqueue's CAS, after a
-//!   failed dequeue's decrement) makes sure one sees the other; loom models these
-//!   fences, and they are where the loom models fail when weakened.
+//!   then reads the threshold (to skip the write when it is already `3n - 1`), a
+//!   dequeuer that drove the threshold negative then reads `tail`. A `SeqCst` fence
+//!   on each side (after the enqueue's entry CAS; before the dequeuer's re-read)
+//!   makes sure one of them sees the other (invariant 5). The enqueue's fence is the
+//!   one `SeqCst` cost on the hot path; the dequeuer's is on the rare path.
+//! - Resets are `swap`s rather than stores: equivalent on hardware, but loom 0.7
+//!   can order a plain store before a read-modify-write that the storing thread
+//!   already read from (a coherence violation in the model), which showed up as
+//!   false "stranded index" failures.
 //! - The data slots are plain cells ordered by invariant 4.
 
 mod ring;
@@ -372,6 +385,7 @@ impl<T> ArrayQueue<T> {
 }
 
 impl<T> ArrayQueue<T> {
+    /// Both rings' counters and entries, for debugging a failing loom model.
     #[cfg(atomkit_loom)]
     #[doc(hidden)]
     pub fn dump(&self) -> String {

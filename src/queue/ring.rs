@@ -268,23 +268,32 @@ impl Ring {
     /// Called by a dequeuer that just drove the threshold negative. An enqueuer that
     /// published an index concurrently may have read the threshold before this
     /// decrement and seen it at `3n - 1` (so it did not reset it): then this thread
-    /// must see that enqueuer's position, and resets the threshold itself.
+    /// must see that index among the positions not yet dequeued, and resets the
+    /// threshold itself.
     #[cold]
     fn recheck_after_exhaustion(&self) {
         // Ordering: SeqCst fence, the store-load pairing with the fence in `enqueue`
         // (after its entry CAS, before its threshold load). Either that fence comes
-        // first, and the `tail` load below sees the enqueuer's FAA (sequenced before
-        // its fence); or this one does, and the enqueuer's threshold load sees our
-        // decrement and resets the threshold itself.
+        // first, and the loads below see the enqueuer's tail FAA and entry CAS
+        // (both sequenced before its fence); or this one does, and the enqueuer's
+        // threshold load sees our decrement and resets the threshold itself.
         fence(Ordering::SeqCst);
         point("dequeue: threshold exhausted");
-        // Ordering: Relaxed for both loads: ordered by the fence above; a stale
-        // `head` only makes the test below more conservative.
-        let tail = self.tail.load(Ordering::Relaxed);
+        // Ordering: Relaxed for the counter and entry loads: ordered by the fence
+        // above. A published index at a position below `head` is not our concern: the
+        // dequeuer that took that position finds it (invariant 2).
         let head = self.head.load(Ordering::Relaxed);
-        if tail > head {
-            // Some position at or past `head` may hold an index: keep looking. A
-            // position that turns out void costs one more failed attempt later.
+        let tail = self.tail.load(Ordering::Relaxed);
+        let span = tail.saturating_sub(head).min(self.entries.len() as u64);
+        let published = (head..head + span).any(|pos| {
+            // Ordering: Relaxed, as above.
+            let (cycle, _, idx) = self.decode(self.entries[self.slot(pos)].load(Ordering::Relaxed));
+            cycle == self.cycle(pos) && idx != bottom(self.order)
+        });
+        if published {
+            // An index waits at or past `head`: keep dequeuers looking. (Resetting on
+            // `tail > head` alone would let dequeuers keep voiding the positions of an
+            // enqueuer in flight: the livelock the threshold exists to stop.)
             // Ordering: Relaxed; the threshold guards no memory. A swap for the
             // reason given in `enqueue`.
             self.threshold.swap(self.reset_value(), Ordering::Relaxed);
@@ -319,7 +328,10 @@ impl Ring {
             self.head.load(o),
             self.tail.load(o),
             self.threshold.load(o),
-            self.entries.iter().map(|e| self.decode(e.load(o))).collect::<Vec<_>>()
+            self.entries
+                .iter()
+                .map(|e| self.decode(e.load(o)))
+                .collect::<Vec<_>>()
         )
     }
 
