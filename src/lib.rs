@@ -7,7 +7,7 @@
 //!
 //! | module | what | pick it for |
 //! |--------|------|-------------|
-//! | [`queue`] | [`ArrayQueue`](queue::ArrayQueue): bounded MPMC FIFO, lock-free in the strict sense (SCQ) | handing values between threads without blocking; a drop-in for crossbeam's `ArrayQueue` that never wedges behind a preempted thread |
+//! | [`queue`] | [`ArrayQueue`]: bounded MPMC FIFO, lock-free in the strict sense (SCQ) | handing values between threads without blocking; a drop-in for crossbeam's `ArrayQueue` that never wedges behind a preempted thread |
 //! | [`signal`] | [`Signal`](signal::Signal): close-as-broadcast with parent/child trees and deadlines | stopping many threads at once; request-scoped cancellation and timeouts (Go's `close(done)` and `context`) |
 //!
 //! More primitives (bounded MPMC queue and channel, work-stealing deque, counting

@@ -57,5 +57,8 @@ fuzz_target!(|input: Input| {
             }
         }
     }
-    assert_eq!(q.into_iter().collect::<Vec<_>>(), m.into_iter().collect::<Vec<_>>());
+    assert_eq!(
+        q.into_iter().collect::<Vec<_>>(),
+        m.into_iter().collect::<Vec<_>>()
+    );
 });
