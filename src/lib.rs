@@ -8,6 +8,7 @@
 //! | module | what | pick it for |
 //! |--------|------|-------------|
 //! | [`counter_map`] | [`CounterMap`](counter_map::CounterMap): per-key `u64` counters, lock-free to count, hot keys striped, exact `snapshot_and_reset` | per-user / per-route request counting with periodic dumps (Go's mutex'd map of counters) |
+//! | [`queue`] | [`ArrayQueue`]: bounded MPMC FIFO, lock-free in the strict sense (SCQ) | handing values between threads without blocking; a drop-in for crossbeam's `ArrayQueue` that never wedges behind a preempted thread |
 //! | [`signal`] | [`Signal`](signal::Signal): close-as-broadcast with parent/child trees and deadlines | stopping many threads at once; request-scoped cancellation and timeouts (Go's `close(done)` and `context`) |
 //!
 //! More primitives (bounded MPMC queue and channel, work-stealing deque, counting
@@ -49,9 +50,12 @@ pub(crate) mod sync;
 pub(crate) mod wait;
 
 pub mod counter_map;
+pub mod queue;
 pub mod signal;
 
 #[doc(inline)]
 pub use counter_map::CounterMap;
+#[doc(inline)]
+pub use queue::ArrayQueue;
 #[doc(inline)]
 pub use signal::{Cause, Signal};

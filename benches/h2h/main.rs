@@ -9,6 +9,7 @@
 
 mod counter_map;
 mod harness;
+mod queue;
 mod signal;
 
 use harness::Scale;
@@ -34,6 +35,7 @@ fn main() {
     let mut scenarios = Vec::new();
     scenarios.extend(counter_map::scenarios(scale));
     scenarios.extend(signal::scenarios(scale));
+    scenarios.extend(queue::scenarios(scale));
     if let Some(f) = &filter {
         scenarios.retain(|s| s.group.contains(f.as_str()) || s.name.contains(f.as_str()));
     }
