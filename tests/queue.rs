@@ -397,7 +397,7 @@ fn force_push_races_lose_nothing() {
 
 /// Suspends a thread with a signal at an arbitrary instruction of its push/pop loop
 /// and checks whether another thread can still finish 200 push+pop pairs.
-#[cfg(all(target_os = "linux", not(miri)))]
+#[cfg(all(target_os = "linux", not(miri), not(atomkit_tsan)))]
 mod suspended_at_any_instruction {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::{mpsc, Arc, Mutex};
