@@ -7,6 +7,8 @@
 //!
 //! | module | what | pick it for |
 //! |--------|------|-------------|
+//! | [`counter_map`] | [`CounterMap`](counter_map::CounterMap): per-key `u64` counters, lock-free to count, hot keys striped, exact `snapshot_and_reset` | per-user / per-route request counting with periodic dumps (Go's mutex'd map of counters) |
+//! | [`queue`] | [`ArrayQueue`]: bounded MPMC FIFO, lock-free in the strict sense (SCQ) | handing values between threads without blocking; a drop-in for crossbeam's `ArrayQueue` that never wedges behind a preempted thread |
 //! | [`semaphore`] | [`Semaphore`](semaphore::Semaphore): counting semaphore with timed, cancellable and weighted acquires, RAII permits | limiting concurrency across threads (Go's `make(chan struct{}, n)` and `x/sync/semaphore`); one atomic op per acquire and release when uncontended |
 //! | [`signal`] | [`Signal`](signal::Signal): close-as-broadcast with parent/child trees and deadlines | stopping many threads at once; request-scoped cancellation and timeouts (Go's `close(done)` and `context`) |
 //!
@@ -48,9 +50,15 @@
 pub(crate) mod sync;
 pub(crate) mod wait;
 
+pub mod counter_map;
+pub mod queue;
 pub mod semaphore;
 pub mod signal;
 
+#[doc(inline)]
+pub use counter_map::CounterMap;
+#[doc(inline)]
+pub use queue::ArrayQueue;
 #[doc(inline)]
 pub use semaphore::{OwnedPermit, Permit, Semaphore};
 #[doc(inline)]

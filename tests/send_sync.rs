@@ -19,6 +19,19 @@ fn signal_types() {
 }
 
 #[test]
+fn queue_types() {
+    use atomkit::queue::{ArrayQueue, IntoIter};
+    send::<ArrayQueue<u64>>();
+    sync::<ArrayQueue<u64>>();
+    unpin::<ArrayQueue<u64>>();
+    static_::<ArrayQueue<u64>>();
+    // `T: Send` is enough to share the queue: values move, never are shared.
+    send::<ArrayQueue<std::cell::Cell<u8>>>();
+    sync::<ArrayQueue<std::cell::Cell<u8>>>();
+    send::<IntoIter<u64>>();
+}
+
+#[test]
 fn semaphore_types() {
     use atomkit::semaphore::{OwnedPermit, Permit, Semaphore};
     send::<Semaphore>();

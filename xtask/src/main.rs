@@ -277,6 +277,20 @@ fn test() -> bool {
     c.env("RUSTFLAGS", "-D warnings")
         .args(["test", "--doc", "-p", "atomkit"]);
     ok &= run(c);
+    // The queue's stall hooks exist only under `atomkit_stall`: park one thread at each
+    // internal step of push and pop while others must finish.
+    let mut c = cargo(None);
+    c.env("RUSTFLAGS", "--cfg atomkit_stall -D warnings")
+        .env("CARGO_TARGET_DIR", "target/stall")
+        .args([
+            "test",
+            "-p",
+            "atomkit",
+            "--test",
+            "queue",
+            "stall_every_step",
+        ]);
+    ok &= run(c);
     // Benches must keep compiling; running them is `cargo xtask bench`.
     let mut c = cargo(None);
     c.env("RUSTFLAGS", "-D warnings")
