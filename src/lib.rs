@@ -12,9 +12,8 @@
 //! | [`semaphore`] | [`Semaphore`](semaphore::Semaphore): counting semaphore with timed, cancellable and weighted acquires, RAII permits | limiting concurrency across threads (Go's `make(chan struct{}, n)` and `x/sync/semaphore`); one atomic op per acquire and release when uncontended |
 //! | [`signal`] | [`Signal`](signal::Signal): close-as-broadcast with parent/child trees and deadlines | stopping many threads at once; request-scoped cancellation and timeouts (Go's `close(done)` and `context`) |
 //!
-//! More primitives (bounded MPMC queue and channel, work-stealing deque, counting
-//! semaphore, sharded counter map, worker pool) are on the way; the README's table
-//! says which are ready.
+//! More (Go's buffered channel on the queue, a work-stealing deque, a worker pool) are
+//! on the way; the README's table says which are ready.
 //!
 //! # Layers
 //!
