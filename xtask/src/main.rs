@@ -364,15 +364,36 @@ fn miri(seeds: Option<u64>) -> bool {
     if !run(setup) {
         return false;
     }
-    let mut flags = String::from("-Zmiri-strict-provenance");
-    if let Some(n) = seeds {
-        flags.push_str(&format!(" -Zmiri-many-seeds=0..{n}"));
-    }
-    let mut c = cargo(Some(&tc));
-    c.env("MIRIFLAGS", flags)
+    let seeds = seeds.map_or(String::new(), |n| format!(" -Zmiri-many-seeds=0..{n}"));
+    // Test files of primitives that reclaim memory through crossbeam-epoch 0.9, which
+    // stores pointers as integers (no strict provenance), retags its list entries in a
+    // way Stacked Borrows rejects (Tree Borrows accepts it), and keeps deferred garbage
+    // in its global collector at exit (reported as leaks). The library's unit tests
+    // include those primitives' too.
+    const EPOCH_USERS: &[&str] = &["counter_map", "deque"];
+    let tests = targets("tests", "");
+    let mut strict = cargo(Some(&tc));
+    strict
+        .env("MIRIFLAGS", format!("-Zmiri-strict-provenance{seeds}"))
         .env("CARGO_TARGET_DIR", "target/miri")
-        .args(["miri", "test", "-p", "atomkit", "--lib", "--tests"]);
-    run(c)
+        .args(["miri", "test", "-p", "atomkit"]);
+    for t in tests.iter().filter(|t| !EPOCH_USERS.contains(&t.as_str())) {
+        strict.args(["--test", t]);
+    }
+    let mut ok = run(strict);
+    let mut epoch = cargo(Some(&tc));
+    epoch
+        .env(
+            "MIRIFLAGS",
+            format!("-Zmiri-permissive-provenance -Zmiri-tree-borrows -Zmiri-ignore-leaks{seeds}"),
+        )
+        .env("CARGO_TARGET_DIR", "target/miri")
+        .args(["miri", "test", "-p", "atomkit", "--lib"]);
+    for t in tests.iter().filter(|t| EPOCH_USERS.contains(&t.as_str())) {
+        epoch.args(["--test", t]);
+    }
+    ok &= run(epoch);
+    ok
 }
 
 fn host_target() -> String {
