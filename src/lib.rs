@@ -7,12 +7,14 @@
 //!
 //! | module | what | pick it for |
 //! |--------|------|-------------|
-//! | [`signal`] | [`Signal`](signal::Signal): close-as-broadcast with parent/child trees and deadlines | stopping many threads at once; request-scoped cancellation and timeouts (Go's `close(done)` and `context`) |
+//! | [`counter_map`] | [`CounterMap`](counter_map::CounterMap): per-key `u64` counters, lock-free to count, hot keys striped, exact `snapshot_and_reset` | per-user / per-route request counting with periodic dumps (Go's mutex'd map of counters) |
 //! | [`deque`] | [`Worker`](deque::Worker) / [`Stealer`](deque::Stealer) (Chase-Lev work-stealing deque) and [`Injector`](deque::Injector) (global MPMC queue) | per-thread task queues of a work-stealing scheduler: the owner pushes and pops locally, idle threads steal the oldest half |
+//! | [`queue`] | [`ArrayQueue`]: bounded MPMC FIFO, lock-free in the strict sense (SCQ) | handing values between threads without blocking; a drop-in for crossbeam's `ArrayQueue` that never wedges behind a preempted thread |
+//! | [`semaphore`] | [`Semaphore`](semaphore::Semaphore): counting semaphore with timed, cancellable and weighted acquires, RAII permits | limiting concurrency across threads (Go's `make(chan struct{}, n)` and `x/sync/semaphore`); one atomic op per acquire and release when uncontended |
+//! | [`signal`] | [`Signal`](signal::Signal): close-as-broadcast with parent/child trees and deadlines | stopping many threads at once; request-scoped cancellation and timeouts (Go's `close(done)` and `context`) |
 //!
-//! More primitives (bounded MPMC queue and channel, work-stealing deque, counting
-//! semaphore, sharded counter map, worker pool) are on the way; the README's table
-//! says which are ready.
+//! More (Go's buffered channel on the queue, a worker pool) are
+//! on the way; the README's table says which are ready.
 //!
 //! # Layers
 //!
@@ -48,8 +50,17 @@
 pub(crate) mod sync;
 pub(crate) mod wait;
 
+pub mod counter_map;
 pub mod deque;
+pub mod queue;
+pub mod semaphore;
 pub mod signal;
 
+#[doc(inline)]
+pub use counter_map::CounterMap;
+#[doc(inline)]
+pub use queue::ArrayQueue;
+#[doc(inline)]
+pub use semaphore::{OwnedPermit, Permit, Semaphore};
 #[doc(inline)]
 pub use signal::{Cause, Signal};

@@ -701,16 +701,3 @@ fn debug_is_opaque() {
     assert!(format!("{:?}", w.stealer()).starts_with("Stealer"));
     assert!(format!("{:?}", Injector::<u8>::new()).starts_with("Injector"));
 }
-
-#[allow(dead_code)]
-fn assert_send_sync() {
-    fn send<T: Send>() {}
-    fn sync<T: Sync>() {}
-    fn error<E: std::error::Error + Send + Sync + 'static>() {}
-    send::<Worker<u8>>();
-    send::<Stealer<u8>>();
-    sync::<Stealer<u8>>();
-    send::<Injector<u8>>();
-    sync::<Injector<u8>>();
-    error::<PushError<u8>>();
-}

@@ -11,3 +11,24 @@ fn signal_cause() {
     let boxed: Box<dyn Error + Send + Sync> = Box::new(atomkit::signal::Cause::DeadlineExceeded);
     assert_eq!(boxed.to_string(), "deadline exceeded");
 }
+
+#[test]
+fn semaphore_errors() {
+    use atomkit::semaphore::{
+        AcquireError, AcquireTimeoutError, AcquireUntilError, TryAcquireError,
+    };
+    is_error::<AcquireError>();
+    is_error::<TryAcquireError>();
+    is_error::<AcquireTimeoutError>();
+    is_error::<AcquireUntilError>();
+    let boxed: Box<dyn Error + Send + Sync> = Box::new(AcquireTimeoutError::Timeout);
+    assert_eq!(boxed.to_string(), "timed out waiting for a permit");
+}
+
+#[test]
+fn deque_push_error() {
+    use atomkit::deque::PushError;
+    is_error::<PushError<u64>>();
+    let boxed: Box<dyn Error + Send + Sync> = Box::new(PushError(1u64));
+    assert_eq!(boxed.to_string(), "deque is full");
+}

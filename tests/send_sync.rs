@@ -17,3 +17,48 @@ fn signal_types() {
     send::<Cause>();
     sync::<Cause>();
 }
+
+#[test]
+fn queue_types() {
+    use atomkit::queue::{ArrayQueue, IntoIter};
+    send::<ArrayQueue<u64>>();
+    sync::<ArrayQueue<u64>>();
+    unpin::<ArrayQueue<u64>>();
+    static_::<ArrayQueue<u64>>();
+    // `T: Send` is enough to share the queue: values move, never are shared.
+    send::<ArrayQueue<std::cell::Cell<u8>>>();
+    sync::<ArrayQueue<std::cell::Cell<u8>>>();
+    send::<IntoIter<u64>>();
+}
+
+#[test]
+fn semaphore_types() {
+    use atomkit::semaphore::{OwnedPermit, Permit, Semaphore};
+    send::<Semaphore>();
+    sync::<Semaphore>();
+    unpin::<Semaphore>();
+    static_::<Semaphore>();
+    send::<Permit<'static>>();
+    sync::<Permit<'static>>();
+    send::<OwnedPermit>();
+    sync::<OwnedPermit>();
+    static_::<OwnedPermit>();
+}
+
+#[test]
+fn deque_types() {
+    use atomkit::deque::{Injector, PushError, Steal, Stealer, Worker};
+    // The owner's end moves between threads but is not shared.
+    send::<Worker<u64>>();
+    send::<Stealer<u64>>();
+    sync::<Stealer<u64>>();
+    send::<Injector<u64>>();
+    sync::<Injector<u64>>();
+    static_::<Worker<u64>>();
+    // `T: Send` is enough: items move, never are shared.
+    sync::<Stealer<std::cell::Cell<u8>>>();
+    sync::<Injector<std::cell::Cell<u8>>>();
+    send::<Steal<u64>>();
+    send::<PushError<u64>>();
+    sync::<PushError<u64>>();
+}

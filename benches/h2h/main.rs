@@ -7,8 +7,11 @@
 // Bench modules share items with `pub` across this binary only.
 #![allow(unreachable_pub)]
 
+mod counter_map;
 mod deque;
 mod harness;
+mod queue;
+mod semaphore;
 mod signal;
 
 use harness::Scale;
@@ -32,8 +35,11 @@ fn main() {
         divisor: if full { 1 } else { 10 },
     };
     let mut scenarios = Vec::new();
+    scenarios.extend(counter_map::scenarios(scale));
     scenarios.extend(signal::scenarios(scale));
     scenarios.extend(deque::scenarios(scale));
+    scenarios.extend(queue::scenarios(scale));
+    scenarios.extend(semaphore::scenarios(scale));
     if let Some(f) = &filter {
         scenarios.retain(|s| s.group.contains(f.as_str()) || s.name.contains(f.as_str()));
     }

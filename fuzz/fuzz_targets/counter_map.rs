@@ -1,0 +1,104 @@
+//! Fuzz `CounterMap` single-threaded against a `HashMap<K, u64>` model.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use atomkit::counter_map::CounterMap;
+use libfuzzer_sys::fuzz_target;
+use std::collections::HashMap;
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Inc(u8),
+    Add(u8, u32),
+    Get(u8),
+    Remove(u8),
+    Snapshot,
+    Reset,
+    Clear,
+    Len,
+    HandleAdd(u8, u16),
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    shards: u8,
+    cap: Option<u8>,
+    ops: Vec<Op>,
+}
+
+const OVERFLOW: u16 = u16::MAX;
+
+fuzz_target!(|input: Input| {
+    let mut b = CounterMap::<u16>::builder().shards(usize::from(input.shards % 4) + 1);
+    let cap = input.cap.map(|c| usize::from(c % 8));
+    if let Some(c) = cap {
+        b = b.key_cap(c, OVERFLOW);
+    }
+    let m = b.build();
+    let mut model: HashMap<u16, u64> = HashMap::new();
+    // Where a new key's count goes under the cap (ordinary keys only count toward it).
+    let target = |model: &HashMap<u16, u64>, k: u16| -> u16 {
+        match cap {
+            Some(c) if !model.contains_key(&k) => {
+                let ordinary = model.keys().filter(|&&k| k != OVERFLOW).count();
+                if ordinary >= c {
+                    OVERFLOW
+                } else {
+                    k
+                }
+            }
+            _ => k,
+        }
+    };
+    for op in input.ops {
+        match op {
+            Op::Inc(k) => {
+                let k = u16::from(k);
+                m.inc(&k);
+                *model.entry(target(&model, k)).or_default() += 1;
+            }
+            Op::Add(k, n) => {
+                let k = u16::from(k);
+                m.add(&k, u64::from(n));
+                *model.entry(target(&model, k)).or_default() += u64::from(n);
+            }
+            Op::Get(k) => {
+                let k = u16::from(k);
+                assert_eq!(m.get(&k), model.get(&k).copied().unwrap_or(0));
+                assert_eq!(m.contains_key(&k), model.contains_key(&k));
+            }
+            Op::Remove(k) => {
+                let k = u16::from(k);
+                assert_eq!(m.remove(&k), model.remove(&k));
+            }
+            Op::Snapshot => {
+                assert_eq!(m.snapshot(), model);
+                let it: HashMap<u16, u64> = m.iter().collect();
+                assert_eq!(it, model);
+            }
+            Op::Reset => {
+                assert_eq!(m.snapshot_and_reset(), model);
+                model.values_mut().for_each(|v| *v = 0);
+            }
+            Op::Clear => {
+                m.clear();
+                model.clear();
+            }
+            Op::Len => {
+                assert_eq!(m.len(), model.len());
+                assert_eq!(m.is_empty(), model.is_empty());
+            }
+            Op::HandleAdd(k, n) => {
+                let k = u16::from(k);
+                let t = target(&model, k);
+                let c = m.counter(&k);
+                assert_eq!(*c.key(), t);
+                c.add(u64::from(n));
+                *model.entry(t).or_default() += u64::from(n);
+                assert_eq!(c.get(), model[&t]);
+            }
+        }
+    }
+    assert_eq!(m.snapshot(), model);
+    assert_eq!(m.len(), model.len());
+});

@@ -1,0 +1,170 @@
+//! loom models of `CounterMap`: every interleaving of small scenarios.
+//!
+//! Run: `RUSTFLAGS="--cfg atomkit_loom --cfg crossbeam_loom" cargo test --release -p atomkit-loom-tests --test loom_counter_map`
+//! (or `cargo xtask loom`). `LOOM_MAX_PREEMPTIONS` overrides the bound set here.
+//!
+//! Under loom the map uses its own epoch collector and starts each shard with a table
+//! of two slots, so that the second key inserted into a shard grows the table.
+#![cfg(atomkit_loom)]
+
+use atomkit::counter_map::CounterMap;
+use loom::sync::Arc;
+use loom::thread;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::BuildHasherDefault;
+
+type Map = CounterMap<u64, BuildHasherDefault<DefaultHasher>>;
+
+/// One shard, a fixed hasher (every execution probes the same slots).
+fn map() -> Arc<Map> {
+    Arc::new(
+        CounterMap::builder()
+            .shards(1)
+            .hasher(BuildHasherDefault::<DefaultHasher>::default())
+            .build(),
+    )
+}
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(2);
+    }
+    b.check(f);
+}
+
+/// Two threads insert the same new key: one entry, both counts kept.
+#[test]
+fn two_threads_insert_one_new_key() {
+    model(|| {
+        let m = map();
+        let t = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.inc(&7))
+        };
+        m.add(&7, 2);
+        // Read it back on this thread while the other may still be inserting: the
+        // probe must see a fully published entry (or none).
+        let seen = m.get(&7);
+        assert!(seen == 2 || seen == 3, "saw {seen}");
+        t.join().unwrap();
+        assert_eq!(m.get(&7), 3);
+        assert_eq!(m.len(), 1);
+    });
+}
+
+/// A new key inserted by one thread and looked up lock-free by another: the reader
+/// sees the published entry's key (loom checks the key cell's causality).
+#[test]
+fn insert_publishes_entry_to_lock_free_reader() {
+    model(|| {
+        let m = map();
+        let t = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.inc(&1))
+        };
+        let seen = m.get(&1);
+        assert!(seen <= 1);
+        t.join().unwrap();
+        assert_eq!(m.get(&1), 1);
+    });
+}
+
+/// An increment racing `snapshot_and_reset`: reported by exactly one of the two resets.
+#[test]
+fn increment_racing_snapshot_and_reset() {
+    model(|| {
+        let m = map();
+        m.inc(&3); // present: the racing increment takes the lock-free path
+        let t = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.inc(&3))
+        };
+        let first = m.snapshot_and_reset().get(&3).copied().unwrap_or(0);
+        t.join().unwrap();
+        let second = m.snapshot_and_reset().get(&3).copied().unwrap_or(0);
+        assert!(
+            first >= 1,
+            "the increment before the race is in the first reset"
+        );
+        assert_eq!(first + second, 2, "no increment lost or counted twice");
+    });
+}
+
+/// An increment racing `remove` of its key. Documented outcome: the increment is in
+/// the count `remove` returns, or it re-inserts the key. Never lost.
+#[test]
+fn increment_racing_remove() {
+    model(|| {
+        let m = map();
+        m.inc(&5);
+        let t = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.inc(&5))
+        };
+        let removed = m.remove(&5).expect("the key was present");
+        t.join().unwrap();
+        let left = m.get(&5);
+        assert!(removed == 1 || removed == 2);
+        assert_eq!(removed + left, 2, "removed {removed}, left {left}");
+        assert_eq!(m.len(), usize::from(left > 0));
+    });
+}
+
+/// An increment racing `remove` and then a reset of the re-inserted key.
+#[test]
+fn increment_racing_remove_then_reset() {
+    model(|| {
+        let m = map();
+        m.inc(&5);
+        let t = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                m.inc(&5);
+                m.snapshot_and_reset().get(&5).copied().unwrap_or(0)
+            })
+        };
+        let removed = m.remove(&5).unwrap_or(0);
+        let reset = t.join().unwrap();
+        let left = m.get(&5);
+        assert_eq!(removed + reset + left, 2);
+    });
+}
+
+/// Table growth (the second key in a two-slot table) racing an increment of a key
+/// that is already there: the increment lands in the entry the new table lists.
+#[test]
+fn growth_racing_increment() {
+    model(|| {
+        let m = map();
+        m.inc(&1);
+        let t = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.inc(&1))
+        };
+        m.inc(&2); // grows the table
+        t.join().unwrap();
+        assert_eq!(m.get(&1), 2);
+        assert_eq!(m.get(&2), 1);
+        assert_eq!(m.len(), 2);
+    });
+}
+
+/// A `Counter` handle racing `remove`: its increment is returned by `remove` or
+/// re-inserts the key.
+#[test]
+fn handle_racing_remove() {
+    model(|| {
+        let m = map();
+        let c = m.counter(&9);
+        c.inc();
+        let t = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.remove(&9).unwrap_or(0))
+        };
+        c.inc();
+        let removed = t.join().unwrap();
+        assert_eq!(removed + m.get(&9), 2);
+        drop(c);
+    });
+}

@@ -1,0 +1,204 @@
+//! shuttle tests of `CounterMap`: random and PCT schedules of bigger scenarios than
+//! loom can explore (many keys, table growth, resets and removals together).
+//!
+//! Run: `RUSTFLAGS="--cfg atomkit_shuttle" SHUTTLE_SILENCE_WARNINGS=1 cargo test --release -p atomkit-loom-tests --test shuttle_counter_map`
+//!
+//! shuttle treats every atomic as SeqCst, so these find logic races (lost or double
+//! counts, wrong slow paths), not weak-memory bugs; loom covers those.
+#![cfg(atomkit_shuttle)]
+
+use atomkit::counter_map::CounterMap;
+use shuttle::sync::Arc;
+use shuttle::thread;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+type Map = CounterMap<u64, BuildHasherDefault<DefaultHasher>>;
+
+fn map(shards: usize) -> Arc<Map> {
+    Arc::new(
+        CounterMap::builder()
+            .shards(shards)
+            .hasher(BuildHasherDefault::<DefaultHasher>::default())
+            .build(),
+    )
+}
+
+const ITERS: usize = 3_000;
+
+/// Writers over many keys (growing the tables from two slots), a resetter and a
+/// remover: every increment is reported exactly once, by a reset, a remove, or the
+/// final count.
+fn many_keys_growth_resets_removes() {
+    let m = map(2);
+    let writers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                for i in 0..12u64 {
+                    m.add(&((i * 7 + t) % 10), 1 + t);
+                }
+            })
+        })
+        .collect();
+    let resetter = {
+        let m = Arc::clone(&m);
+        thread::spawn(move || {
+            let mut seen = 0;
+            for _ in 0..3 {
+                seen += m.snapshot_and_reset().values().sum::<u64>();
+                thread::yield_now();
+            }
+            seen
+        })
+    };
+    let remover = {
+        let m = Arc::clone(&m);
+        thread::spawn(move || {
+            let mut taken = 0;
+            for k in [0u64, 3, 7, 0] {
+                taken += m.remove(&k).unwrap_or(0);
+                thread::yield_now();
+            }
+            taken
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    let seen = resetter.join().unwrap();
+    let taken = remover.join().unwrap();
+    let left: u64 = m.snapshot().values().sum();
+    assert_eq!(seen + taken + left, 12 + 12 * 2); // thread 0 adds 1, thread 1 adds 2
+    let keys = m.snapshot().len();
+    assert_eq!(m.len(), keys);
+}
+
+#[test]
+fn random_many_keys_growth_resets_removes() {
+    shuttle::check_random(many_keys_growth_resets_removes, ITERS);
+}
+
+#[test]
+fn pct_many_keys_growth_resets_removes() {
+    shuttle::check_pct(many_keys_growth_resets_removes, ITERS, 3);
+}
+
+/// A hot key from three threads (striping), one of them through a handle, with a
+/// concurrent reset and clear.
+fn hot_key_with_reset_and_clear() {
+    let m = map(1);
+    let ts: Vec<_> = (0..3)
+        .map(|t| {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                if t == 0 {
+                    let c = m.counter(&42);
+                    for _ in 0..6 {
+                        c.inc();
+                    }
+                } else {
+                    for _ in 0..6 {
+                        m.inc(&42);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut seen = m.snapshot_and_reset().get(&42).copied().unwrap_or(0);
+    let before_clear = m.snapshot_and_reset().get(&42).copied().unwrap_or(0);
+    seen += before_clear;
+    // `clear` discards what it removes, so count through `remove` instead.
+    seen += m.remove(&42).unwrap_or(0);
+    for t in ts {
+        t.join().unwrap();
+    }
+    seen += m.get(&42);
+    assert_eq!(seen, 18);
+    m.clear();
+    assert!(m.is_empty());
+}
+
+#[test]
+fn random_hot_key_with_reset_and_clear() {
+    shuttle::check_random(hot_key_with_reset_and_clear, ITERS);
+}
+
+#[test]
+fn pct_hot_key_with_reset_and_clear() {
+    shuttle::check_pct(hot_key_with_reset_and_clear, ITERS, 3);
+}
+
+/// The key cap under concurrent inserts: never more than `limit` ordinary keys, and
+/// every increment counted somewhere.
+fn key_cap_concurrent() {
+    let m = Arc::new(
+        CounterMap::builder()
+            .shards(2)
+            .hasher(BuildHasherDefault::<DefaultHasher>::default())
+            .key_cap(3, u64::MAX)
+            .build(),
+    );
+    let ts: Vec<_> = (0..2u64)
+        .map(|t| {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                for k in 0..4u64 {
+                    m.inc(&(t * 10 + k));
+                }
+                m.remove(&(t * 10));
+            })
+        })
+        .collect();
+    for t in ts {
+        t.join().unwrap();
+    }
+    let snap: HashMap<u64, u64> = m.snapshot();
+    let ordinary = snap.keys().filter(|&&k| k != u64::MAX).count();
+    assert!(ordinary <= 3, "{snap:?}");
+    assert_eq!(m.len(), snap.len());
+}
+
+#[test]
+fn random_key_cap_concurrent() {
+    shuttle::check_random(key_cap_concurrent, ITERS);
+}
+
+/// An increment, a reset and a remove racing on one key: a reset must never revive
+/// the count words a remove killed (the increment would land in a dead entry and be
+/// lost). Too many interleavings for loom with three threads; shuttle samples them.
+fn increment_reset_remove_three_way() {
+    let m = map(1);
+    m.inc(&5);
+    let inc = {
+        let m = Arc::clone(&m);
+        thread::spawn(move || {
+            m.inc(&5);
+            m.inc(&5);
+        })
+    };
+    let reset = {
+        let m = Arc::clone(&m);
+        thread::spawn(move || m.snapshot_and_reset().get(&5).copied().unwrap_or(0))
+    };
+    let removed = m.remove(&5).unwrap_or(0);
+    inc.join().unwrap();
+    let reset = reset.join().unwrap();
+    let left = m.get(&5);
+    assert_eq!(
+        removed + reset + left,
+        3,
+        "removed {removed}, reset {reset}, left {left}"
+    );
+}
+
+#[test]
+fn random_increment_reset_remove_three_way() {
+    shuttle::check_random(increment_reset_remove_three_way, ITERS);
+}
+
+#[test]
+fn pct_increment_reset_remove_three_way() {
+    shuttle::check_pct(increment_reset_remove_three_way, ITERS, 3);
+}

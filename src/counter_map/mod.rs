@@ -1,0 +1,1156 @@
+//! Per-key counters that never take a lock to count: Go's `UserCounters` (a map of
+//! atomic counters behind an `RWMutex`) without the mutex.
+//!
+//! A [`CounterMap<K>`] maps keys to `u64` counts. Counting a key that is already in
+//! the map is a lookup (plain loads) and one atomic read-modify-write on the key's
+//! count: no lock, not even a reader lock, and no allocation. A key seen for the first
+//! time is inserted under a small per-shard lock and allocated once. A key that many
+//! threads count at once spreads over cache-line-padded stripes, so eight threads on
+//! one user do not queue on one cache line. [`snapshot_and_reset`] reports each
+//! increment exactly once across successive dumps.
+//!
+//! ```
+//! use atomkit::counter_map::CounterMap;
+//! use std::sync::Arc;
+//! use std::thread;
+//!
+//! let requests: Arc<CounterMap<String>> = Arc::new(CounterMap::new());
+//! let workers: Vec<_> = (0..4)
+//!     .map(|t| {
+//!         let requests = Arc::clone(&requests);
+//!         thread::spawn(move || {
+//!             for i in 0..100 {
+//!                 let user = if i % 4 == 0 { "alice" } else { "bob" };
+//!                 requests.inc(user); // &str: allocates only the first time
+//!             }
+//!             requests.add(&format!("worker-{t}"), 1);
+//!         })
+//!     })
+//!     .collect();
+//! for w in workers {
+//!     w.join().unwrap();
+//! }
+//! let dump = requests.snapshot_and_reset();
+//! assert_eq!(dump["alice"], 100);
+//! assert_eq!(dump["bob"], 300);
+//! assert_eq!(requests.get("bob"), 0); // reset
+//! assert_eq!(requests.len(), 6); // keys stay until removed
+//! ```
+//!
+//! # Consistency
+//!
+//! - Each operation on one key is linearizable: `inc`/`add` take effect at their
+//!   read-modify-write, `remove` at its swap of the count words.
+//! - [`get`](CounterMap::get) and [`snapshot`](CounterMap::snapshot) are weakly
+//!   consistent: they read each count word once, at different instants, so under
+//!   concurrent increments they return some value between the count when the call
+//!   started and the count when it returned (per key), and they may or may not see keys
+//!   inserted or removed during the call. Increments that completed before the call
+//!   started are always included.
+//! - [`snapshot_and_reset`](CounterMap::snapshot_and_reset) is exact: every increment
+//!   is reported by exactly one reset (or by the `remove` of its key), never lost and
+//!   never counted twice, whatever runs concurrently. It is not an atomic cut across
+//!   keys: an increment racing a reset lands in this dump or the next.
+//! - An increment racing [`remove`](CounterMap::remove) of its key is either included
+//!   in the count `remove` returns, or it lands on a freshly inserted entry for the
+//!   key (the key comes back with that increment). It is never lost.
+//! - Counts are kept modulo 2<sup>63</sup> (bit 63 of each count word is the
+//!   "removed" flag). A key counted 2<sup>63</sup> times between two resets wraps.
+//!
+//! # Implementation
+//!
+//! The design is a sharded open-addressing hash table with lock-free readers (in the
+//! spirit of Click's lock-free hash table and of Java's `ConcurrentHashMap`, whose
+//! readers never lock), plus Java's `LongAdder` for the counts (Doug Lea,
+//! `java.util.concurrent.atomic.Striped64`), with memory reclaimed by epochs
+//! (Fraser, *Practical lock-freedom*, 2004, §5.2.3, via `crossbeam-epoch`).
+//!
+//! A key's hash picks a shard (bits 32.. of the hash); each shard has one current
+//! table of slots, a power of two, probed linearly from the hash's low bits.
+//! A slot is an epoch pointer with a one-bit tag:
+//!
+//! | slot                  | meaning |
+//! |-----------------------|---------|
+//! | null, tag 0           | empty: ends every probe chain through it |
+//! | null, tag 1           | tombstone: a removed key; probes go on |
+//! | non-null              | an entry: hash, key, count cell, reference count |
+//!
+//! An entry's count is a `StripedCell`: a `base` word and, after the first failed CAS
+//! on it, a block of `CachePadded` stripe words (2 to 64, from the machine's
+//! parallelism) that adders spread over by a per-thread probe, doubling the stripes in
+//! use on each further collision. Each count word is:
+//!
+//! | bits  | name    | meaning |
+//! |-------|---------|---------|
+//! | 0..63 | count   | increments since the last reset, modulo 2<sup>63</sup> |
+//! | 63    | `DEAD`  | the entry was removed; add nothing here, re-resolve the key |
+//!
+//! The stripes pointer has its own `DEAD` tag in bit 0, so no stripes can appear on an
+//! entry after it was killed.
+//!
+//! Counting an existing key: pin the epoch (one read-modify-write on this thread's own
+//! epoch record: no cache line shared with other threads),
+//! load the shard's table, probe, then `compare_exchange` on the count word. On a miss
+//! or a dead cell the thread takes the shard's mutex, which serialises inserts,
+//! removals, growth and `clear` of that shard only; readers never take it.
+//!
+//! Invariants:
+//!
+//! 1. A shard's current table and its slots change only under the shard's mutex.
+//!    A key is listed in at most one slot of the current table.
+//! 2. A table is at most half full of non-empty slots (entries plus tombstones), so
+//!    every probe chain ends at an empty slot and an insert always finds one; growth
+//!    rebuilds the table at most a quarter full, dropping the tombstones.
+//! 3. Growth copies entry *pointers*, never counts: an old table and its successor
+//!    list the same entries, so an increment through a stale table counts in the same
+//!    cell as one through the new table.
+//! 4. Removal (and `clear`) unlists the entry under the lock, then kills its cell:
+//!    one `swap(DEAD)` per count word takes the count. After that, a count word is
+//!    `DEAD` for good (resets use `fetch_and(DEAD)`, which keeps the flag), so an adder
+//!    holding the dead entry fails its CAS or sees `DEAD`, adds nothing, and retries
+//!    under the lock, where it finds or inserts a live entry. Hence every increment
+//!    lands in exactly one live word, and each word's count is taken by exactly one
+//!    `fetch_and`/`swap`: this is why `snapshot_and_reset` is exact.
+//! 5. An entry is freed when its reference count drops to zero: one reference belongs
+//!    to the tables (released through the epoch after unlisting, so every reader that
+//!    could have found it has unpinned), one to each [`Counter`] handle. Old tables
+//!    are retired through the epoch too; dropping a table frees its slot array only.
+//!    The stripes block lives as long as its entry.
+//!
+//! Growth, insertion and removal block only other writers of the same shard (they take
+//! its mutex); counting, `get`, snapshots and iteration never block. This is the
+//! documented middle ground: a lock-free table with concurrent migration (Click's
+//! design) costs helping logic on every access, for inserts that a counter map sees
+//! once per key.
+//!
+//! Under loom, the map uses a collector of its own (registering for each operation)
+//! instead of the process-wide one, so that models stay small and each execution
+//! starts clean.
+//!
+//! ## Memory orderings
+//!
+//! - Slot stores of new entries are `Release` and probes load `Acquire`, so a reader
+//!   that finds an entry sees its hash, key and cell initialised. Likewise the table
+//!   pointer (`Release` swap in growth and `clear`, `Acquire` load) publishes a new
+//!   table's slots, and the stripes pointer (`AcqRel` CAS, `Acquire` load) a new
+//!   stripes block.
+//! - All count-word operations are `Relaxed`. Exactness is a property of each word's
+//!   modification order (every RMW on a word sees the one before it), which holds for
+//!   any ordering; nothing else is published through a count. A thread that wants a
+//!   total to include increments made by others synchronises with them by other means
+//!   (a join, a channel), which the `Relaxed` reads then respect (coherence).
+//! - An adder that meets `DEAD` retries under the shard mutex; the mutex orders it
+//!   after the remover's unlisting, so it cannot find the dead entry again.
+//! - Entry reference counts follow `Arc`: `Relaxed` increments (the caller already
+//!   holds a reference or a pin), `Release` decrements, an `Acquire` fence before the
+//!   free.
+//!
+//! [`snapshot_and_reset`]: CounterMap::snapshot_and_reset
+
+mod cell;
+mod table;
+
+use self::table::{Entry, Shard, ShardState, Table};
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::{lock, UnsafeCell};
+use core::borrow::Borrow;
+use core::fmt;
+use core::hash::{BuildHasher, Hash};
+use crossbeam_epoch::Guard;
+use crossbeam_utils::CachePadded;
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+
+/// Smallest per-shard table (slots).
+#[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
+const MIN_TABLE: usize = 8;
+/// Smallest per-shard table (slots): tiny under the model checkers so growth is reached.
+#[cfg(any(atomkit_loom, atomkit_shuttle))]
+const MIN_TABLE: usize = 2;
+
+/// Most shards a map may have.
+const MAX_SHARDS: usize = 1 << 16;
+
+fn parallelism() -> usize {
+    if cfg!(any(atomkit_loom, atomkit_shuttle)) {
+        return 2;
+    }
+    std::thread::available_parallelism().map_or(4, |n| n.get())
+}
+
+/// A concurrent map from keys to `u64` counts; see the [module docs](self).
+///
+/// `K` is the key type, `S` the hasher. Keys are looked up by any borrowed form `Q`
+/// (`&str` for `String`), and a key is cloned into the map only when it is first seen.
+pub struct CounterMap<K, S = RandomState> {
+    /// The shards; a power of two of them. Immutable (their insides are not).
+    shards: Box<[CachePadded<Shard<K>>]>,
+    /// `shards.len() - 1`.
+    shard_mask: usize,
+    /// Hashes keys. Immutable.
+    hasher: S,
+    /// Keys listed, over all shards. Written under a shard mutex, read anywhere.
+    len: CachePadded<AtomicUsize>,
+    /// Stripes allocated for a hot key. Immutable.
+    max_stripes: usize,
+    /// The key cap, if any.
+    cap: Option<KeyCap<K>>,
+    /// The map's own epoch collector under loom (see the module doc).
+    #[cfg(atomkit_loom)]
+    collector: crossbeam_epoch::Collector,
+}
+
+/// The optional cardinality cap.
+struct KeyCap<K> {
+    /// Most keys (besides `overflow`) the map holds.
+    limit: usize,
+    /// The key that counts for every key refused by the cap.
+    overflow: K,
+    /// Entries that hold a cap slot: reserved by `fetch_add` before insertion, given
+    /// back on removal. Written by inserters and removers of any shard.
+    reserved: CachePadded<AtomicUsize>,
+}
+
+/// Configures a [`CounterMap`]: shard count, initial capacity, key cap and hasher.
+///
+/// # Examples
+///
+/// ```
+/// use atomkit::counter_map::CounterMap;
+///
+/// let m: CounterMap<String> = CounterMap::builder()
+///     .shards(4)
+///     .capacity(1_000)
+///     .key_cap(2, "other".to_string())
+///     .build();
+/// m.inc("a");
+/// m.inc("b");
+/// m.inc("c"); // past the cap: counted under "other"
+/// assert_eq!(m.get("c"), 0);
+/// assert_eq!(m.get("other"), 1);
+/// ```
+pub struct Builder<K, S = RandomState> {
+    shards: Option<usize>,
+    capacity: usize,
+    cap: Option<(usize, K)>,
+    hasher: S,
+}
+
+impl<K, S> fmt::Debug for Builder<K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("shards", &self.shards)
+            .field("capacity", &self.capacity)
+            .field("key_cap", &self.cap.as_ref().map(|c| c.0))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K> Builder<K, RandomState> {
+    fn new() -> Self {
+        Builder {
+            shards: None,
+            capacity: 0,
+            cap: None,
+            hasher: RandomState::new(),
+        }
+    }
+}
+
+impl<K, S> Builder<K, S> {
+    /// Sets the number of shards, rounded up to a power of two. The default is four
+    /// per available CPU. More shards means less contention between inserters.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0 or more than 65,536.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m = CounterMap::<u64>::builder().shards(3).build(); // 4 shards
+    /// m.inc(&7);
+    /// assert_eq!(m.get(&7), 1);
+    /// ```
+    pub fn shards(mut self, n: usize) -> Self {
+        assert!(
+            (1..=MAX_SHARDS).contains(&n),
+            "counter map shard count must be between 1 and {MAX_SHARDS}, got {n}"
+        );
+        self.shards = Some(n.next_power_of_two());
+        self
+    }
+
+    /// Sizes the map for `n` keys without growing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m = CounterMap::<u64>::builder().capacity(10_000).build();
+    /// assert!(m.is_empty());
+    /// ```
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = n;
+        self
+    }
+
+    /// Caps the number of distinct keys at `limit`. Past it, counting a new key counts
+    /// `overflow` instead (which is always admitted and does not take a slot), so memory
+    /// stays bounded however many keys callers make up. Removing keys frees slots.
+    ///
+    /// A cap of 0 sends every key to `overflow`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m = CounterMap::<u32>::builder().key_cap(1, u32::MAX).build();
+    /// m.inc(&1);
+    /// m.inc(&2);
+    /// m.inc(&3);
+    /// assert_eq!(m.get(&u32::MAX), 2);
+    /// m.remove(&1);
+    /// m.inc(&3); // a slot is free again
+    /// assert_eq!(m.get(&3), 1);
+    /// ```
+    pub fn key_cap(mut self, limit: usize, overflow: K) -> Self {
+        self.cap = Some((limit, overflow));
+        self
+    }
+
+    /// Hashes keys with `hasher` instead of the default `RandomState`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// use std::hash::BuildHasherDefault;
+    /// use std::collections::hash_map::DefaultHasher;
+    ///
+    /// let m = CounterMap::<u64>::builder()
+    ///     .hasher(BuildHasherDefault::<DefaultHasher>::default())
+    ///     .build();
+    /// m.add(&1, 5);
+    /// assert_eq!(m.get(&1), 5);
+    /// ```
+    pub fn hasher<S2>(self, hasher: S2) -> Builder<K, S2> {
+        Builder {
+            shards: self.shards,
+            capacity: self.capacity,
+            cap: self.cap,
+            hasher,
+        }
+    }
+
+    /// Builds the map.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m = CounterMap::<String>::builder().build();
+    /// assert!(m.is_empty());
+    /// ```
+    pub fn build(self) -> CounterMap<K, S> {
+        let shards = self
+            .shards
+            .unwrap_or_else(|| (parallelism() * 4).next_power_of_two().min(256));
+        let per_shard = self.capacity.div_ceil(shards);
+        let table = (per_shard * 2).next_power_of_two().max(MIN_TABLE);
+        CounterMap {
+            shards: (0..shards)
+                .map(|_| CachePadded::new(Shard::new(table)))
+                .collect(),
+            shard_mask: shards - 1,
+            hasher: self.hasher,
+            len: CachePadded::new(AtomicUsize::new(0)),
+            max_stripes: (parallelism() * 2).next_power_of_two().clamp(2, 64),
+            cap: self.cap.map(|(limit, overflow)| KeyCap {
+                limit,
+                overflow,
+                reserved: CachePadded::new(AtomicUsize::new(0)),
+            }),
+            #[cfg(atomkit_loom)]
+            collector: crossbeam_epoch::Collector::new(),
+        }
+    }
+}
+
+impl<K> CounterMap<K, RandomState> {
+    /// An empty map with the default shard count.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<String> = CounterMap::new();
+    /// m.inc("alice");
+    /// assert_eq!(m.get("alice"), 1);
+    /// ```
+    pub fn new() -> Self {
+        Builder::new().build()
+    }
+
+    /// An empty map sized for `n` keys.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<u64> = CounterMap::with_capacity(100_000);
+    /// assert_eq!(m.len(), 0);
+    /// ```
+    pub fn with_capacity(n: usize) -> Self {
+        Builder::new().capacity(n).build()
+    }
+
+    /// A [`Builder`] for shard count, capacity, key cap and hasher.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m = CounterMap::<u64>::builder().shards(8).build();
+    /// m.inc(&1);
+    /// assert_eq!(m.len(), 1);
+    /// ```
+    pub fn builder() -> Builder<K, RandomState> {
+        Builder::new()
+    }
+}
+
+impl<K> Default for CounterMap<K, RandomState> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What the slow path hands back: the entry it found or inserted, under the lock.
+enum Resolved<'g, K> {
+    Entry(&'g Entry<K>),
+    /// The key is new and the cap is full: count the overflow key instead.
+    Overflow,
+}
+
+impl<K, S> CounterMap<K, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: BuildHasher,
+{
+    #[inline]
+    fn pin(&self) -> Guard {
+        #[cfg(atomkit_loom)]
+        {
+            self.collector.register().pin()
+        }
+        #[cfg(not(atomkit_loom))]
+        {
+            crossbeam_epoch::pin()
+        }
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> &Shard<K> {
+        &self.shards[(hash >> 32) as usize & self.shard_mask]
+    }
+
+    #[inline]
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Adds `n` to `key`'s count, inserting the key (as `key.to_owned()`) with `n` if it
+    /// is new. Takes no lock and does not allocate when the key is present.
+    ///
+    /// If a key cap is set and full, a new key's `n` goes to the overflow key instead.
+    /// Counts wrap modulo 2<sup>63</sup> (see the [module docs](self#consistency)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<String> = CounterMap::new();
+    /// m.add("bytes", 1500);
+    /// m.add("bytes", 500);
+    /// assert_eq!(m.get("bytes"), 2000);
+    /// ```
+    #[inline]
+    pub fn add<Q>(&self, key: &Q, n: u64)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let hash = self.hash(key);
+        let shard = self.shard(hash);
+        let guard = self.pin();
+        if let Some(e) = shard.table(&guard).find(hash, key, &guard) {
+            if e.cell.add(n, self.max_stripes) {
+                return;
+            }
+        }
+        self.resolve(hash, key, &guard, |e| {
+            let alive = e.cell.add(n, self.max_stripes);
+            debug_assert!(alive, "entries are killed only under the lock we hold");
+        });
+    }
+
+    /// Adds one to `key`'s count; see [`add`](Self::add).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<String> = CounterMap::new();
+    /// m.inc("GET /");
+    /// m.inc("GET /");
+    /// assert_eq!(m.get("GET /"), 2);
+    /// ```
+    #[inline]
+    pub fn inc<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        self.add(key, 1);
+    }
+
+    /// The slow path: under `key`'s shard mutex, finds or inserts its entry and runs
+    /// `f` on it (a live entry: nothing is killed while we hold the lock). A new key
+    /// past the cap runs `f` on the overflow key's entry instead.
+    #[cold]
+    fn resolve<Q, R>(&self, hash: u64, key: &Q, guard: &Guard, f: impl FnOnce(&Entry<K>) -> R) -> R
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let shard = self.shard(hash);
+        let resolved = {
+            let mut st = lock(&shard.state);
+            match self.find_or_insert(shard, &mut st, hash, key, guard) {
+                Resolved::Entry(e) => return f(e),
+                Resolved::Overflow => Resolved::<K>::Overflow,
+            }
+        };
+        debug_assert!(matches!(resolved, Resolved::Overflow));
+        let cap = self.cap.as_ref().expect("overflow only with a cap");
+        let ohash = self.hash(&cap.overflow);
+        let oshard = self.shard(ohash);
+        let mut st = lock(&oshard.state);
+        match self.find_or_insert::<K>(oshard, &mut st, ohash, &cap.overflow, guard) {
+            Resolved::Entry(e) => f(e),
+            Resolved::Overflow => unreachable!("the overflow key is always admitted"),
+        }
+    }
+
+    /// Under `shard`'s mutex (`st`): the key's live entry, inserted if new.
+    fn find_or_insert<'g, Q>(
+        &self,
+        shard: &Shard<K>,
+        st: &mut ShardState,
+        hash: u64,
+        key: &Q,
+        guard: &'g Guard,
+    ) -> Resolved<'g, K>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        if let Some(e) = shard.table(guard).find(hash, key, guard) {
+            return Resolved::Entry(e);
+        }
+        let mut reserved = false;
+        if let Some(cap) = &self.cap {
+            if cap.overflow.borrow() != key {
+                // Ordering: Relaxed: the reservation count guards no memory; only the
+                // atomicity of the RMW matters, so that at most `limit` succeed.
+                if cap.reserved.fetch_add(1, Ordering::Relaxed) >= cap.limit {
+                    // Ordering: Relaxed, as above.
+                    cap.reserved.fetch_sub(1, Ordering::Relaxed);
+                    return Resolved::Overflow;
+                }
+                reserved = true;
+            }
+        }
+        let e = shard.insert(st, Entry::new(hash, key.to_owned(), reserved), guard);
+        // Ordering: Relaxed: `len` is a statistic; it guards no memory.
+        self.len.fetch_add(1, Ordering::Relaxed);
+        Resolved::Entry(e)
+    }
+
+    /// Retires an unlisted entry: kills its cell (taking the count), gives back its cap
+    /// slot and the tables' reference (through the epoch).
+    fn retire(&self, e: crossbeam_epoch::Shared<'_, Entry<K>>, guard: &Guard) -> u64 {
+        // SAFETY: `e` was just unlisted under the lock and is pinned by `guard`.
+        let entry = unsafe { e.deref() };
+        let n = entry.cell.kill();
+        if entry.reserved {
+            if let Some(cap) = &self.cap {
+                // Ordering: Relaxed: see `find_or_insert`.
+                cap.reserved.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        // Ordering: Relaxed: a statistic.
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        let ptr = SendPtr(e.as_raw());
+        // SAFETY: the entry is unlisted, so no new reader can find it; readers that
+        // found it are pinned, and the closure runs after they unpin. The tables'
+        // reference is released exactly once, here. `K: Send + 'static`, so dropping
+        // the entry on another thread, after the map, is sound.
+        unsafe {
+            guard.defer_unchecked(move || {
+                let p = ptr;
+                Entry::release(p.0);
+            });
+        }
+        n
+    }
+
+    /// `key`'s count: 0 if absent. Weakly consistent under concurrent increments (see
+    /// the [module docs](self#consistency)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<String> = CounterMap::new();
+    /// assert_eq!(m.get("nobody"), 0);
+    /// m.inc("somebody");
+    /// assert_eq!(m.get("somebody"), 1);
+    /// ```
+    pub fn get<Q>(&self, key: &Q) -> u64
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let guard = self.pin();
+        self.shard(hash)
+            .table(&guard)
+            .find(hash, key, &guard)
+            .and_then(|e| e.cell.sum())
+            .unwrap_or(0)
+    }
+
+    /// Whether `key` is in the map.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<String> = CounterMap::new();
+    /// m.add("zero", 0);
+    /// assert!(m.contains_key("zero"));
+    /// assert!(!m.contains_key("one"));
+    /// ```
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let guard = self.pin();
+        self.shard(hash)
+            .table(&guard)
+            .find(hash, key, &guard)
+            .is_some_and(|e| e.cell.sum().is_some())
+    }
+
+    /// Removes `key`, returning its count since the last reset, or `None` if it was
+    /// absent. An increment racing the removal is either included in the returned
+    /// count or re-inserts the key (see the [module docs](self#consistency)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<String> = CounterMap::new();
+    /// m.add("gone", 3);
+    /// assert_eq!(m.remove("gone"), Some(3));
+    /// assert_eq!(m.remove("gone"), None);
+    /// assert_eq!(m.get("gone"), 0);
+    /// ```
+    pub fn remove<Q>(&self, key: &Q) -> Option<u64>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let shard = self.shard(hash);
+        let guard = self.pin();
+        let mut st = lock(&shard.state);
+        let e = shard.unlist(&mut st, hash, key, &guard)?;
+        let n = self.retire(e, &guard);
+        drop(st);
+        Some(n)
+    }
+
+    /// Removes every key. Increments racing `clear` are either removed with it or
+    /// re-insert their key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<u64> = CounterMap::new();
+    /// m.inc(&1);
+    /// m.inc(&2);
+    /// m.clear();
+    /// assert!(m.is_empty());
+    /// assert_eq!(m.get(&1), 0);
+    /// ```
+    pub fn clear(&self) {
+        let guard = self.pin();
+        for shard in self.shards.iter() {
+            let mut st = lock(&shard.state);
+            let old = shard.take_all(&mut st, &guard);
+            // SAFETY: the table pointer is never null, and `guard` pins the old table.
+            let table: &Table<K> = unsafe { old.deref() };
+            for e in table.entries(&guard) {
+                self.retire(e, &guard);
+            }
+            // SAFETY: the old table is no longer reachable from the shard; readers that
+            // hold it are pinned. Its drop frees only its slot array.
+            unsafe { guard.defer_destroy(old) };
+        }
+    }
+
+    /// The number of keys in the map (including the overflow key once it has been
+    /// counted). Exact when nothing is inserting or removing concurrently.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<u64> = CounterMap::new();
+    /// m.inc(&1);
+    /// m.inc(&1);
+    /// m.inc(&2);
+    /// assert_eq!(m.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        // Ordering: Relaxed: a statistic (see `find_or_insert`).
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Whether the map has no keys; see [`len`](Self::len).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<u64> = CounterMap::new();
+    /// assert!(m.is_empty());
+    /// m.inc(&1);
+    /// assert!(!m.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f` with every key and its count, over a weakly consistent view: each key
+    /// present for the whole call is visited once, keys inserted or removed during the
+    /// call may or may not be. Holds an epoch pin for the duration of the call, so keep
+    /// `f` short (memory retired meanwhile waits for it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<String> = CounterMap::new();
+    /// m.add("a", 2);
+    /// m.add("b", 3);
+    /// let mut total = 0;
+    /// m.for_each(|_key, n| total += n);
+    /// assert_eq!(total, 5);
+    /// ```
+    pub fn for_each(&self, mut f: impl FnMut(&K, u64)) {
+        let guard = self.pin();
+        for shard in self.shards.iter() {
+            for e in shard.table(&guard).entries(&guard) {
+                // SAFETY: listed entries are live while `guard` pins them.
+                let e = unsafe { e.deref() };
+                if let Some(n) = e.cell.sum() {
+                    f(e.key(), n);
+                }
+            }
+        }
+    }
+
+    /// An iterator over `(key, count)` pairs (keys cloned), weakly consistent like
+    /// [`for_each`](Self::for_each). It holds an epoch pin until dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<u64> = CounterMap::new();
+    /// m.add(&1, 10);
+    /// m.add(&2, 20);
+    /// let mut all: Vec<_> = m.iter().collect();
+    /// all.sort();
+    /// assert_eq!(all, [(1, 10), (2, 20)]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, K, S> {
+        Iter {
+            map: self,
+            guard: self.pin(),
+            shard: 0,
+            table: core::ptr::null(),
+            slot: 0,
+        }
+    }
+
+    /// Every key with its count. Weakly consistent (see the
+    /// [module docs](self#consistency)); counts are left as they are.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<String> = CounterMap::new();
+    /// m.add("alice", 3);
+    /// let snap = m.snapshot();
+    /// assert_eq!(snap["alice"], 3);
+    /// assert_eq!(m.get("alice"), 3);
+    /// ```
+    pub fn snapshot(&self) -> HashMap<K, u64> {
+        let mut out = HashMap::with_capacity(self.len());
+        self.for_each(|k, n| {
+            *out.entry(k.clone()).or_insert(0) += n;
+        });
+        out
+    }
+
+    /// Every key with its count since the previous reset, resetting the counts to zero
+    /// (keys stay). Exact: every increment is reported by exactly one reset (or by the
+    /// `remove` of its key), never lost between two dumps and never counted twice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<String> = CounterMap::new();
+    /// m.add("alice", 3);
+    /// assert_eq!(m.snapshot_and_reset()["alice"], 3);
+    /// m.inc("alice");
+    /// assert_eq!(m.snapshot_and_reset()["alice"], 1);
+    /// assert_eq!(m.snapshot_and_reset()["alice"], 0);
+    /// ```
+    pub fn snapshot_and_reset(&self) -> HashMap<K, u64> {
+        let mut out = HashMap::with_capacity(self.len());
+        let guard = self.pin();
+        for shard in self.shards.iter() {
+            for e in shard.table(&guard).entries(&guard) {
+                // SAFETY: listed entries are live while `guard` pins them.
+                let e = unsafe { e.deref() };
+                if let Some(n) = e.cell.reset() {
+                    *out.entry(e.key().clone()).or_insert(0) += n;
+                }
+            }
+        }
+        out
+    }
+
+    /// A handle on `key`'s counter (inserting the key if new), which counts without
+    /// hashing or probing: one atomic read-modify-write per increment.
+    ///
+    /// If the key is removed, the handle's next increment re-inserts it. If the key cap
+    /// is full and `key` is new, the handle counts the overflow key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<String> = CounterMap::new();
+    /// let hits = m.counter("/index.html");
+    /// for _ in 0..10 {
+    ///     hits.inc();
+    /// }
+    /// assert_eq!(hits.get(), 10);
+    /// assert_eq!(m.get("/index.html"), 10);
+    /// ```
+    pub fn counter<Q>(&self, key: &Q) -> Counter<'_, K, S>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let hash = self.hash(key);
+        let guard = self.pin();
+        let entry = self.resolve(hash, key, &guard, |e| {
+            e.acquire();
+            e as *const Entry<K>
+        });
+        Counter {
+            map: self,
+            entry: UnsafeCell::new(entry),
+        }
+    }
+}
+
+/// A raw entry pointer moved into a deferred closure.
+struct SendPtr<K>(*const Entry<K>);
+// SAFETY: the pointer is used only to release a reference; entries hold `K: Send`,
+// so dropping one on another thread is sound.
+unsafe impl<K: Send> Send for SendPtr<K> {}
+
+impl<K, S> Drop for CounterMap<K, S> {
+    fn drop(&mut self) {
+        // The shards release their entries (`Shard::drop`); retired tables and entries
+        // are freed by the collector.
+    }
+}
+
+impl<K, S> fmt::Debug for CounterMap<K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CounterMap")
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A pre-resolved handle on one key's counter, from [`CounterMap::counter`].
+///
+/// Counting through it skips hashing, probing and the epoch pin: one atomic
+/// read-modify-write (striped if the key is hot). It can be sent to another thread but
+/// not shared; clone it for each thread.
+///
+/// # Examples
+///
+/// ```
+/// use atomkit::counter_map::CounterMap;
+/// use std::thread;
+///
+/// let m: CounterMap<String> = CounterMap::new();
+/// thread::scope(|s| {
+///     for _ in 0..2 {
+///         let c = m.counter("hot");
+///         s.spawn(move || {
+///             for _ in 0..1000 {
+///                 c.inc();
+///             }
+///         });
+///     }
+/// });
+/// assert_eq!(m.get("hot"), 2000);
+/// ```
+pub struct Counter<'a, K, S = RandomState>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: BuildHasher,
+{
+    map: &'a CounterMap<K, S>,
+    /// The entry this handle holds a reference on. Replaced (by `add`, through `&self`)
+    /// when the entry is found dead; the handle is `!Sync`, so only its owner does.
+    entry: UnsafeCell<*const Entry<K>>,
+}
+
+// SAFETY: the handle owns one reference on its entry, which may be released from any
+// thread (`K: Send + Sync`); the map is shared by reference (`S: Sync` for the hasher).
+unsafe impl<K, S> Send for Counter<'_, K, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: BuildHasher + Sync,
+{
+}
+
+impl<K, S> Counter<'_, K, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: BuildHasher,
+{
+    fn entry(&self) -> &Entry<K> {
+        let ptr = self.entry.with(|p| {
+            // SAFETY: the cell is written only by `readd` of this `!Sync` handle, which
+            // is not running now.
+            unsafe { *p }
+        });
+        // SAFETY: the handle holds a reference on the entry (invariant 5), so it is live.
+        unsafe { &*ptr }
+    }
+
+    /// Adds `n` to the key's count. If the key was removed, this re-inserts it (under
+    /// its shard's lock) and re-points the handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<u64> = CounterMap::new();
+    /// let c = m.counter(&9);
+    /// c.add(5);
+    /// assert_eq!(m.remove(&9), Some(5));
+    /// c.add(1); // back in the map
+    /// assert_eq!(m.get(&9), 1);
+    /// ```
+    #[inline]
+    pub fn add(&self, n: u64) {
+        if !self.entry().cell.add(n, self.map.max_stripes) {
+            self.readd(n);
+        }
+    }
+
+    #[cold]
+    fn readd(&self, n: u64) {
+        let old = self.entry();
+        let guard = self.map.pin();
+        let new = self.map.resolve(old.hash, old.key(), &guard, |e| {
+            let alive = e.cell.add(n, self.map.max_stripes);
+            debug_assert!(alive, "entries are killed only under the lock we hold");
+            e.acquire();
+            e as *const Entry<K>
+        });
+        let old = self.entry.with_mut(|p| {
+            core::mem::replace(
+                // SAFETY: `!Sync` handle: no other access to the cell is in progress.
+                unsafe { &mut *p },
+                new,
+            )
+        });
+        // SAFETY: the handle owned a reference on `old`, given up here.
+        unsafe { Entry::release(old) };
+    }
+
+    /// Adds one to the key's count; see [`add`](Self::add).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<u64> = CounterMap::new();
+    /// let c = m.counter(&1);
+    /// c.inc();
+    /// assert_eq!(c.get(), 1);
+    /// ```
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// The key's count, as [`CounterMap::get`] would report it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<u64> = CounterMap::new();
+    /// let c = m.counter(&1);
+    /// m.add(&1, 4);
+    /// assert_eq!(c.get(), 4);
+    /// ```
+    pub fn get(&self) -> u64 {
+        let e = self.entry();
+        match e.cell.sum() {
+            Some(n) => n,
+            None => self.map.get(e.key()),
+        }
+    }
+
+    /// The key this handle counts (the overflow key if the cap refused the original).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::counter_map::CounterMap;
+    /// let m: CounterMap<String> = CounterMap::new();
+    /// assert_eq!(m.counter("k").key(), "k");
+    /// ```
+    pub fn key(&self) -> &K {
+        self.entry().key()
+    }
+}
+
+impl<K, S> Clone for Counter<'_, K, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: BuildHasher,
+{
+    fn clone(&self) -> Self {
+        let e = self.entry();
+        e.acquire();
+        Counter {
+            map: self.map,
+            entry: UnsafeCell::new(e as *const Entry<K>),
+        }
+    }
+}
+
+impl<K, S> Drop for Counter<'_, K, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: BuildHasher,
+{
+    fn drop(&mut self) {
+        let e = self.entry.with(|p| {
+            // SAFETY: `&mut self`: no other access.
+            unsafe { *p }
+        });
+        // SAFETY: the handle owns one reference, given up here.
+        unsafe { Entry::release(e) };
+    }
+}
+
+impl<K, S> fmt::Debug for Counter<'_, K, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: BuildHasher,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Counter").finish_non_exhaustive()
+    }
+}
+
+/// Iterator over `(key, count)` pairs, from [`CounterMap::iter`]. Holds an epoch pin.
+pub struct Iter<'a, K, S = RandomState> {
+    map: &'a CounterMap<K, S>,
+    guard: Guard,
+    shard: usize,
+    /// The table of `shard` being walked, or null before it is loaded.
+    table: *const Table<K>,
+    slot: usize,
+}
+
+impl<K, S> Iterator for Iter<'_, K, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: BuildHasher,
+{
+    type Item = (K, u64);
+
+    fn next(&mut self) -> Option<(K, u64)> {
+        loop {
+            if self.table.is_null() {
+                let shard = self.map.shards.get(self.shard)?;
+                self.table = shard.table(&self.guard);
+                self.slot = 0;
+            }
+            // SAFETY: the table was read under `self.guard`, which is held as long as
+            // the iterator, so it is not freed (invariant 5).
+            let table = unsafe { &*self.table };
+            match table.entry_at(self.slot, &self.guard) {
+                None => {
+                    self.shard += 1;
+                    self.table = core::ptr::null();
+                }
+                Some(e) => {
+                    self.slot += 1;
+                    if let Some(e) = e {
+                        if let Some(n) = e.cell.sum() {
+                            return Some((e.key().clone(), n));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<K, S> fmt::Debug for Iter<'_, K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

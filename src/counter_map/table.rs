@@ -1,0 +1,327 @@
+//! A shard: an open-addressing table of entry pointers that readers probe without a
+//! lock, and that inserters and removers change under the shard's small mutex.
+
+use super::cell::StripedCell;
+use crate::sync::atomic::{self, AtomicUsize, Ordering};
+use crate::sync::{Mutex, UnsafeCell};
+use core::borrow::Borrow;
+use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+
+/// A slot whose entry was removed: null with tag 1. Probes continue past it.
+const TOMBSTONE: usize = 1;
+
+/// One key and its count. Shared by the tables that list it (one current table, plus
+/// old tables still being read) and by `Counter` handles; freed when the last reference
+/// goes (invariant 5).
+pub(super) struct Entry<K> {
+    /// The key's full hash. Immutable.
+    pub(super) hash: u64,
+    /// References: one for the tables while the entry is listed, one per handle.
+    refs: AtomicUsize,
+    /// Whether the entry holds one of the key cap's slots. Immutable.
+    pub(super) reserved: bool,
+    /// The key. Immutable; in a cell so that loom checks that every reader's access
+    /// happens after the write that published the entry.
+    key: UnsafeCell<K>,
+    /// The count.
+    pub(super) cell: StripedCell,
+}
+
+// SAFETY: the key cell is written only at construction and read through shared
+// references afterwards (see `Entry::key`), exactly like a plain `K` field; everything
+// else is atomics. So an entry may be shared and sent exactly when `K` may.
+unsafe impl<K: Send + Sync> Sync for Entry<K> {}
+// SAFETY: as above; the last reference drops the entry on whichever thread holds it.
+unsafe impl<K: Send + Sync> Send for Entry<K> {}
+
+impl<K> Entry<K> {
+    pub(super) fn new(hash: u64, key: K, reserved: bool) -> Owned<Entry<K>> {
+        Owned::new(Entry {
+            hash,
+            refs: AtomicUsize::new(1),
+            reserved,
+            key: UnsafeCell::new(key),
+            cell: StripedCell::new(),
+        })
+    }
+
+    /// The key.
+    #[inline]
+    pub(super) fn key(&self) -> &K {
+        // SAFETY: the key is written once, before the entry is published (Release slot
+        // store, Acquire probe), and never mutated; readers hold the entry alive.
+        self.key.with(|p| unsafe { &*p })
+    }
+
+    /// Takes one more reference, for a handle.
+    pub(super) fn acquire(&self) {
+        // Ordering: Relaxed: the caller already holds the entry alive (epoch guard or
+        // reference), so no memory needs to be published by the increment itself.
+        self.refs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops one reference, freeing the entry with the last.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a live entry made by [`Entry::new`], and the caller must own
+    /// one of its references, which it gives up here.
+    pub(super) unsafe fn release(ptr: *const Entry<K>) {
+        // SAFETY: the caller owns a reference, so the entry is live.
+        let e = unsafe { &*ptr };
+        // Ordering: Release, so that our last uses of the entry happen before the
+        // freeing thread's Acquire fence below (the `Arc` protocol).
+        if e.refs.fetch_sub(1, Ordering::Release) == 1 {
+            // Ordering: Acquire pairs with every other releaser's Release decrement.
+            atomic::fence(Ordering::Acquire);
+            // SAFETY: ours was the last reference; the pointer came from `Owned::new`.
+            drop(unsafe { Owned::from_raw(ptr.cast_mut()) });
+        }
+    }
+}
+
+/// A power-of-two array of slots; linear probing from `hash & mask`.
+pub(super) struct Table<K> {
+    slots: Box<[Atomic<Entry<K>>]>,
+}
+
+impl<K> Table<K> {
+    pub(super) fn new(cap: usize) -> Owned<Table<K>> {
+        debug_assert!(cap.is_power_of_two());
+        Owned::new(Table {
+            slots: (0..cap).map(|_| Atomic::null()).collect(),
+        })
+    }
+
+    pub(super) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Probes for `key`; lock-free. The entry returned may be dead (removed after this
+    /// table was read); its cell says so.
+    #[inline]
+    pub(super) fn find<'g, Q>(&self, hash: u64, key: &Q, guard: &'g Guard) -> Option<&'g Entry<K>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.find_slot(hash, key, guard).map(|(_, e)| {
+            // SAFETY: `find_slot` returns non-null entries read under `guard`; an entry
+            // listed in a table is freed only after an epoch passes (invariant 5).
+            unsafe { e.deref() }
+        })
+    }
+
+    /// Probes for `key`, returning its slot index and entry pointer.
+    #[inline]
+    pub(super) fn find_slot<'g, Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        guard: &'g Guard,
+    ) -> Option<(usize, Shared<'g, Entry<K>>)>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        for _ in 0..self.slots.len() {
+            // Ordering: Acquire pairs with the Release store in `put` (or the Release
+            // store of the table in `Shard::grow`), so the entry's fields are visible.
+            let s = self.slots[i].load(Ordering::Acquire, guard);
+            if s.is_null() {
+                if s.tag() != TOMBSTONE {
+                    return None; // end of the probe chain (invariant 2)
+                }
+            } else {
+                // SAFETY: non-null slot pointers are live entries while `guard` is held
+                // (invariant 5).
+                let e = unsafe { s.deref() };
+                if e.hash == hash && e.key().borrow() == key {
+                    return Some((i, s));
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
+    /// Under the shard lock: stores `e` in the first free slot (tombstone or empty) of
+    /// its probe chain. Returns whether that slot was empty (not a tombstone).
+    fn put(&self, e: Shared<'_, Entry<K>>, hash: u64, guard: &Guard) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            // Ordering: Relaxed: slots change only under the shard lock, which we hold.
+            let s = self.slots[i].load(Ordering::Relaxed, guard);
+            if s.is_null() {
+                // Ordering: Release pairs with the Acquire probe in `find_slot`: the
+                // entry's fields are written before it becomes reachable.
+                self.slots[i].store(e, Ordering::Release);
+                return s.tag() != TOMBSTONE;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Slot `i`: `None` past the end, `Some(None)` for an empty slot or tombstone.
+    pub(super) fn entry_at<'g>(&self, i: usize, guard: &'g Guard) -> Option<Option<&'g Entry<K>>> {
+        // Ordering: Acquire, as in `find_slot`.
+        let s = self.slots.get(i)?.load(Ordering::Acquire, guard);
+        // SAFETY: non-null slot pointers are live entries while `guard` is held
+        // (invariant 5).
+        Some(unsafe { s.as_ref() })
+    }
+
+    /// The live entries listed in this table.
+    pub(super) fn entries<'g>(
+        &'g self,
+        guard: &'g Guard,
+    ) -> impl Iterator<Item = Shared<'g, Entry<K>>> + 'g {
+        self.slots
+            .iter()
+            // Ordering: Acquire, as in `find_slot`.
+            .map(move |s| s.load(Ordering::Acquire, guard))
+            .filter(|s| !s.is_null())
+    }
+}
+
+/// What a shard's mutex guards: its occupancy. Written only under the mutex.
+pub(super) struct ShardState {
+    /// Entries listed in the current table.
+    pub(super) live: usize,
+    /// Slots of the current table that are not empty (live entries plus tombstones).
+    used: usize,
+    /// The table never shrinks below this capacity.
+    min_cap: usize,
+}
+
+/// A shard: the current table, replaced only under `state`'s mutex.
+pub(super) struct Shard<K> {
+    /// The current table; never null. Written (store) only under `state`'s mutex.
+    table: Atomic<Table<K>>,
+    /// Serialises inserters, removers, growth and `clear` of this shard.
+    pub(super) state: Mutex<ShardState>,
+}
+
+impl<K> Shard<K> {
+    pub(super) fn new(cap: usize) -> Self {
+        Shard {
+            table: Atomic::from(Table::new(cap)),
+            state: Mutex::new(ShardState {
+                live: 0,
+                used: 0,
+                min_cap: cap,
+            }),
+        }
+    }
+
+    /// The current table.
+    #[inline]
+    pub(super) fn table<'g>(&self, guard: &'g Guard) -> &'g Table<K> {
+        // Ordering: Acquire pairs with the Release stores in `grow` and `take_all`, so
+        // a new table's slots (written before it was published) are visible.
+        let t = self.table.load(Ordering::Acquire, guard);
+        // SAFETY: the table pointer is never null; a replaced table is destroyed only
+        // after an epoch passes, and `guard` pins this one.
+        unsafe { t.deref() }
+    }
+
+    /// Under the lock (`st` is its guard's state): lists the new entry `e`, growing the
+    /// table first if it would pass half full.
+    pub(super) fn insert<'g>(
+        &self,
+        st: &mut ShardState,
+        e: Owned<Entry<K>>,
+        guard: &'g Guard,
+    ) -> &'g Entry<K> {
+        let mut table = self.table(guard);
+        if (st.used + 1) * 2 > table.capacity() {
+            table = self.grow(st, table, guard);
+        }
+        let hash = e.hash;
+        let e = e.into_shared(guard);
+        if table.put(e, hash, guard) {
+            st.used += 1;
+        }
+        st.live += 1;
+        // SAFETY: just published; freed only after removal and an epoch (invariant 5).
+        unsafe { e.deref() }
+    }
+
+    /// Under the lock: moves the live entries to a fresh table sized for them (at most a
+    /// quarter full), publishes it, and retires the old one.
+    fn grow<'g>(&self, st: &mut ShardState, old: &'g Table<K>, guard: &'g Guard) -> &'g Table<K> {
+        let cap = ((st.live + 1) * 4).next_power_of_two().max(st.min_cap);
+        let new = Table::new(cap);
+        for e in old.entries(guard) {
+            // SAFETY: listed entries are live under `guard`.
+            let hash = unsafe { e.deref() }.hash;
+            new.put(e, hash, guard);
+        }
+        st.used = st.live;
+        // Ordering: Release pairs with the Acquire load in `table()`: the copied slots
+        // are visible to anyone who reads the new table. Readers still on the old table
+        // find the same entries there (invariant 3).
+        let old = self.table.swap(new, Ordering::AcqRel, guard);
+        // SAFETY: the old table is unreachable for new readers; readers that hold it are
+        // pinned, so it is freed after they unpin. Its drop frees only the slot array,
+        // not the entries, which live on in the new table.
+        unsafe { guard.defer_destroy(old) };
+        self.table(guard)
+    }
+
+    /// Under the lock: unlists `key`'s entry (leaving a tombstone) and returns it. The
+    /// caller kills its cell and releases the tables' reference through the epoch.
+    pub(super) fn unlist<'g, Q>(
+        &self,
+        st: &mut ShardState,
+        hash: u64,
+        key: &Q,
+        guard: &'g Guard,
+    ) -> Option<Shared<'g, Entry<K>>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let table = self.table(guard);
+        let (i, e) = table.find_slot(hash, key, guard)?;
+        // Ordering: Release for symmetry with `put`; readers that see the tombstone
+        // need nothing from us (the dead cell is what stops them).
+        table.slots[i].store(Shared::null().with_tag(TOMBSTONE), Ordering::Release);
+        st.live -= 1;
+        Some(e)
+    }
+
+    /// Under the lock: replaces the table with an empty one and returns the old one,
+    /// whose entries the caller kills and releases; the caller also retires the table.
+    pub(super) fn take_all<'g>(
+        &self,
+        st: &mut ShardState,
+        guard: &'g Guard,
+    ) -> Shared<'g, Table<K>> {
+        st.live = 0;
+        st.used = 0;
+        // Ordering: AcqRel, as in `grow`.
+        self.table
+            .swap(Table::new(st.min_cap), Ordering::AcqRel, guard)
+    }
+}
+
+impl<K> Drop for Shard<K> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no other thread can reach the shard; retired tables and
+        // entries are the collector's business, not ours.
+        let guard = unsafe { crossbeam_epoch::unprotected() };
+        // Ordering: Relaxed: exclusive access.
+        let t = self.table.load(Ordering::Relaxed, guard);
+        // SAFETY: the current table is never null and is owned by the shard.
+        let table = unsafe { t.into_owned() };
+        for e in table.entries(guard) {
+            // SAFETY: the tables' reference of each listed entry is released once, here;
+            // no handle can be alive (handles borrow the map).
+            unsafe { Entry::release(e.as_raw()) };
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! A bounded multi-producer multi-consumer queue that is lock-free in the strict
+//! sense: a thread suspended anywhere inside [`push`](ArrayQueue::push) or
+//! [`pop`](ArrayQueue::pop) never stops other threads from finishing theirs.
+//!
+//! [`ArrayQueue`] has crossbeam-queue's `ArrayQueue` API, so code ports by changing
+//! one import. Unlike it (and unlike `std`'s channels built the same way), no
+//! operation ever waits for a slot another thread has claimed but not yet filled or
+//! emptied: with crossbeam, a producer preempted between claiming a slot and writing
+//! it makes every consumer spin on that slot until the producer runs again.
+//!
+//! ```
+//! use atomkit::queue::ArrayQueue;
+//! use std::sync::Arc;
+//! use std::thread;
+//!
+//! let q = Arc::new(ArrayQueue::new(64));
+//! let producer = {
+//!     let q = q.clone();
+//!     thread::spawn(move || {
+//!         for i in 0..1000u64 {
+//!             let mut v = i;
+//!             while let Err(back) = q.push(v) {
+//!                 v = back; // full: try again
+//!                 thread::yield_now();
+//!             }
+//!         }
+//!     })
+//! };
+//! let mut sum = 0;
+//! let mut got = 0;
+//! while got < 1000 {
+//!     match q.pop() {
+//!         Some(v) => {
+//!             sum += v;
+//!             got += 1;
+//!         }
+//!         None => thread::yield_now(),
+//!     }
+//! }
+//! producer.join().unwrap();
+//! assert_eq!(sum, 999 * 1000 / 2);
+//! ```
+//!
+//! # Implementation
+//!
+//! SCQ, the Scalable Circular Queue of R. Nikolaev, "A Scalable, Portable, and
+//! Memory-Efficient Lock-Free FIFO Queue" (DISC 2019), in its indirect form (§5):
+//! values sit in a data array of `capacity` slots, and two SCQ rings of small
+//! integers pass slot indices around.
+//!
+//! - `fq` holds the indices of free slots (initially all of them), `aq` the indices
+//!   of full slots in FIFO order (initially none).
+//! - `push`: take an index from `fq` (none: the queue is full), write the value into
+//!   that slot, append the index to `aq`.
+//! - `pop`: take an index from `aq` (none: the queue is empty), move the value out
+//!   of that slot, append the index to `fq`.
+//! - `force_push`: a `push`; if `fq` is empty, a `pop` whose slot is refilled with
+//!   the new value and appended to `aq` (retrying the `push` if `aq` was empty too).
+//!
+//! Each ring (`ring.rs`, the paper's Figure 8) has `2n` entries for at most `n`
+//! indices, `n` = `capacity` rounded up to a power of two, and three counters in
+//! their own cache lines: `head` and `tail` are positions (`u64`, starting at `2n`,
+//! only ever increased) handed out by fetch-and-add, so producers never retry on a
+//! contended CAS; the position's lap (`position / 2n`) is its *cycle*. An entry is
+//! one `AtomicU64`:
+//!
+//! | bits                 | field   | meaning |
+//! |----------------------|---------|---------|
+//! | `0 .. order`         | index   | a slot index, or all ones (⊥): none |
+//! | `order`              | safe    | cleared by a dequeuer that passed while an older index sat here |
+//! | `order + 1 .. 64`    | cycle   | the lap of the position that last wrote it |
+//!
+//! where `order = log2(2n)`. With 16 entries or more, position `p`'s entry is
+//! remapped so that consecutive positions fall on different cache lines. Cycles do
+//! not wrap before `2^63` operations on one ring.
+//!
+//! Invariants (for one ring):
+//!
+//! 1. At most `n` indices are in a ring at a time (there are only `capacity <= n`
+//!    indices, and each is in at most one ring or in one thread's hands), so an
+//!    enqueue always finds a free entry within a bounded number of positions
+//!    (the paper's Lemma 4.2); `push` and `pop` therefore never fail on a ring
+//!    that is not full/empty, and each step is bounded (lock-free).
+//! 2. Position `p` is handed to exactly one enqueuer and one dequeuer. Only they
+//!    write cycle `p / 2n` into entry `p`: the enqueuer with its index (if the entry
+//!    is still of an older cycle and empty), or the dequeuer with ⊥ (if it arrives
+//!    first, which voids the position: the enqueuer's CAS fails and it takes a new
+//!    position). So a dequeuer that finds its own cycle there finds its own index.
+//! 3. An unsafe entry is reused by an enqueuer at position `t` only if `head <= t`,
+//!    i.e. the dequeuer for `t` has not passed yet. The dequeuer that cleared `safe`
+//!    took its position before its Release CAS on the entry, which the enqueuer
+//!    acquires before reading `head`; so it never reads a `head` from before that
+//!    dequeuer passed.
+//! 4. A data slot is written only by the thread holding its index taken from `fq`,
+//!    and read only by the thread holding it taken from `aq`; the index travels
+//!    through a Release CAS (enqueue) and an Acquire load (dequeue), which orders
+//!    the slot's write before its read, and the read before the next write.
+//! 5. The threshold is reset to `3n - 1` after every enqueue and decremented by
+//!    every failed dequeue attempt; dequeuers give up ("empty") once it goes
+//!    negative. That bounds the work of dequeuers racing ahead of enqueuers (the
+//!    livelock SCQ is named for avoiding) without ever missing an index: `3n - 1`
+//!    failed attempts after the last reset reach every index present at that reset
+//!    (the paper's Lemma 4.3). An enqueuer skips the reset when it reads `3n - 1`
+//!    already (so the line stays shared); the dequeuer whose decrement makes the
+//!    threshold negative then re-reads `tail` and `head` and resets it itself if a
+//!    position may still hold an index, so a skipped reset never strands one.
+//!
+//! What is *not* promised:
+//!
+//! - [`len`](ArrayQueue::len) is a snapshot of `aq`'s `tail - head`; after
+//!   enqueuers raced dequeuers it can count positions voided by those races until
+//!   dequeuers pass them, so it may exceed the number of values while the queue is
+//!   non-empty (never when it is empty and quiet, and never above the capacity).
+//! - "Full" means every slot is in use: holding a value, or held by a `push` or
+//!   `pop` in progress. With capacity 1, a `push` suspended after taking the slot
+//!   makes another `push` fail and a `pop` see "empty" at the same time, which no
+//!   sequential queue does; crossbeam's queue has the same window but answers it
+//!   by making the `pop` wait. Histories that never fill the queue are
+//!   linearizable (checked in the shuttle tests).
+//!
+//! ## Memory orderings
+//!
+//! - Entry CAS in enqueue: `AcqRel` (Release publishes the index and the data slot
+//!   written before it); entry load and consume (`fetch_or`) in dequeue: `Acquire`
+//!   (pairs with it) and `AcqRel` (Release keeps invariant 3). Dequeuer CAS that
+//!   voids or marks an entry: `AcqRel` (invariant 3).
+//! - `head`/`tail` fetch-and-adds: `AcqRel`. Positions need only atomicity; the
+//!   stronger ordering is free on x86 (every RMW is a full barrier) and keeps the
+//!   counter reads that follow entry acquisitions simple to argue.
+//! - The threshold is a store-load (Dekker) pairing: an enqueuer publishes its entry
+//!   then reads the threshold (to skip the write when it is already `3n - 1`), a
+//!   dequeuer that drove the threshold negative then reads `tail`. A `SeqCst` fence
+//!   on each side (after the enqueue's entry CAS; before the dequeuer's re-read)
+//!   makes sure one of them sees the other (invariant 5). The enqueue's fence is the
+//!   one `SeqCst` cost on the hot path; the dequeuer's is on the rare path.
+//! - Resets are `swap`s rather than stores: equivalent on hardware, but loom 0.7
+//!   can order a plain store before a read-modify-write that the storing thread
+//!   already read from (a coherence violation in the model), which showed up as
+//!   false "stranded index" failures.
+//! - The data slots are plain cells ordered by invariant 4.
+
+mod ring;
+
+#[cfg(all(atomkit_stall, not(any(atomkit_loom, atomkit_shuttle))))]
+#[doc(hidden)]
+pub mod stall;
+#[cfg(not(all(atomkit_stall, not(any(atomkit_loom, atomkit_shuttle)))))]
+mod stall;
+
+use crate::sync::UnsafeCell;
+use core::fmt;
+use core::mem::MaybeUninit;
+use ring::Ring;
+use stall::point;
+
+/// The largest capacity [`ArrayQueue::new`] accepts: `2^31` slots.
+pub const MAX_CAPACITY: usize = 1 << 31;
+
+/// A bounded lock-free MPMC FIFO queue (SCQ).
+///
+/// The API is crossbeam-queue's `ArrayQueue`; see the [module
+/// documentation](self) for the algorithm and the guarantees.
+///
+/// # Examples
+///
+/// ```
+/// use atomkit::queue::ArrayQueue;
+///
+/// let q = ArrayQueue::new(2);
+/// assert_eq!(q.push('a'), Ok(()));
+/// assert_eq!(q.push('b'), Ok(()));
+/// assert_eq!(q.push('c'), Err('c')); // full: the value comes back
+/// assert_eq!(q.pop(), Some('a'));
+/// ```
+pub struct ArrayQueue<T> {
+    /// Indices of full slots, oldest first.
+    aq: Ring,
+    /// Indices of free slots.
+    fq: Ring,
+    /// The values; slot `i` is initialised exactly while index `i` is in `aq` or in
+    /// the hands of a `pop` that took it from `aq` (invariant 4).
+    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+}
+
+// SAFETY: the queue owns its values and hands each one to exactly one thread (the one
+// whose `pop` takes its index), so sending the queue sends `T`s: `T: Send` suffices.
+unsafe impl<T: Send> Send for ArrayQueue<T> {}
+// SAFETY: sharing the queue lets any thread move `T`s in and out, never share a `&T`
+// between threads (slots are accessed only by the thread holding their index,
+// invariant 4), so `T: Send` suffices, as for `Mutex<T>`.
+unsafe impl<T: Send> Sync for ArrayQueue<T> {}
+
+impl<T> ArrayQueue<T> {
+    /// Creates an empty queue that holds at most `cap` values.
+    ///
+    /// Memory: `cap` slots of `T` plus two rings of `2 * cap.next_power_of_two()`
+    /// 8-byte entries.
+    ///
+    /// # Panics
+    ///
+    /// Panics with "capacity must be non-zero" if `cap` is 0, and with "capacity
+    /// overflow" if `cap` exceeds [`MAX_CAPACITY`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = atomkit::queue::ArrayQueue::<u64>::new(100);
+    /// assert_eq!(q.capacity(), 100);
+    /// ```
+    pub fn new(cap: usize) -> ArrayQueue<T> {
+        assert!(cap > 0, "capacity must be non-zero");
+        assert!(
+            cap <= MAX_CAPACITY,
+            "capacity overflow: {cap} exceeds ArrayQueue's maximum of {MAX_CAPACITY}"
+        );
+        let n = cap.next_power_of_two();
+        ArrayQueue {
+            aq: Ring::new_empty(n),
+            fq: Ring::new_full(n, cap),
+            slots: (0..cap)
+                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .collect(),
+        }
+    }
+
+    /// Appends `value` at the back, or hands it back if the queue is full.
+    ///
+    /// Lock-free: finishes in a bounded number of its own steps whatever other
+    /// threads do, including stopping midway.
+    ///
+    /// # Errors
+    ///
+    /// `Err(value)` if the queue is full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = atomkit::queue::ArrayQueue::new(1);
+    /// assert_eq!(q.push(10), Ok(()));
+    /// assert_eq!(q.push(20), Err(20));
+    /// ```
+    pub fn push(&self, value: T) -> Result<(), T> {
+        match self.fq.dequeue() {
+            Some(i) => {
+                self.fill(i, value);
+                Ok(())
+            }
+            None => Err(value),
+        }
+    }
+
+    /// Appends `value`; if the queue is full, first removes the oldest value and
+    /// returns it.
+    ///
+    /// Linearizes as a [`pop`](Self::pop) followed by a [`push`](Self::push) when it
+    /// replaces. It is lock-free as long as fewer than `capacity` other operations
+    /// are suspended midway (each may hold one slot; with all of them held there is no
+    /// slot to put the value in, and this call retries until one is let go).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = atomkit::queue::ArrayQueue::new(2);
+    /// assert_eq!(q.force_push(1), None);
+    /// assert_eq!(q.force_push(2), None);
+    /// assert_eq!(q.force_push(3), Some(1));
+    /// assert_eq!(q.pop(), Some(2));
+    /// ```
+    pub fn force_push(&self, value: T) -> Option<T> {
+        loop {
+            if let Some(i) = self.fq.dequeue() {
+                self.fill(i, value);
+                return None;
+            }
+            if let Some(i) = self.aq.dequeue() {
+                point("force_push: took a full slot");
+                // SAFETY: index `i` came from `aq`, so slot `i` holds a value and only
+                // this thread may touch it until the index is enqueued again
+                // (invariant 4).
+                let old = unsafe { self.slots[i as usize].with_mut(|p| (*p).assume_init_read()) };
+                self.fill(i, value);
+                return Some(old);
+            }
+            // Every slot is in another thread's hands right now: try again.
+            crate::sync::spin_loop();
+        }
+    }
+
+    /// Writes `value` into slot `i`, taken from `fq` (or just emptied), and appends
+    /// `i` to `aq`.
+    #[inline]
+    fn fill(&self, i: u64, value: T) {
+        point("push: took a free slot");
+        // SAFETY: index `i` is held by this thread alone (taken from `fq`, or taken from
+        // `aq` and its value moved out), so slot `i` is uninitialised and no other
+        // thread accesses it until `aq.enqueue(i)` publishes it (invariant 4).
+        unsafe {
+            self.slots[i as usize].with_mut(|p| {
+                (*p).write(value);
+            })
+        };
+        point("push: wrote the value");
+        self.aq.enqueue(i);
+    }
+
+    /// Removes the value at the front, or returns `None` if the queue is empty.
+    ///
+    /// Lock-free, like [`push`](Self::push).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = atomkit::queue::ArrayQueue::new(4);
+    /// assert_eq!(q.pop(), None);
+    /// q.push(7).unwrap();
+    /// assert_eq!(q.pop(), Some(7));
+    /// ```
+    pub fn pop(&self) -> Option<T> {
+        let i = self.aq.dequeue()?;
+        point("pop: took a full slot");
+        // SAFETY: index `i` came from `aq`, so slot `i` holds a value published by the
+        // enqueue we acquired, and no other thread accesses it until `fq.enqueue(i)`
+        // (invariant 4).
+        let value = unsafe { self.slots[i as usize].with_mut(|p| (*p).assume_init_read()) };
+        point("pop: read the value");
+        self.fq.enqueue(i);
+        Some(value)
+    }
+
+    /// The maximum number of values the queue holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(atomkit::queue::ArrayQueue::<i32>::new(3).capacity(), 3);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The number of values in the queue: a snapshot that may be stale by the time it
+    /// returns. Exact when no other thread is using the queue, except that after
+    /// contended use it may over-count a non-empty queue (see the [module
+    /// documentation](self)); never above the capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = atomkit::queue::ArrayQueue::new(4);
+    /// q.push(1).unwrap();
+    /// q.push(2).unwrap();
+    /// assert_eq!(q.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        (self.aq.span().min(self.capacity() as u64)) as usize
+    }
+
+    /// Whether the queue is empty (a snapshot, as [`len`](Self::len)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = atomkit::queue::ArrayQueue::new(4);
+    /// assert!(q.is_empty());
+    /// q.push(1).unwrap();
+    /// assert!(!q.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the queue is full (a snapshot, as [`len`](Self::len)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = atomkit::queue::ArrayQueue::new(1);
+    /// assert!(!q.is_full());
+    /// q.push(1).unwrap();
+    /// assert!(q.is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity()
+    }
+}
+
+impl<T> ArrayQueue<T> {
+    /// Both rings' counters and entries, for debugging a failing loom model.
+    #[cfg(atomkit_loom)]
+    #[doc(hidden)]
+    pub fn dump(&self) -> String {
+        format!("aq: {}\nfq: {}", self.aq.dump(), self.fq.dump())
+    }
+}
+
+impl<T> Drop for ArrayQueue<T> {
+    fn drop(&mut self) {
+        if core::mem::needs_drop::<T>() {
+            while self.pop().is_some() {}
+        }
+    }
+}
+
+impl<T> fmt::Debug for ArrayQueue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArrayQueue")
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An owning iterator over a queue's values, front to back: see
+/// [`ArrayQueue::into_iter`](struct.ArrayQueue.html#impl-IntoIterator-for-ArrayQueue<T>).
+///
+/// # Examples
+///
+/// ```
+/// let q = atomkit::queue::ArrayQueue::new(3);
+/// q.push(1).unwrap();
+/// q.push(2).unwrap();
+/// let v: Vec<i32> = q.into_iter().collect();
+/// assert_eq!(v, [1, 2]);
+/// ```
+pub struct IntoIter<T> {
+    queue: ArrayQueue<T>,
+}
+
+impl<T> fmt::Debug for IntoIter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoIter").finish_non_exhaustive()
+    }
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.queue.pop()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        // `len` never under-counts, so it is an upper bound.
+        (0, Some(self.queue.len()))
+    }
+}
+
+impl<T> core::iter::FusedIterator for IntoIter<T> {}
+
+impl<T> IntoIterator for ArrayQueue<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+
+    /// Drains the queue front to back; values not taken are dropped with the iterator.
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { queue: self }
+    }
+}

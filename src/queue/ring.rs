@@ -1,0 +1,351 @@
+//! The SCQ ring: a lock-free bounded FIFO of small integers (Nikolaev, DISC 2019, §4
+//! and Figure 8). [`ArrayQueue`](super::ArrayQueue) runs two of them over one data
+//! array; the module documentation of [`queue`](super) describes the algorithm, the
+//! entry layout, the invariants and the memory orderings this file refers to.
+
+use super::stall::point;
+use crate::sync::atomic::{fence, AtomicI64, AtomicU64, Ordering};
+use crossbeam_utils::CachePadded;
+
+/// One SCQ ring of `2n` entries holding at most `n` indices, each below `n`.
+pub(super) struct Ring {
+    /// Next position to dequeue from. Written by dequeuers (fetch-and-add).
+    head: CachePadded<AtomicU64>,
+    /// Next position to enqueue at. Written by enqueuers (fetch-and-add) and by
+    /// dequeuers that found the ring empty (`catchup`, a CAS that only moves it
+    /// forward to `head`).
+    tail: CachePadded<AtomicU64>,
+    /// How many more failed dequeue attempts may run before dequeuers report "empty"
+    /// without looking (invariant 5). Reset to `3n - 1` by every enqueue, decremented
+    /// by every failed dequeue attempt.
+    threshold: CachePadded<AtomicI64>,
+    /// `2n` entries: `cycle | safe | index` (see the entry table in the module doc).
+    entries: Box<[AtomicU64]>,
+    /// `log2(2n)`: the width of the index field and of a position's offset in a cycle.
+    order: u32,
+}
+
+/// The index value that means "no index here" (all ones in the index field).
+#[inline]
+fn bottom(order: u32) -> u64 {
+    (1u64 << order) - 1
+}
+
+impl Ring {
+    /// An empty ring for at most `n` indices; `n` must be a power of two.
+    pub(super) fn new_empty(n: usize) -> Ring {
+        debug_assert!(n.is_power_of_two());
+        let order = (2 * n).trailing_zeros();
+        let two_n = 2 * n as u64;
+        // Entry of cycle 0, safe, empty: older than every position (which start at
+        // cycle 1), so the first lap finds every entry free.
+        let free = (1u64 << order) | bottom(order);
+        Ring {
+            head: CachePadded::new(AtomicU64::new(two_n)),
+            tail: CachePadded::new(AtomicU64::new(two_n)),
+            threshold: CachePadded::new(AtomicI64::new(-1)),
+            entries: (0..2 * n).map(|_| AtomicU64::new(free)).collect(),
+            order,
+        }
+    }
+
+    /// A ring for at most `n` indices that already holds `0..count` in order, as if
+    /// `count` enqueues had run on an empty ring.
+    pub(super) fn new_full(n: usize, count: usize) -> Ring {
+        debug_assert!(count <= n);
+        let ring = Ring::new_empty(n);
+        let two_n = 2 * n as u64;
+        for i in 0..count as u64 {
+            let pos = two_n + i;
+            let e = ring.encode(ring.cycle(pos), true, i);
+            // Ordering: Relaxed; the ring is not shared yet (it is moved into an `Arc`
+            // or behind `&` only after construction, which publishes it).
+            ring.entries[ring.slot(pos)].store(e, Ordering::Relaxed);
+        }
+        // Ordering: Relaxed, as above.
+        ring.tail.store(two_n + count as u64, Ordering::Relaxed);
+        if count > 0 {
+            // Ordering: Relaxed, as above.
+            ring.threshold.store(ring.reset_value(), Ordering::Relaxed);
+        }
+        ring
+    }
+
+    /// `3n - 1`: enough failed attempts for a dequeuer to reach any index present
+    /// when the threshold was last reset (the paper's Lemma 4.3).
+    #[inline]
+    fn reset_value(&self) -> i64 {
+        3 * (self.entries.len() as i64 / 2) - 1
+    }
+
+    #[inline]
+    fn cycle(&self, pos: u64) -> u64 {
+        pos >> self.order
+    }
+
+    /// The entry for a position. With 16 or more entries, consecutive positions are
+    /// spread over different cache lines (8 entries per 64-byte line), so a producer
+    /// and a consumer a few positions apart do not write the same line.
+    #[inline]
+    fn slot(&self, pos: u64) -> usize {
+        let j = pos & ((1u64 << self.order) - 1);
+        if self.order >= 4 {
+            (((j & 7) << (self.order - 3)) | (j >> 3)) as usize
+        } else {
+            j as usize
+        }
+    }
+
+    #[inline]
+    fn encode(&self, cycle: u64, safe: bool, index: u64) -> u64 {
+        (cycle << (self.order + 1)) | ((safe as u64) << self.order) | index
+    }
+
+    /// `(cycle, safe, index)` of an entry.
+    #[inline]
+    fn decode(&self, e: u64) -> (u64, bool, u64) {
+        (
+            e >> (self.order + 1),
+            e & (1 << self.order) != 0,
+            e & bottom(self.order),
+        )
+    }
+
+    /// Appends `index`. Never fails while the ring holds fewer than `n` indices
+    /// (invariant 1), and finishes in a bounded number of attempts however the other
+    /// threads are scheduled (the paper's Theorem 4.4).
+    pub(super) fn enqueue(&self, index: u64) {
+        debug_assert!(index < bottom(self.order));
+        loop {
+            // Ordering: AcqRel; positions are handed out by this RMW alone and the
+            // data it guards is published through the entry CAS below, so Relaxed
+            // would do. AcqRel costs nothing more on x86 (every RMW is a full barrier
+            // there) and keeps `catchup`'s CAS and this FAA in one release sequence.
+            let t = self.tail.fetch_add(1, Ordering::AcqRel);
+            point("enqueue: took a tail position");
+            let cycle_t = self.cycle(t);
+            let entry = &self.entries[self.slot(t)];
+            // Ordering: Acquire pairs with the Release half of the CAS / fetch_or of
+            // the last dequeuer of this entry, so that reading `head` below sees at
+            // least that dequeuer's position (invariant 3).
+            let mut e = entry.load(Ordering::Acquire);
+            point("enqueue: loaded the entry");
+            loop {
+                let (cycle, safe, idx) = self.decode(e);
+                if !(cycle < cycle_t && idx == bottom(self.order)) {
+                    break;
+                }
+                // Ordering: Acquire; see the entry load above. An unsafe entry may be
+                // used only if the dequeuer for position `t` has not passed yet.
+                if !safe && self.head.load(Ordering::Acquire) > t {
+                    break;
+                }
+                // Ordering: AcqRel. Release publishes `index` and, through it, the data
+                // slot written before this call (invariant 4): it pairs with the
+                // Acquire entry load / fetch_or in `dequeue`. Acquire on failure
+                // re-reads the entry as above.
+                match entry.compare_exchange_weak(
+                    e,
+                    self.encode(cycle_t, true, index),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        point("enqueue: published the index");
+                        // Ordering: SeqCst fence, a store-load pairing with the fence
+                        // in `recheck_after_exhaustion`: either this thread's threshold
+                        // load below sees a dequeuer's decrement to a negative value
+                        // (and resets), or that dequeuer's `tail` load sees our
+                        // position and it resets (invariant 5). Without it the load
+                        // may read a stale `3n - 1` and skip a reset that a dequeuer
+                        // needed, stranding the index (every dequeue says "empty").
+                        fence(Ordering::SeqCst);
+                        let reset = self.reset_value();
+                        // Ordering: Relaxed; ordered by the fence above. Loading first
+                        // keeps the threshold's line shared in the common case where
+                        // it already holds `3n - 1`.
+                        if self.threshold.load(Ordering::Relaxed) != reset {
+                            point("enqueue: resetting the threshold");
+                            // Ordering: Relaxed; ordered by the fence above, and the
+                            // threshold guards no memory (it only bounds retries). A
+                            // swap, not a store: a plain store would do, but loom 0.7
+                            // may place a plain store before a decrement that this
+                            // thread has already read (a coherence violation in the
+                            // model), which shows as a stranded index. The swap is
+                            // only on this rare path.
+                            self.threshold.swap(reset, Ordering::Relaxed);
+                        }
+                        return;
+                    }
+                    Err(actual) => e = actual,
+                }
+            }
+        }
+    }
+
+    /// Removes the oldest index, or returns `None` if the ring was empty at some
+    /// point during the call. Lock-free: a failed attempt either sees the ring empty
+    /// or uses up one unit of the threshold, which only an enqueue refills.
+    pub(super) fn dequeue(&self) -> Option<u64> {
+        // Ordering: Relaxed; a negative value is only a hint that the ring is empty
+        // (an enqueue that raced us may be ordered after this call). Seeing a reset
+        // that happened before this call is guaranteed by coherence.
+        if self.threshold.load(Ordering::Relaxed) < 0 {
+            return None;
+        }
+        point("dequeue: threshold says non-empty");
+        loop {
+            // Ordering: AcqRel; see `enqueue`'s tail FAA. Its position is read back by
+            // enqueuers (`head` load) only after they acquired an entry this dequeuer
+            // released (invariant 3).
+            let h = self.head.fetch_add(1, Ordering::AcqRel);
+            point("dequeue: took a head position");
+            let cycle_h = self.cycle(h);
+            let entry = &self.entries[self.slot(h)];
+            // Ordering: Acquire pairs with the Release CAS in `enqueue` that wrote the
+            // index for position `h` (invariant 4).
+            let mut e = entry.load(Ordering::Acquire);
+            point("dequeue: loaded the entry");
+            loop {
+                let (cycle, safe, idx) = self.decode(e);
+                if cycle == cycle_h {
+                    // Only the enqueuer of position `h` writes cycle `cycle_h` with an
+                    // index (invariant 2): it is ours. Consume it by setting the index
+                    // bits; an OR leaves a concurrent change of the safe bit intact.
+                    // Ordering: AcqRel; Acquire as for the load above; Release keeps
+                    // this dequeuer's `head` FAA visible to the next enqueuer of this
+                    // entry (invariant 3).
+                    entry.fetch_or(bottom(self.order), Ordering::AcqRel);
+                    point("dequeue: consumed the entry");
+                    return Some(idx);
+                }
+                if cycle >= cycle_h {
+                    // A later lap already owns the entry: our position is void.
+                    break;
+                }
+                let new = if idx == bottom(self.order) {
+                    // Empty: advance it to our cycle so that the late enqueuer of
+                    // position `h` fails and moves on (invariant 2).
+                    self.encode(cycle_h, safe, idx)
+                } else {
+                    // An index of an earlier lap that its dequeuer has not taken
+                    // yet: leave it, but mark the entry unsafe (invariant 3).
+                    self.encode(cycle, false, idx)
+                };
+                // Ordering: AcqRel; Release so that an enqueuer that later acquires
+                // this entry sees our `head` FAA (invariant 3); Acquire on failure to
+                // re-read the entry as above.
+                match entry.compare_exchange_weak(e, new, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => break,
+                    Err(actual) => e = actual,
+                }
+            }
+            point("dequeue: position was void");
+            // Ordering: Acquire, so that a tail moved by an enqueue that happened
+            // before this call is seen (coherence with its FAA).
+            let t = self.tail.load(Ordering::Acquire);
+            let empty = t <= h + 1;
+            if empty {
+                // Nothing can arrive at a position up to ours any more: empty.
+                self.catchup(t, h + 1);
+            }
+            // Ordering: AcqRel; the threshold guards no memory, AcqRel keeps the
+            // decrements in one release sequence with the resets.
+            let before = self.threshold.fetch_sub(1, Ordering::AcqRel);
+            if before <= 0 {
+                // The threshold is now negative: dequeuers stop looking until the next
+                // reset. Make sure no value is left behind (invariant 5).
+                self.recheck_after_exhaustion();
+                return None;
+            }
+            if empty {
+                return None;
+            }
+            point("dequeue: retrying");
+        }
+    }
+
+    /// Called by a dequeuer that just drove the threshold negative. An enqueuer that
+    /// published an index concurrently may have read the threshold before this
+    /// decrement and seen it at `3n - 1` (so it did not reset it): then this thread
+    /// must see that index among the positions not yet dequeued, and resets the
+    /// threshold itself.
+    #[cold]
+    fn recheck_after_exhaustion(&self) {
+        // Ordering: SeqCst fence, the store-load pairing with the fence in `enqueue`
+        // (after its entry CAS, before its threshold load). Either that fence comes
+        // first, and the loads below see the enqueuer's tail FAA and entry CAS
+        // (both sequenced before its fence); or this one does, and the enqueuer's
+        // threshold load sees our decrement and resets the threshold itself.
+        fence(Ordering::SeqCst);
+        point("dequeue: threshold exhausted");
+        // Ordering: Relaxed for the counter and entry loads: ordered by the fence
+        // above. A published index at a position below `head` is not our concern: the
+        // dequeuer that took that position finds it (invariant 2).
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed);
+        let span = tail.saturating_sub(head).min(self.entries.len() as u64);
+        let published = (head..head + span).any(|pos| {
+            // Ordering: Relaxed, as above.
+            let (cycle, _, idx) = self.decode(self.entries[self.slot(pos)].load(Ordering::Relaxed));
+            cycle == self.cycle(pos) && idx != bottom(self.order)
+        });
+        if published {
+            // An index waits at or past `head`: keep dequeuers looking. (Resetting on
+            // `tail > head` alone would let dequeuers keep voiding the positions of an
+            // enqueuer in flight: the livelock the threshold exists to stop.)
+            // Ordering: Relaxed; the threshold guards no memory. A swap for the
+            // reason given in `enqueue`.
+            self.threshold.swap(self.reset_value(), Ordering::Relaxed);
+        }
+    }
+
+    /// Moves `tail` forward to `head` after a dequeuer overtook every enqueuer, so
+    /// that later enqueuers start past the positions dequeuers have voided.
+    fn catchup(&self, mut tail: u64, mut head: u64) {
+        // Ordering: AcqRel on success, to stay in the release sequence of the tail
+        // FAAs; Relaxed on failure, the loads below re-read both counters.
+        while self
+            .tail
+            .compare_exchange_weak(tail, head, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            // Ordering: Acquire, as for the other counter loads.
+            head = self.head.load(Ordering::Acquire);
+            // Ordering: Acquire, as above.
+            tail = self.tail.load(Ordering::Acquire);
+            if tail >= head {
+                break;
+            }
+        }
+    }
+
+    #[cfg(atomkit_loom)]
+    pub(super) fn dump(&self) -> String {
+        let o = Ordering::SeqCst;
+        format!(
+            "head {} tail {} thr {} entries {:?}",
+            self.head.load(o),
+            self.tail.load(o),
+            self.threshold.load(o),
+            self.entries
+                .iter()
+                .map(|e| self.decode(e.load(o)))
+                .collect::<Vec<_>>()
+        )
+    }
+
+    /// Positions handed to enqueuers minus positions handed to dequeuers, read as a
+    /// consistent pair; never negative.
+    pub(super) fn span(&self) -> u64 {
+        loop {
+            // Ordering: Acquire for all three loads: a snapshot, no memory guarded;
+            // Acquire keeps the re-read of `tail` after the `head` load.
+            let tail = self.tail.load(Ordering::Acquire);
+            let head = self.head.load(Ordering::Acquire);
+            if self.tail.load(Ordering::Acquire) == tail {
+                return tail.saturating_sub(head);
+            }
+        }
+    }
+}

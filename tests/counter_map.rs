@@ -1,0 +1,449 @@
+//! Integration tests of `CounterMap`.
+
+use atomkit::counter_map::{Counter, CounterMap, Iter};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+/// Scales a loop count down under Miri.
+fn scale(n: u64) -> u64 {
+    if cfg!(miri) {
+        (n / 4000).max(10)
+    } else {
+        n
+    }
+}
+
+/// A tiny deterministic generator (xorshift64*), so tests need no rand crate.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// A skewed key in `0..n`: small keys are much more likely.
+    fn skewed(&mut self, n: u64) -> u64 {
+        let a = self.next() % n;
+        let b = self.next() % (a + 1);
+        self.next() % (b + 1)
+    }
+}
+
+#[test]
+fn borrowed_keys_allocate_only_for_new_keys() {
+    let m: CounterMap<String> = CounterMap::new();
+    m.inc("alice");
+    m.add("alice", 4);
+    m.inc(&String::from("bob"));
+    assert_eq!(m.get("alice"), 5);
+    assert_eq!(m.get(&String::from("alice")), 5);
+    assert_eq!(m.get("bob"), 1);
+    assert_eq!(m.get("carol"), 0);
+    assert!(m.contains_key("bob"));
+    assert!(!m.contains_key("carol"));
+    assert_eq!(m.len(), 2);
+
+    let v: CounterMap<Vec<u8>> = CounterMap::new();
+    v.inc(&b"bytes"[..]);
+    assert_eq!(v.get(&b"bytes"[..]), 1);
+}
+
+/// A key whose clones are counted: the map must clone only when inserting.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Tracked(u32);
+static CLONES: AtomicUsize = AtomicUsize::new(0);
+static DROPS: AtomicUsize = AtomicUsize::new(0);
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        CLONES.fetch_add(1, Ordering::Relaxed);
+        Tracked(self.0)
+    }
+}
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        DROPS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn keys_are_cloned_once_and_dropped_once() {
+    let k = Tracked(1);
+    {
+        let m: CounterMap<Tracked> = CounterMap::new();
+        let before = CLONES.load(Ordering::Relaxed);
+        for _ in 0..10 {
+            m.inc(&k);
+        }
+        assert_eq!(
+            CLONES.load(Ordering::Relaxed) - before,
+            1,
+            "one clone for a new key"
+        );
+        m.inc(&Tracked(2));
+        let c = m.counter(&Tracked(3));
+        c.inc();
+        drop(c);
+        assert_eq!(m.remove(&Tracked(2)), Some(1));
+        m.clear();
+        m.inc(&Tracked(4));
+    }
+    // Removed entries are freed through the epoch: flush it (other tests' threads may
+    // hold pins for a moment, so keep flushing until the drops arrive).
+    let clones = CLONES.load(Ordering::Relaxed);
+    // Every key the map cloned (1, 2, 3, 4) is dropped once; plus the temporaries
+    // `Tracked(2)` x2, `Tracked(3)`, `Tracked(4)` made here.
+    let mut drops = DROPS.load(Ordering::Relaxed);
+    for _ in 0..100_000 {
+        if drops >= clones + 4 {
+            break;
+        }
+        crossbeam_epoch::pin().flush();
+        thread::yield_now();
+        drops = DROPS.load(Ordering::Relaxed);
+    }
+    assert_eq!(clones, 4);
+    assert_eq!(
+        drops,
+        clones + 4,
+        "every map-owned key dropped exactly once"
+    );
+}
+
+#[test]
+fn remove_and_reinsert() {
+    let m: CounterMap<String> = CounterMap::new();
+    m.add("k", 7);
+    assert_eq!(m.remove("k"), Some(7));
+    assert_eq!(m.remove("k"), None);
+    assert_eq!(m.get("k"), 0);
+    assert!(m.is_empty());
+    m.inc("k");
+    assert_eq!(m.get("k"), 1);
+    assert_eq!(m.len(), 1);
+    // Many rounds of insert/remove through growth and tombstone cleanup.
+    for round in 0..scale(50) {
+        for i in 0..50u64 {
+            m.add(&format!("{round}-{i}"), i);
+        }
+        for i in 0..50u64 {
+            assert_eq!(m.remove(&format!("{round}-{i}")), Some(i));
+        }
+    }
+    assert_eq!(m.len(), 1);
+    assert_eq!(m.snapshot(), HashMap::from([("k".to_string(), 1)]));
+}
+
+#[test]
+fn snapshot_iter_for_each_agree() {
+    let m: CounterMap<u64> = CounterMap::with_capacity(10);
+    for k in 0..1000u64 {
+        m.add(&k, k);
+    }
+    let snap = m.snapshot();
+    assert_eq!(snap.len(), 1000);
+    let it: HashMap<u64, u64> = m.iter().collect();
+    assert_eq!(snap, it);
+    let mut fe = HashMap::new();
+    m.for_each(|k, n| {
+        fe.insert(*k, n);
+    });
+    assert_eq!(snap, fe);
+    assert!(snap.iter().all(|(k, n)| k == n));
+    let reset = m.snapshot_and_reset();
+    assert_eq!(reset, snap);
+    assert!(m.snapshot().values().all(|&n| n == 0));
+    assert_eq!(m.len(), 1000);
+}
+
+#[test]
+fn conservation_under_four_threads_on_a_skewed_mix() {
+    let m: Arc<CounterMap<u64>> = Arc::new(CounterMap::builder().shards(2).build());
+    let per = scale(100_000);
+    let handles: Vec<_> = (0..4u64)
+        .map(|t| {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                let mut rng = Rng(0x9E37_79B9 + t);
+                let mut mine: HashMap<u64, u64> = HashMap::new();
+                for _ in 0..per {
+                    let k = rng.skewed(5_000);
+                    let n = 1 + rng.next() % 3;
+                    m.add(&k, n);
+                    *mine.entry(k).or_default() += n;
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut expected: HashMap<u64, u64> = HashMap::new();
+    for h in handles {
+        for (k, n) in h.join().unwrap() {
+            *expected.entry(k).or_default() += n;
+        }
+    }
+    assert_eq!(m.snapshot(), expected);
+    assert_eq!(m.len(), expected.len());
+}
+
+#[test]
+fn snapshot_and_reset_is_exact_against_concurrent_writers() {
+    let m: Arc<CounterMap<u64>> = Arc::new(CounterMap::builder().shards(2).build());
+    let stop = Arc::new(AtomicBool::new(false));
+    let per = scale(200_000);
+    let writers: Vec<_> = (0..3u64)
+        .map(|t| {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                let mut rng = Rng(77 + t);
+                let mut sent: HashMap<u64, u64> = HashMap::new();
+                for i in 0..per {
+                    let k = if i % 8 == 0 { 0 } else { rng.skewed(300) };
+                    m.inc(&k);
+                    *sent.entry(k).or_default() += 1;
+                }
+                sent
+            })
+        })
+        .collect();
+    let dumper = {
+        let m = Arc::clone(&m);
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || {
+            let mut seen: HashMap<u64, u64> = HashMap::new();
+            let mut dumps = 0;
+            while !stop.load(Ordering::Acquire) {
+                for (k, n) in m.snapshot_and_reset() {
+                    *seen.entry(k).or_default() += n;
+                }
+                dumps += 1;
+                thread::yield_now();
+            }
+            (seen, dumps)
+        })
+    };
+    let mut sent: HashMap<u64, u64> = HashMap::new();
+    for w in writers {
+        for (k, n) in w.join().unwrap() {
+            *sent.entry(k).or_default() += n;
+        }
+    }
+    stop.store(true, Ordering::Release);
+    let (mut seen, dumps) = dumper.join().unwrap();
+    for (k, n) in m.snapshot_and_reset() {
+        *seen.entry(k).or_default() += n;
+    }
+    seen.retain(|_, n| *n != 0);
+    assert!(dumps > 0);
+    assert_eq!(seen, sent, "every increment reported by exactly one reset");
+}
+
+#[test]
+fn increments_racing_removes_are_never_lost() {
+    let m: Arc<CounterMap<u64>> = Arc::new(CounterMap::builder().shards(1).build());
+    let stop = Arc::new(AtomicBool::new(false));
+    let per = scale(100_000);
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                for i in 0..per {
+                    m.inc(&(i % 4));
+                }
+            })
+        })
+        .collect();
+    let remover = {
+        let m = Arc::clone(&m);
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || {
+            let mut taken = 0;
+            let mut k = 0u64;
+            while !stop.load(Ordering::Acquire) {
+                taken += m.remove(&(k % 4)).unwrap_or(0);
+                k += 1;
+            }
+            taken
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Release);
+    let taken = remover.join().unwrap();
+    let left: u64 = m.snapshot().values().sum();
+    assert_eq!(taken + left, 2 * per);
+}
+
+#[test]
+fn one_hot_key_from_eight_threads() {
+    let m: CounterMap<String> = CounterMap::new();
+    let per = scale(100_000);
+    thread::scope(|s| {
+        for t in 0..8 {
+            let m = &m;
+            s.spawn(move || {
+                if t % 2 == 0 {
+                    for _ in 0..per {
+                        m.inc("hot");
+                    }
+                } else {
+                    let c = m.counter("hot");
+                    for _ in 0..per {
+                        c.inc();
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(m.get("hot"), 8 * per);
+    assert_eq!(m.len(), 1);
+}
+
+#[test]
+fn hot_key_reset_is_exact_with_stripes() {
+    let m: CounterMap<u64> = CounterMap::new();
+    let per = scale(100_000);
+    let stop = AtomicBool::new(false);
+    let total = thread::scope(|s| {
+        let dumper = s.spawn(|| {
+            let mut seen = 0;
+            while !stop.load(Ordering::Acquire) {
+                seen += m.snapshot_and_reset().get(&5).copied().unwrap_or(0);
+            }
+            seen
+        });
+        let ws: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..per {
+                        m.inc(&5);
+                    }
+                })
+            })
+            .collect();
+        for w in ws {
+            w.join().unwrap();
+        }
+        stop.store(true, Ordering::Release);
+        dumper.join().unwrap()
+    });
+    assert_eq!(total + m.get(&5), 4 * per);
+}
+
+#[test]
+fn counter_handle_survives_remove_and_clear() {
+    let m: CounterMap<String> = CounterMap::new();
+    let c = m.counter("h");
+    c.add(3);
+    assert_eq!(c.key(), "h");
+    assert_eq!(m.remove("h"), Some(3));
+    assert_eq!(c.get(), 0);
+    c.inc();
+    assert_eq!(m.get("h"), 1);
+    m.clear();
+    let c2 = c.clone();
+    c2.add(2);
+    assert_eq!(m.get("h"), 2);
+    assert_eq!(c.get(), 2);
+    drop(c);
+    c2.inc();
+    assert_eq!(m.get("h"), 3);
+}
+
+#[test]
+fn key_cap_sends_new_keys_to_the_overflow_bucket() {
+    let m: CounterMap<String> = CounterMap::builder()
+        .key_cap(3, "(other)".to_string())
+        .build();
+    for u in ["a", "b", "c", "d", "e", "a"] {
+        m.inc(u);
+    }
+    assert_eq!(m.get("a"), 2);
+    assert_eq!(m.get("d"), 0);
+    assert_eq!(m.get("(other)"), 2);
+    assert_eq!(m.len(), 4, "three keys plus the overflow key");
+    let snap = m.snapshot();
+    assert_eq!(snap["(other)"], 2);
+    assert_eq!(snap.values().sum::<u64>(), 6);
+    // A handle on a refused key counts the overflow key.
+    let c = m.counter("f");
+    c.inc();
+    assert_eq!(c.key(), "(other)");
+    assert_eq!(m.get("(other)"), 3);
+    // Removing a key frees a slot; removing the overflow key frees none.
+    assert_eq!(m.remove("(other)"), Some(3));
+    m.inc("g");
+    assert_eq!(m.get("g"), 0);
+    assert_eq!(m.get("(other)"), 1);
+    m.remove("b");
+    m.inc("g");
+    assert_eq!(m.get("g"), 1);
+    // The overflow key itself is always admitted.
+    m.clear();
+    let z: CounterMap<u8> = CounterMap::builder().key_cap(0, 255).build();
+    z.inc(&1);
+    z.inc(&255);
+    assert_eq!(z.get(&255), 2);
+    assert_eq!(z.len(), 1);
+}
+
+#[test]
+fn key_cap_holds_under_concurrent_inserts() {
+    let m: CounterMap<u64> = CounterMap::builder()
+        .shards(4)
+        .key_cap(100, u64::MAX)
+        .build();
+    let per = scale(20_000).max(40);
+    thread::scope(|s| {
+        for t in 0..4u64 {
+            let m = &m;
+            s.spawn(move || {
+                for i in 0..per {
+                    m.inc(&(t * 1_000_000 + i));
+                }
+            });
+        }
+    });
+    let keys = 4 * per as usize;
+    let expected = if keys > 100 { 101 } else { keys };
+    assert_eq!(m.len(), expected, "at most 100 keys plus the overflow key");
+    assert_eq!(m.snapshot().values().sum::<u64>(), 4 * per);
+}
+
+#[test]
+fn counts_wrap_modulo_two_to_the_63() {
+    let m: CounterMap<u8> = CounterMap::new();
+    m.add(&1, (1 << 63) - 1);
+    m.add(&1, 2);
+    assert_eq!(m.get(&1), 1);
+}
+
+#[test]
+#[should_panic(expected = "shard count")]
+fn zero_shards_panics() {
+    let _ = CounterMap::<u8>::builder().shards(0);
+}
+
+#[test]
+fn debug_is_opaque() {
+    let m: CounterMap<u8> = CounterMap::builder().shards(2).build();
+    assert_eq!(format!("{m:?}"), "CounterMap { shards: 2, .. }");
+    let c = m.counter(&1);
+    assert_eq!(format!("{c:?}"), "Counter { .. }");
+    assert!(format!("{:?}", m.iter()).starts_with("Iter"));
+    assert!(format!("{:?}", CounterMap::<u8>::builder()).starts_with("Builder"));
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<CounterMap<String>>();
+    sync::<CounterMap<String>>();
+    send::<Counter<'static, String>>();
+    fn not_sync_is_fine<T>() {}
+    not_sync_is_fine::<Iter<'static, String>>();
+}

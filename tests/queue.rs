@@ -1,0 +1,748 @@
+//! Integration tests of `atomkit::queue::ArrayQueue`: the API, values counted by their
+//! drops (nothing lost, duplicated or dropped twice) under MPMC load, and the
+//! lock-freedom tests: a thread suspended midway never stops the others (and the
+//! same scenario wedges crossbeam's `ArrayQueue`).
+
+#[path = "support/lincheck.rs"]
+mod lincheck;
+
+use atomkit::queue::ArrayQueue;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+/// A payload that counts its drops; boxed so that Miri tracks each allocation.
+#[derive(Debug)]
+struct Counted {
+    id: Box<u64>,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Counted {
+    fn new(id: u64, drops: &Arc<AtomicUsize>) -> Self {
+        Counted {
+            id: Box::new(id),
+            drops: drops.clone(),
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn scale(n: u64) -> u64 {
+    if cfg!(miri) {
+        (n / 500).max(8)
+    } else {
+        n
+    }
+}
+
+#[test]
+fn fifo_order_and_full_empty_edges() {
+    let q = ArrayQueue::new(3);
+    assert!(q.is_empty());
+    assert_eq!(q.capacity(), 3);
+    assert_eq!(q.pop(), None);
+    for i in 0..3 {
+        assert_eq!(q.push(i), Ok(()));
+    }
+    assert!(q.is_full());
+    assert_eq!(q.len(), 3);
+    assert_eq!(q.push(99), Err(99));
+    assert_eq!(q.pop(), Some(0));
+    assert_eq!(q.push(3), Ok(()));
+    assert_eq!(q.len(), 3);
+    assert_eq!(
+        (q.pop(), q.pop(), q.pop(), q.pop()),
+        (Some(1), Some(2), Some(3), None)
+    );
+    assert!(q.is_empty());
+}
+
+#[test]
+fn capacity_one_wraps_around_many_laps() {
+    let q = ArrayQueue::new(1);
+    for i in 0..scale(10_000) {
+        assert_eq!(q.push(i), Ok(()));
+        assert_eq!(q.push(i + 1), Err(i + 1));
+        assert!(q.is_full());
+        assert_eq!(q.pop(), Some(i));
+        assert_eq!(q.pop(), None);
+    }
+}
+
+#[test]
+fn odd_capacities_are_exact() {
+    for cap in [1usize, 2, 3, 5, 7, 8, 9, 17, 100] {
+        let q = ArrayQueue::new(cap);
+        for round in 0..3 {
+            for i in 0..cap {
+                assert_eq!(q.push(i + round), Ok(()), "cap {cap}");
+            }
+            assert_eq!(q.push(0), Err(0), "cap {cap}: full at exactly cap");
+            assert_eq!(q.len(), cap);
+            for i in 0..cap {
+                assert_eq!(q.pop(), Some(i + round));
+            }
+            assert_eq!(q.pop(), None);
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "capacity must be non-zero")]
+fn zero_capacity_panics() {
+    let _ = ArrayQueue::<u8>::new(0);
+}
+
+#[test]
+#[should_panic(expected = "capacity overflow")]
+fn huge_capacity_panics_clearly() {
+    let _ = ArrayQueue::<u8>::new(usize::MAX);
+}
+
+#[test]
+fn force_push_replaces_the_oldest() {
+    let q = ArrayQueue::new(2);
+    assert_eq!(q.force_push(1), None);
+    assert_eq!(q.force_push(2), None);
+    assert_eq!(q.force_push(3), Some(1));
+    assert_eq!(q.force_push(4), Some(2));
+    assert_eq!(q.len(), 2);
+    assert_eq!(q.pop(), Some(3));
+    assert_eq!(q.force_push(5), None);
+    assert_eq!(q.into_iter().collect::<Vec<_>>(), [4, 5]);
+}
+
+#[test]
+fn drop_and_into_iter_drop_each_value_once() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    {
+        let q = ArrayQueue::new(8);
+        for i in 0..5 {
+            q.push(Counted::new(i, &drops)).unwrap();
+        }
+        drop(q.pop());
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+    }
+    assert_eq!(drops.load(Ordering::Relaxed), 5, "Drop drops what is left");
+
+    drops.store(0, Ordering::Relaxed);
+    let q = ArrayQueue::new(4);
+    for i in 0..4 {
+        q.push(Counted::new(i, &drops)).unwrap();
+    }
+    let mut it = q.into_iter();
+    assert_eq!(*it.next().unwrap().id, 0);
+    assert_eq!(drops.load(Ordering::Relaxed), 1);
+    drop(it);
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        4,
+        "the iterator drops what it did not yield"
+    );
+
+    drops.store(0, Ordering::Relaxed);
+    let q = ArrayQueue::new(2);
+    q.push(Counted::new(1, &drops)).unwrap();
+    q.push(Counted::new(2, &drops)).unwrap();
+    let old = q.force_push(Counted::new(3, &drops)).unwrap();
+    assert_eq!(*old.id, 1);
+    drop(old);
+    drop(q);
+    assert_eq!(drops.load(Ordering::Relaxed), 3);
+}
+
+#[test]
+fn debug_is_opaque() {
+    let q = ArrayQueue::new(5);
+    q.push(String::from("secret")).unwrap();
+    let s = format!("{q:?}");
+    assert!(s.contains("ArrayQueue") && s.contains("capacity: 5") && !s.contains("secret"));
+}
+
+/// Single-threaded random operations against `VecDeque` (the fuzz target does more).
+#[test]
+fn matches_vecdeque() {
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for cap in [1usize, 2, 3, 4, 16, 33] {
+        let q = ArrayQueue::new(cap);
+        let mut m = VecDeque::new();
+        for step in 0..scale(20_000) {
+            match rnd() % 4 {
+                0 | 1 => {
+                    let r = q.push(step);
+                    if m.len() < cap {
+                        assert_eq!(r, Ok(()));
+                        m.push_back(step);
+                    } else {
+                        assert_eq!(r, Err(step));
+                    }
+                }
+                2 => assert_eq!(q.pop(), m.pop_front()),
+                _ => {
+                    let r = q.force_push(step);
+                    let expect = if m.len() == cap { m.pop_front() } else { None };
+                    m.push_back(step);
+                    assert_eq!(r, expect);
+                }
+            }
+            assert_eq!(q.len(), m.len());
+            assert_eq!(q.is_full(), m.len() == cap);
+        }
+    }
+}
+
+/// The sequential specification for the linearizability checker: a FIFO that is
+/// never full in these histories.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Fifo(VecDeque<u64>);
+
+#[derive(Clone, Debug)]
+enum FifoOp {
+    Push(u64),
+    Pop,
+}
+
+impl lincheck::Model for Fifo {
+    type Op = FifoOp;
+    type Ret = Option<u64>;
+    fn step(&mut self, op: &FifoOp) -> Option<u64> {
+        match *op {
+            FifoOp::Push(v) => {
+                self.0.push_back(v);
+                None
+            }
+            FifoOp::Pop => self.0.pop_front(),
+        }
+    }
+}
+
+/// Stress: many short histories of 3 threads x 5 operations on real threads, each
+/// checked for linearizability against a FIFO.
+#[test]
+fn histories_are_linearizable() {
+    for round in 0..scale(300) {
+        let q = Arc::new(ArrayQueue::new(16));
+        let rec = Arc::new(lincheck::Recorder::default());
+        let hs: Vec<_> = (0..3u64)
+            .map(|t| {
+                let (q, rec) = (q.clone(), rec.clone());
+                thread::spawn(move || {
+                    for i in 0..5u64 {
+                        if (t + i + round) % 2 == 0 {
+                            let v = t * 10 + i;
+                            rec.record(t as usize, FifoOp::Push(v), || {
+                                q.push(v).unwrap();
+                                None
+                            });
+                        } else {
+                            rec.record(t as usize, FifoOp::Pop, || q.pop());
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        if let Err(e) = lincheck::check(Fifo(VecDeque::new()), &rec.history()) {
+            panic!("round {round}: {e}");
+        }
+    }
+}
+
+/// `producers` threads push `per` values each, `consumers` threads pop until all are
+/// taken; every value arrives exactly once, in per-producer FIFO order, and every
+/// payload is dropped exactly once.
+fn mpmc(producers: u64, consumers: u64, cap: usize, per: u64) {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let q = Arc::new(ArrayQueue::new(cap));
+    let taken = Arc::new(AtomicUsize::new(0));
+    let total = (producers * per) as usize;
+    let mut handles = Vec::new();
+    for p in 0..producers {
+        let (q, drops) = (q.clone(), drops.clone());
+        handles.push(thread::spawn(move || {
+            for i in 0..per {
+                let mut v = Counted::new(p << 32 | i, &drops);
+                loop {
+                    match q.push(v) {
+                        Ok(()) => break,
+                        Err(back) => {
+                            v = back;
+                            thread::yield_now();
+                        }
+                    }
+                }
+            }
+            Vec::new()
+        }));
+    }
+    for _ in 0..consumers {
+        let (q, taken) = (q.clone(), taken.clone());
+        handles.push(thread::spawn(move || {
+            let mut got = Vec::new();
+            while taken.load(Ordering::Relaxed) < total {
+                match q.pop() {
+                    Some(v) => {
+                        taken.fetch_add(1, Ordering::Relaxed);
+                        got.push(*v.id);
+                    }
+                    None => thread::yield_now(),
+                }
+            }
+            got
+        }));
+    }
+    let mut seen = vec![0u8; total];
+    for h in handles {
+        let got = h.join().unwrap();
+        // FIFO per producer as seen by one consumer.
+        let mut last = vec![None; producers as usize];
+        for id in got {
+            let (p, i) = ((id >> 32) as usize, id & 0xFFFF_FFFF);
+            assert!(
+                last[p].is_none_or(|l| l < i),
+                "producer {p}'s values out of order"
+            );
+            last[p] = Some(i);
+            seen[p * per as usize + i as usize] += 1;
+        }
+    }
+    assert!(seen.iter().all(|&c| c == 1), "every value exactly once");
+    assert!(q.is_empty());
+    assert_eq!(q.pop().map(|v| *v.id), None);
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        total,
+        "each payload dropped once"
+    );
+}
+
+#[test]
+fn mpmc_1p1c() {
+    mpmc(1, 1, 16, scale(100_000));
+}
+
+#[test]
+fn mpmc_4p4c_cap_1024() {
+    mpmc(4, 4, 1024, scale(50_000));
+}
+
+#[test]
+fn mpmc_4p4c_cap_2() {
+    mpmc(4, 4, 2, scale(20_000));
+}
+
+#[test]
+fn mpmc_8p8c_cap_16() {
+    mpmc(8, 8, 16, scale(20_000));
+}
+
+#[test]
+fn mpmc_cap_1_oversubscribed() {
+    mpmc(3, 3, 1, scale(10_000));
+}
+
+/// Racing `force_push`es and `pop`s: every value is either popped, returned by a
+/// `force_push`, or left in the queue; none twice.
+#[test]
+fn force_push_races_lose_nothing() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let q = Arc::new(ArrayQueue::new(3));
+    let per = scale(20_000);
+    let handles: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (q, drops) = (q.clone(), drops.clone());
+            thread::spawn(move || {
+                let mut out = Vec::new();
+                for i in 0..per {
+                    if t % 2 == 0 {
+                        if let Some(v) = q.force_push(Counted::new(t << 32 | i, &drops)) {
+                            out.push(*v.id);
+                        }
+                    } else if let Some(v) = q.pop() {
+                        out.push(*v.id);
+                    }
+                }
+                out
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let q = Arc::try_unwrap(q).unwrap();
+    all.extend(q.into_iter().map(|v| *v.id));
+    all.sort_unstable();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, all.len(), "no value twice");
+    assert_eq!(all.len() as u64, 2 * per, "no value lost");
+    assert_eq!(drops.load(Ordering::Relaxed) as u64, 2 * per);
+}
+
+/// Suspends a thread with a signal at an arbitrary instruction of its push/pop loop
+/// and checks whether another thread can still finish 200 push+pop pairs.
+#[cfg(all(target_os = "linux", not(miri), not(atomkit_tsan)))]
+mod suspended_at_any_instruction {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{mpsc, Arc, Mutex};
+    use std::thread;
+    use std::time::Duration;
+
+    /// A large payload: the copy into a claimed slot widens the window in which a
+    /// suspended producer holds a slot it has not filled yet.
+    type Payload = [u64; 256];
+
+    // The large payload is the point (see `Payload`).
+    #[allow(clippy::result_large_err)]
+    trait Queue: Send + Sync + 'static {
+        fn push(&self, v: Payload) -> Result<(), Payload>;
+        fn pop(&self) -> Option<Payload>;
+    }
+
+    impl Queue for atomkit::queue::ArrayQueue<Payload> {
+        fn push(&self, v: Payload) -> Result<(), Payload> {
+            atomkit::queue::ArrayQueue::push(self, v)
+        }
+        fn pop(&self) -> Option<Payload> {
+            atomkit::queue::ArrayQueue::pop(self)
+        }
+    }
+
+    impl Queue for crossbeam_queue::ArrayQueue<Payload> {
+        fn push(&self, v: Payload) -> Result<(), Payload> {
+            crossbeam_queue::ArrayQueue::push(self, v)
+        }
+        fn pop(&self) -> Option<Payload> {
+            crossbeam_queue::ArrayQueue::pop(self)
+        }
+    }
+
+    static PARKED: AtomicBool = AtomicBool::new(false);
+    static RELEASE: AtomicBool = AtomicBool::new(false);
+    /// One suspension test at a time: the handler and its flags are process-wide.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    extern "C" fn park_handler(_: libc::c_int) {
+        // Only atomics and nanosleep here: both are async-signal-safe.
+        PARKED.store(true, Ordering::SeqCst);
+        while !RELEASE.load(Ordering::SeqCst) {
+            let ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 100_000,
+            };
+            // SAFETY: `ts` is a valid timespec; a null remainder pointer is allowed.
+            unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+        }
+        PARKED.store(false, Ordering::SeqCst);
+    }
+
+    fn install_handler() {
+        // SAFETY: a zeroed sigaction is a valid starting point; we set the handler and
+        // an empty mask, and `park_handler` is async-signal-safe.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = park_handler as *const () as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+        }
+    }
+
+    /// Outcome of one run: trials in which the victim was parked, and how many of
+    /// them left the other thread unable to finish within `patience`.
+    struct Outcome {
+        parked: u32,
+        wedged: u32,
+        moved: u64,
+    }
+
+    fn run<Q: Queue>(q: Q, trials: u32, patience: Duration, stop_after_wedges: u32) -> Outcome {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        install_handler();
+        let q = Arc::new(q);
+        let stop = Arc::new(AtomicBool::new(false));
+        let tid = Arc::new(AtomicU64::new(0));
+        let victim = {
+            let (q, stop, tid) = (q.clone(), stop.clone(), tid.clone());
+            thread::spawn(move || {
+                // SAFETY: pthread_self has no preconditions.
+                tid.store(unsafe { libc::pthread_self() } as u64, Ordering::SeqCst);
+                let mut moved = 0u64;
+                let mut v = [0u64; 256];
+                while !stop.load(Ordering::Relaxed) {
+                    v[0] = v[0].wrapping_add(1);
+                    if q.push(v).is_ok() {
+                        moved += 1;
+                    }
+                    if q.pop().is_some() {
+                        moved += 1;
+                    }
+                }
+                moved
+            })
+        };
+        while tid.load(Ordering::SeqCst) == 0 {
+            thread::yield_now();
+        }
+        let mut out = Outcome {
+            parked: 0,
+            wedged: 0,
+            moved: 0,
+        };
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..trials {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            thread::sleep(Duration::from_micros(x % 300));
+            RELEASE.store(false, Ordering::SeqCst);
+            // SAFETY: the victim thread is alive (joined only below) and SIGUSR1 has
+            // our handler installed.
+            let rc = unsafe {
+                libc::pthread_kill(tid.load(Ordering::SeqCst) as libc::pthread_t, libc::SIGUSR1)
+            };
+            assert_eq!(rc, 0);
+            let mut waited = 0;
+            while !PARKED.load(Ordering::SeqCst) && waited < 2_000 {
+                thread::sleep(Duration::from_micros(500));
+                waited += 1;
+            }
+            assert!(PARKED.load(Ordering::SeqCst), "victim did not park");
+            out.parked += 1;
+            // The other thread: 200 push+pop pairs; a full queue is not an error.
+            let (tx, rx) = mpsc::channel();
+            let worker = {
+                let q = q.clone();
+                thread::spawn(move || {
+                    let mut moved = 0u64;
+                    for i in 0..200u64 {
+                        if q.push([i; 256]).is_ok() {
+                            moved += 1;
+                        }
+                        if q.pop().is_some() {
+                            moved += 1;
+                        }
+                    }
+                    let _ = tx.send(());
+                    moved
+                })
+            };
+            let finished = rx.recv_timeout(patience).is_ok();
+            RELEASE.store(true, Ordering::SeqCst);
+            out.moved += worker.join().unwrap();
+            while PARKED.load(Ordering::SeqCst) {
+                thread::yield_now();
+            }
+            if !finished {
+                out.wedged += 1;
+                if out.wedged >= stop_after_wedges {
+                    break;
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        out.moved += victim.join().unwrap();
+        out
+    }
+
+    /// atomkit: however the victim is suspended, the other thread always finishes.
+    #[test]
+    fn atomkit_never_wedges() {
+        let o = run(
+            atomkit::queue::ArrayQueue::<Payload>::new(4),
+            300,
+            Duration::from_secs(10),
+            1,
+        );
+        eprintln!(
+            "atomkit ArrayQueue: victim suspended {} times, other thread wedged {} times, {} values moved",
+            o.parked, o.wedged, o.moved
+        );
+        assert_eq!(o.parked, 300);
+        assert_eq!(o.wedged, 0, "a suspended thread blocked another one");
+    }
+
+    /// crossbeam: some suspension (a producer between claiming a slot and filling
+    /// it, or a consumer between claiming and releasing one) leaves the other thread
+    /// spinning until the victim resumes. Bounded: each wait gives up after 1 s and
+    /// then resumes the victim, which lets the spinning thread finish.
+    #[test]
+    fn crossbeam_wedges_behind_a_suspended_thread() {
+        let o = run(
+            crossbeam_queue::ArrayQueue::<Payload>::new(4),
+            400,
+            Duration::from_secs(1),
+            1,
+        );
+        eprintln!(
+            "crossbeam ArrayQueue: victim suspended {} times, other thread wedged {} times",
+            o.parked, o.wedged
+        );
+        assert!(
+            o.wedged >= 1,
+            "expected crossbeam's ArrayQueue to wedge at least once in {} suspensions",
+            o.parked
+        );
+    }
+}
+
+/// The stall hook (`--cfg atomkit_stall`): park one thread at each internal step of
+/// `push`, `pop` and `force_push` in turn, in several queue states, and check that
+/// two other threads complete 2,000 operations each while it is parked.
+#[cfg(atomkit_stall)]
+mod stall_every_step {
+    use super::*;
+    use atomkit::queue::stall;
+    use std::time::{Duration, Instant};
+
+    #[derive(Clone, Copy, Debug)]
+    enum Op {
+        Push,
+        Pop,
+        ForcePush,
+    }
+
+    /// Returns the labels of the steps the victim was parked at.
+    fn scenario(prefill: u64, drained: u64, op: Op) -> Vec<&'static str> {
+        let cap = 4;
+        let mut labels = Vec::new();
+        for step in 1.. {
+            let q = Arc::new(ArrayQueue::<u64>::new(cap));
+            for i in 0..prefill {
+                q.push(1_000_000 + i).unwrap();
+            }
+            for _ in 0..drained {
+                q.pop().unwrap();
+            }
+            let gate = stall::Gate::new();
+            let victim = {
+                let (q, gate) = (q.clone(), gate.clone());
+                thread::spawn(move || {
+                    stall::arm(step, gate);
+                    let r = match op {
+                        Op::Push => q.push(7).err().map(|_| 1),
+                        Op::Pop => q.pop().map(|_| 0),
+                        Op::ForcePush => q.force_push(7).map(|_| 0),
+                    };
+                    stall::disarm();
+                    r
+                })
+            };
+            // Wait until the victim parks or finishes (then `step` is past its path).
+            let start = Instant::now();
+            let label = loop {
+                if let Some(l) = gate.parked_at() {
+                    break Some(l);
+                }
+                if victim.is_finished() {
+                    break None;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "victim neither parked nor finished"
+                );
+                thread::sleep(Duration::from_micros(100));
+            };
+            let Some(label) = label else {
+                victim.join().unwrap();
+                break;
+            };
+            labels.push(label);
+            // Two other threads must complete their operations while it is parked.
+            let workers: Vec<_> = (0..2u64)
+                .map(|w| {
+                    let q = q.clone();
+                    thread::spawn(move || {
+                        let (mut pushed, mut popped) = (0u64, 0u64);
+                        for i in 0..2_000u64 {
+                            if (i + w) % 2 == 0 {
+                                pushed += q.push(w << 32 | i).is_ok() as u64;
+                            } else {
+                                popped += q.pop().is_some() as u64;
+                            }
+                        }
+                        (pushed, popped)
+                    })
+                })
+                .collect();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !workers.iter().all(|w| w.is_finished()) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{op:?} with {prefill} queued: parked at step {step} ({label}), the other threads did not finish"
+                );
+                thread::sleep(Duration::from_millis(1));
+            }
+            let (mut pushed, mut popped) = (0, 0);
+            for w in workers {
+                let (a, b) = w.join().unwrap();
+                pushed += a;
+                popped += b;
+            }
+            assert!(pushed > 0 && popped > 0, "the other threads made progress");
+            gate.release();
+            let r = victim.join().unwrap();
+            // Conservation: what went in either came out or is still there.
+            let q = Arc::try_unwrap(q).unwrap();
+            let left = q.into_iter().count() as u64;
+            let victim_in = match (op, r) {
+                (Op::Push, None) => 1,
+                (Op::Push, Some(_)) => 0,
+                (Op::Pop, Some(_)) => 0,
+                (Op::Pop, None) => 0,
+                (Op::ForcePush, _) => 1,
+            };
+            let victim_out = match (op, r) {
+                (Op::Pop, Some(_)) | (Op::ForcePush, Some(_)) => 1,
+                _ => 0,
+            };
+            assert_eq!(
+                prefill - drained + pushed + victim_in,
+                popped + victim_out + left,
+                "{op:?} step {step}"
+            );
+        }
+        labels
+    }
+
+    #[test]
+    fn others_finish_while_one_thread_is_parked_at_every_step() {
+        let mut total = 0;
+        // (values pushed, values popped again, operation under test)
+        for (prefill, drained, op) in [
+            (0, 0, Op::Push),
+            (2, 0, Op::Push),
+            (4, 0, Op::Push),
+            (2, 0, Op::Pop),
+            (1, 1, Op::Pop),
+            (4, 0, Op::ForcePush),
+            (1, 0, Op::ForcePush),
+        ] {
+            let labels = scenario(prefill, drained, op);
+            eprintln!(
+                "{op:?} with {} queued: parked at {} steps: {labels:?}",
+                prefill - drained,
+                labels.len()
+            );
+            assert!(!labels.is_empty());
+            total += labels.len();
+        }
+        assert!(total >= 20);
+    }
+}

@@ -1,0 +1,487 @@
+//! Integration tests for `atomkit::semaphore`.
+
+use atomkit::semaphore::{
+    AcquireError, AcquireTimeoutError, AcquireUntilError, OwnedPermit, Permit, Semaphore,
+    TryAcquireError,
+};
+use atomkit::signal::{Cause, Signal};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Loop counts shrink under Miri, which runs about 1000x slower.
+fn scaled(n: usize) -> usize {
+    if cfg!(miri) {
+        (n / 200).max(3)
+    } else {
+        n
+    }
+}
+
+#[test]
+fn never_more_holders_than_permits() {
+    let sem = Arc::new(Semaphore::new(2));
+    let holders = Arc::new(AtomicUsize::new(0));
+    let max_seen = Arc::new(AtomicUsize::new(0));
+    let iters = scaled(20_000);
+    let ts: Vec<_> = (0..8)
+        .map(|_| {
+            let (sem, holders, max_seen) = (sem.clone(), holders.clone(), max_seen.clone());
+            thread::spawn(move || {
+                for _ in 0..iters {
+                    let _p = sem.acquire().unwrap();
+                    let h = holders.fetch_add(1, Ordering::SeqCst) + 1;
+                    max_seen.fetch_max(h, Ordering::SeqCst);
+                    assert!(h <= 2, "{h} holders of 2 permits");
+                    holders.fetch_sub(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for t in ts {
+        t.join().unwrap();
+    }
+    assert!(max_seen.load(Ordering::SeqCst) <= 2);
+    assert_eq!(sem.available_permits(), 2);
+}
+
+#[test]
+fn weighted_holders_never_exceed_total() {
+    const TOTAL: usize = 5;
+    let sem = Arc::new(Semaphore::new(TOTAL));
+    let held = Arc::new(AtomicUsize::new(0));
+    let iters = scaled(5_000);
+    let ts: Vec<_> = (0..6)
+        .map(|i| {
+            let (sem, held) = (sem.clone(), held.clone());
+            thread::spawn(move || {
+                let n = 1 + i % 3;
+                for _ in 0..iters {
+                    let p = sem.acquire_many(n).unwrap();
+                    let h = held.fetch_add(n, Ordering::SeqCst) + n;
+                    assert!(h <= TOTAL, "{h} permits held of {TOTAL}");
+                    held.fetch_sub(n, Ordering::SeqCst);
+                    drop(p);
+                }
+            })
+        })
+        .collect();
+    for t in ts {
+        t.join().unwrap();
+    }
+    assert_eq!(sem.available_permits(), TOTAL);
+}
+
+#[test]
+fn timeout_fires_and_returns_no_permit() {
+    let sem = Semaphore::new(1);
+    let p = sem.acquire().unwrap();
+    let start = Instant::now();
+    let err = sem.acquire_timeout(Duration::from_millis(20)).unwrap_err();
+    assert_eq!(err, AcquireTimeoutError::Timeout);
+    assert!(start.elapsed() >= Duration::from_millis(20));
+    assert!(sem
+        .acquire_many_timeout(2, Duration::from_millis(1))
+        .unwrap_err()
+        .is_timeout());
+    // A deadline in the past is a try that reports Timeout.
+    assert!(sem
+        .acquire_deadline(Instant::now())
+        .unwrap_err()
+        .is_timeout());
+    drop(p);
+    assert!(sem.acquire_deadline(Instant::now()).is_ok());
+    // A huge timeout is no timeout.
+    assert!(sem.acquire_timeout(Duration::MAX).is_ok());
+    assert_eq!(sem.available_permits(), 1);
+}
+
+#[test]
+fn timeout_woken_by_release() {
+    let sem = Arc::new(Semaphore::new(0));
+    let s2 = sem.clone();
+    let t = thread::spawn(move || {
+        s2.acquire_timeout(Duration::from_secs(30))
+            .map(Permit::forget)
+    });
+    thread::sleep(Duration::from_millis(5));
+    sem.add_permits(1);
+    t.join().unwrap().unwrap();
+    assert_eq!(sem.available_permits(), 0);
+}
+
+#[test]
+fn timeouts_racing_releases_leak_no_permit() {
+    const TOTAL: usize = 3;
+    let sem = Arc::new(Semaphore::new(TOTAL));
+    let iters = scaled(3_000);
+    let ts: Vec<_> = (0..6)
+        .map(|i| {
+            let sem = sem.clone();
+            thread::spawn(move || {
+                let mut got = 0;
+                for _ in 0..iters {
+                    let n = 1 + i % 2;
+                    if let Ok(p) = sem.acquire_many_timeout(n, Duration::from_micros(50)) {
+                        got += 1;
+                        drop(p);
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let got: usize = ts.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(got > 0);
+    assert_eq!(sem.available_permits(), TOTAL);
+    // Everything is back: all of it can be taken at once.
+    assert!(sem.try_acquire_many(TOTAL).is_ok());
+}
+
+#[test]
+fn close_wakes_every_waiter() {
+    let sem = Arc::new(Semaphore::new(0));
+    let ts: Vec<_> = (0..4)
+        .map(|i| {
+            let sem = sem.clone();
+            thread::spawn(move || match i % 3 {
+                0 => sem.acquire().map(drop).unwrap_err().is_closed(),
+                1 => sem
+                    .acquire_many_timeout(2, Duration::from_secs(60))
+                    .map(drop)
+                    .unwrap_err()
+                    .is_closed(),
+                _ => sem
+                    .acquire_until(&Signal::new())
+                    .map(drop)
+                    .unwrap_err()
+                    .is_closed(),
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(10));
+    assert!(sem.close());
+    assert!(!sem.close());
+    for t in ts {
+        assert!(t.join().unwrap());
+    }
+    assert!(sem.is_closed());
+    assert_eq!(sem.try_acquire().unwrap_err(), TryAcquireError::Closed);
+    // Releases and additions still count after close.
+    sem.add_permits(2);
+    assert_eq!(sem.available_permits(), 2);
+    assert_eq!(sem.acquire().unwrap_err(), AcquireError::Closed);
+}
+
+#[test]
+fn close_while_holding_then_release() {
+    let sem = Semaphore::new(1);
+    let p = sem.acquire().unwrap();
+    sem.close();
+    drop(p);
+    assert_eq!(sem.available_permits(), 1);
+    assert!(sem.try_acquire().unwrap_err().is_closed());
+}
+
+/// A waiter for 2 permits against a thread that keeps re-taking 1 of them: the
+/// waiter turns hungry, the barging thread's `try_acquire` then fails although a
+/// permit is free, and the waiter is served within a bound.
+#[test]
+fn weighted_waiter_is_not_starved() {
+    let sem = Arc::new(Semaphore::new(2));
+    let done = Arc::new(AtomicBool::new(false));
+    let mut p = Some(sem.acquire().unwrap());
+    let w = {
+        let (sem, done) = (sem.clone(), done.clone());
+        thread::spawn(move || {
+            let start = Instant::now();
+            let got = sem.acquire_many_timeout(2, Duration::from_secs(20));
+            done.store(true, Ordering::SeqCst);
+            (got.map(Permit::forget), start.elapsed())
+        })
+    };
+    let mut refused_with_free_permit = false;
+    while !done.load(Ordering::SeqCst) {
+        // Release and immediately re-take (barging), as a stream of acquire(1) would.
+        drop(p.take());
+        loop {
+            match sem.try_acquire() {
+                Ok(q) => {
+                    p = Some(q);
+                    break;
+                }
+                Err(TryAcquireError::NoPermits) => {
+                    if sem.available_permits() > 0 {
+                        refused_with_free_permit = true;
+                    }
+                    if done.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    thread::yield_now();
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        thread::sleep(Duration::from_micros(100));
+    }
+    let (got, waited) = w.join().unwrap();
+    got.expect("the weighted waiter was starved");
+    // Generous bound (a loaded CI machine), far below the 20 s timeout.
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+    // When the barging thread was refused a free permit, the hungry bit did it; the
+    // waiter may also have won a race without turning hungry, so this is not asserted.
+    let _ = refused_with_free_permit;
+}
+
+/// The same with a stream of blocking `acquire(1)` callers on other threads.
+#[test]
+fn weighted_waiter_against_unit_stream() {
+    let sem = Arc::new(Semaphore::new(3));
+    let stop = Arc::new(AtomicBool::new(false));
+    let ts: Vec<_> = (0..4)
+        .map(|_| {
+            let (sem, stop) = (sem.clone(), stop.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _p = sem.acquire().unwrap();
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(2));
+    for _ in 0..scaled(20).min(20) {
+        let p = sem
+            .acquire_many_timeout(3, Duration::from_secs(20))
+            .expect("acquire_many(3) starved by acquire(1) callers");
+        assert_eq!(p.num_permits(), 3);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in ts {
+        t.join().unwrap();
+    }
+    assert_eq!(sem.available_permits(), 3);
+}
+
+#[test]
+fn owned_permits_across_threads() {
+    let sem = Arc::new(Semaphore::new(3));
+    let permits: Vec<OwnedPermit> = (0..3)
+        .map(|_| sem.clone().acquire_owned().unwrap())
+        .collect();
+    assert!(sem.clone().try_acquire_owned().unwrap_err().is_no_permits());
+    let ts: Vec<_> = permits
+        .into_iter()
+        .map(|p| thread::spawn(move || drop(p)))
+        .collect();
+    for t in ts {
+        t.join().unwrap();
+    }
+    assert_eq!(sem.available_permits(), 3);
+    let p = sem.clone().acquire_many_owned(2).unwrap();
+    assert_eq!(p.num_permits(), 2);
+    assert!(Arc::ptr_eq(p.semaphore(), &sem));
+    let q = sem.clone().try_acquire_many_owned(1).unwrap();
+    q.forget();
+    drop(p);
+    assert_eq!(sem.available_permits(), 2);
+    assert_eq!(Arc::strong_count(&sem), 1, "forget dropped its handle");
+}
+
+#[test]
+fn permits_forget_add_and_zero() {
+    let sem = Semaphore::new(3);
+    let p = sem.acquire_many(0).unwrap();
+    assert_eq!(p.num_permits(), 0);
+    drop(p);
+    assert_eq!(sem.available_permits(), 3);
+    sem.acquire().unwrap().forget();
+    assert_eq!(sem.available_permits(), 2);
+    assert_eq!(sem.forget_permits(5), 2);
+    assert_eq!(sem.forget_permits(1), 0);
+    sem.add_permits(4);
+    assert_eq!(sem.available_permits(), 4);
+    let p = sem.try_acquire_many(4).unwrap();
+    assert!(std::ptr::eq(p.semaphore(), &sem));
+    assert!(format!("{p:?}").contains('4'));
+}
+
+#[test]
+fn too_many_is_an_error_not_a_hang() {
+    let sem = Semaphore::new(1);
+    let m = Semaphore::MAX_PERMITS + 1;
+    assert_eq!(sem.acquire_many(m).unwrap_err(), AcquireError::TooMany);
+    assert_eq!(
+        sem.try_acquire_many(m).unwrap_err(),
+        TryAcquireError::TooMany
+    );
+    assert_eq!(
+        sem.acquire_many_timeout(m, Duration::from_secs(1))
+            .unwrap_err(),
+        AcquireTimeoutError::TooMany
+    );
+    assert_eq!(
+        sem.acquire_many_until(m, &Signal::new()).unwrap_err(),
+        AcquireUntilError::TooMany
+    );
+    assert_eq!(sem.forget_permits(usize::MAX), 1);
+    let full = Semaphore::new(Semaphore::MAX_PERMITS);
+    assert!(full.try_acquire_many(Semaphore::MAX_PERMITS).is_ok());
+}
+
+#[test]
+#[should_panic(expected = "MAX_PERMITS")]
+fn new_over_max_panics() {
+    let _ = Semaphore::new(Semaphore::MAX_PERMITS + 1);
+}
+
+#[test]
+#[should_panic(expected = "would exceed Semaphore::MAX_PERMITS")]
+fn add_permits_overflow_panics() {
+    let sem = Semaphore::new(Semaphore::MAX_PERMITS - 1);
+    sem.add_permits(2);
+}
+
+#[test]
+fn add_permits_overflow_leaves_state_unchanged() {
+    let sem = Arc::new(Semaphore::new(Semaphore::MAX_PERMITS));
+    let s2 = sem.clone();
+    assert!(thread::spawn(move || s2.add_permits(1)).join().is_err());
+    assert_eq!(sem.available_permits(), Semaphore::MAX_PERMITS);
+}
+
+#[test]
+fn acquire_until_signal() {
+    let sem = Arc::new(Semaphore::new(0));
+    let stop = Signal::new();
+    let t = {
+        let (sem, stop) = (sem.clone(), stop.clone());
+        thread::spawn(move || sem.acquire_until(&stop).map(drop))
+    };
+    thread::sleep(Duration::from_millis(5));
+    stop.close();
+    let err = t.join().unwrap().unwrap_err();
+    assert_eq!(err, AcquireUntilError::Cancelled(Cause::Closed));
+    assert_eq!(err.cause(), Some(Cause::Closed));
+    // A deadline signal cancels with DeadlineExceeded.
+    let call = Signal::with_timeout(Duration::from_millis(3));
+    let err = sem.acquire_many_until(2, &call).unwrap_err();
+    assert_eq!(err, AcquireUntilError::Cancelled(Cause::DeadlineExceeded));
+    // A free permit is taken even under a closed signal.
+    sem.add_permits(1);
+    sem.acquire_until(&stop).unwrap().forget();
+    // Woken by a release while waiting with a signal.
+    let t = {
+        let sem = sem.clone();
+        thread::spawn(move || sem.acquire_until(&Signal::new()).map(Permit::forget))
+    };
+    thread::sleep(Duration::from_millis(5));
+    sem.add_permits(1);
+    t.join().unwrap().unwrap();
+    assert_eq!(sem.available_permits(), 0);
+}
+
+/// A raw pointer that may cross threads; the tests below say why each use is sound.
+struct SendPtr(*const Semaphore);
+// SAFETY: `Semaphore` is `Sync`; the pointer is only dereferenced while the
+// semaphore is alive, as each test argues at the dereference.
+unsafe impl Send for SendPtr {}
+
+/// glibc bug 12674's scenario: the waiter frees the semaphore as soon as its acquire
+/// returns, while the releasing thread may still be inside `add_permits`. The
+/// releaser holds no handle, only a pointer; Miri reports any access after the free.
+#[test]
+fn waiter_frees_semaphore_while_releaser_returns() {
+    for _ in 0..scaled(2_000) {
+        let sem = Arc::new(Semaphore::new(0));
+        let ptr = SendPtr(Arc::as_ptr(&sem));
+        let releaser = thread::spawn(move || {
+            let ptr = ptr;
+            // SAFETY: the semaphore is alive until the waiter's acquire returns, which
+            // needs the permit this call adds; after the read-modify-write that adds it,
+            // `add_permits` touches nothing (invariant 5), which is what is tested.
+            unsafe { (*ptr.0).add_permits(1) };
+        });
+        let p = sem.acquire().unwrap();
+        p.forget();
+        drop(sem); // the last handle: the semaphore is freed here
+        releaser.join().unwrap();
+    }
+}
+
+/// The safe form: the releaser's `OwnedPermit` drop, the waiter dropping the last
+/// `Arc` the moment it acquires.
+#[test]
+fn waiters_drop_last_arc_on_acquire() {
+    for _ in 0..scaled(2_000) {
+        let sem = Arc::new(Semaphore::new(1));
+        let held = sem.clone().acquire_owned().unwrap();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let sem = sem.clone();
+                thread::spawn(move || {
+                    let p = sem.acquire_owned().unwrap();
+                    drop(p); // releases and drops this handle
+                })
+            })
+            .collect();
+        drop(sem);
+        thread::spawn(move || drop(held)).join().unwrap();
+        for w in waiters {
+            w.join().unwrap();
+        }
+    }
+}
+
+#[test]
+fn release_wakes_sleeper_no_lost_wakeup() {
+    for _ in 0..scaled(500) {
+        let sem = Arc::new(Semaphore::new(0));
+        let ts: Vec<_> = (0..3)
+            .map(|_| {
+                let sem = sem.clone();
+                thread::spawn(move || sem.acquire().unwrap().forget())
+            })
+            .collect();
+        for _ in 0..3 {
+            sem.add_permits(1);
+        }
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(sem.available_permits(), 0);
+    }
+}
+
+#[test]
+fn error_types_display_and_helpers() {
+    assert_eq!(AcquireError::Closed.to_string(), "semaphore closed");
+    assert!(AcquireError::TooMany.to_string().contains("MAX_PERMITS"));
+    assert!(!AcquireError::TooMany.is_closed());
+    assert_eq!(
+        TryAcquireError::NoPermits.to_string(),
+        "no permits available"
+    );
+    assert!(TryAcquireError::Closed.is_closed());
+    assert!(!TryAcquireError::Closed.is_no_permits());
+    assert_eq!(
+        AcquireTimeoutError::Timeout.to_string(),
+        "timed out waiting for a permit"
+    );
+    assert!(AcquireTimeoutError::Closed.is_closed());
+    assert!(!AcquireTimeoutError::Closed.is_timeout());
+    let c = AcquireUntilError::Cancelled(Cause::DeadlineExceeded);
+    assert_eq!(c.to_string(), "acquire cancelled: deadline exceeded");
+    assert!(c.is_cancelled() && !c.is_closed());
+    assert_eq!(AcquireUntilError::Closed.cause(), None);
+    for s in [
+        AcquireError::Closed.to_string(),
+        TryAcquireError::TooMany.to_string(),
+        AcquireTimeoutError::TooMany.to_string(),
+        AcquireUntilError::Closed.to_string(),
+    ] {
+        assert!(s.chars().next().unwrap().is_lowercase(), "{s}");
+    }
+    assert_eq!(format!("{:?}", Semaphore::new(1)), "Semaphore { .. }");
+}
