@@ -70,17 +70,29 @@ impl Scenario {
     }
 }
 
-/// A cross-core ping-pong round trip, in ns (median of a few hundred trips): tells how
-/// far apart the two cores the scheduler gave us are.
+/// Spins until `flag` reads `want`, yielding now and then so that an overloaded machine
+/// (more runnable threads than cores) still lets the partner run.
+fn await_value(flag: &AtomicU32, want: u32) {
+    let mut spins = 0u32;
+    while flag.load(Ordering::Acquire) != want {
+        spins += 1;
+        if spins % 1024 == 0 {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// A cross-core ping-pong round trip, in ns (the mean over up to 2,000 trips, cut off
+/// after 0.5 s): tells how far apart the two cores the scheduler gave us are.
 pub fn placement_probe() -> f64 {
     let flag = Arc::new(AtomicU32::new(0));
     let f2 = flag.clone();
     const TRIPS: u32 = 2_000;
     let t = std::thread::spawn(move || {
         for i in 0..TRIPS {
-            while f2.load(Ordering::Acquire) != 2 * i + 1 {
-                std::hint::spin_loop();
-            }
+            await_value(&f2, 2 * i + 1);
             f2.store(2 * i + 2, Ordering::Release);
         }
     });
@@ -90,9 +102,7 @@ pub fn placement_probe() -> f64 {
     let mut done = TRIPS;
     for i in 0..TRIPS {
         flag.store(2 * i + 1, Ordering::Release);
-        while flag.load(Ordering::Acquire) != 2 * i + 2 {
-            std::hint::spin_loop();
-        }
+        await_value(&flag, 2 * i + 2);
         if Instant::now() > deadline {
             done = i + 1;
             break;
@@ -102,9 +112,7 @@ pub fn placement_probe() -> f64 {
     // The partner goes through every trip: finish the ones we skipped.
     for i in done..TRIPS {
         flag.store(2 * i + 1, Ordering::Release);
-        while flag.load(Ordering::Acquire) != 2 * i + 2 {
-            std::thread::yield_now();
-        }
+        await_value(&flag, 2 * i + 2);
     }
     t.join().unwrap();
     elapsed.as_nanos() as f64 / done.max(1) as f64
