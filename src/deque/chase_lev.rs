@@ -277,18 +277,22 @@ impl<T> Inner<T> {
             return None;
         }
         let nb = b.wrapping_sub(1);
-        // Ordering: Relaxed + the SeqCst fence below (Lê et al., `take`): the store
+        // Ordering: Release + the SeqCst fence below (Lê et al., `take`): the store
         // of `bottom` and the load of `heads` are ordered against a stealer's load
         // of `heads`, fence, load of `bottom` (Dekker): at least one of us sees the other.
-        self.bottom.store(nb, around_fence(Ordering::Relaxed));
+        // Release (the paper has Relaxed, but its slots are atomics): a stealer whose
+        // Acquire load of `bottom` reads this value must also see our earlier writes of
+        // the slots below it, or its non-atomic read of a slot races them (Miri caught
+        // this with Relaxed). Free on x86; one `stlr` on ARM.
+        self.bottom.store(nb, around_fence(Ordering::Release));
         seqcst_fence();
         // Ordering: Relaxed after the fence (Lê et al.: `load_relaxed(top)`).
         let mut heads = self.heads.load(around_fence(Ordering::Relaxed));
         let left = dist(claimed(heads), nb);
         if left < 0 {
             // Empty: undo the decrement.
-            // Ordering: Relaxed, as in Lê et al.; stealers only compare it with `h`.
-            self.bottom.store(b, Ordering::Relaxed);
+            // Ordering: Release, for the slot writes it publishes (see the decrement).
+            self.bottom.store(b, Ordering::Release);
             return None;
         }
         if left == 0 {
@@ -310,8 +314,9 @@ impl<T> Inner<T> {
                     Err(cur) => heads = cur,
                 }
             };
-            // Ordering: Relaxed, as in Lê et al.: `bottom == h` again, empty.
-            self.bottom.store(b, Ordering::Relaxed);
+            // Ordering: Release, for the slot writes it publishes (see the decrement):
+            // `bottom == h` again, empty.
+            self.bottom.store(b, Ordering::Release);
             if !won {
                 return None;
             }

@@ -134,10 +134,15 @@
 //!   (`s` only grows, so a stale one is conservative); `fence(release)` +
 //!   `store_relaxed(bottom)` becomes a Release store of `bottom`, pairing with the
 //!   stealers' Acquire load of `bottom`.
-//! - `pop` (LIFO, the paper's `take`): `store_relaxed(bottom, b-1)`; `fence(seq_cst)`;
-//!   `load_relaxed(top)` — the Dekker pairing with the stealer's fence: of the owner's
-//!   store of `bottom` and a stealer's load of it, at least one sees the other's side.
-//!   The last item is decided by `CAS(top, seq_cst)`; `bottom` is restored relaxed.
+//! - `pop` (LIFO, the paper's `take`): `store_relaxed(bottom, b-1)` becomes a Release
+//!   store; `fence(seq_cst)`; `load_relaxed(top)` — the Dekker pairing with the
+//!   stealer's fence: of the owner's store of `bottom` and a stealer's load of it, at
+//!   least one sees the other's side. The last item is decided by `CAS(top, seq_cst)`;
+//!   `bottom` is restored with a Release store. The paper's stores of `bottom` in
+//!   `take` are relaxed because its slots are atomics; ours are plain cells, so a
+//!   stealer whose Acquire load of `bottom` reads a value stored by `pop` must still
+//!   synchronize with the owner's earlier slot writes: every store of `bottom` is
+//!   Release (Miri's race detector caught the relaxed version).
 //! - `pop` (FIFO): a Relaxed CAS on `heads`; `bottom` never decreases in FIFO mode,
 //!   so there is no Dekker race, and the owner reads only its own writes.
 //! - `steal`: `load_acquire(top)` (here `heads`, also pairing with the previous
