@@ -45,19 +45,31 @@
 //!
 //! SCQ, the Scalable Circular Queue of R. Nikolaev, "A Scalable, Portable, and
 //! Memory-Efficient Lock-Free FIFO Queue" (DISC 2019), in its indirect form (§5):
-//! values sit in a data array of `capacity` slots, and two SCQ rings of small
-//! integers pass slot indices around.
+//! values sit in a data array of `capacity` slots, and slot indices are passed
+//! around. The paper keeps the free indices in a second SCQ ring; here they sit in
+//! a Treiber stack, which needs one CAS per take or give instead of a ring's
+//! fetch-and-add plus entry update: the order in which free slots are reused does
+//! not matter, only that each is handed to one thread at a time.
 //!
-//! - `fq` holds the indices of free slots (initially all of them), `aq` the indices
-//!   of full slots in FIFO order (initially none).
+//! - `fq` (`free.rs`) holds the indices of free slots (initially all of them), `aq`
+//!   (`ring.rs`) the indices of full slots in FIFO order (initially none).
 //! - `push`: take an index from `fq` (none: the queue is full), write the value into
 //!   that slot, append the index to `aq`.
 //! - `pop`: take an index from `aq` (none: the queue is empty), move the value out
-//!   of that slot, append the index to `fq`.
+//!   of that slot, give the index back to `fq`.
 //! - `force_push`: a `push`; if `fq` is empty, a `pop` whose slot is refilled with
 //!   the new value and appended to `aq` (retrying the `push` if `aq` was empty too).
 //!
-//! Each ring (`ring.rs`, the paper's Figure 8) has `2n` entries for at most `n`
+//! `fq`'s top word is `tag << bits | top`, with `bits = log2((capacity +
+//! 1).next_power_of_two())`: `top` is the index on top of the stack or all ones
+//! (none), and `tag` counts the CASes on the word, so a CAS based on a stale read
+//! of the top fails even when the same index is on top again (ABA). The tag has
+//! `64 - bits >= 32` bits: an ABA would need one thread to stall between its read
+//! and its CAS while exactly a multiple of `2^(64 - bits)` takes and gives run on
+//! the queue. Below each index on the stack, `below[i]` (an `AtomicU32`) names the
+//! next one.
+//!
+//! The ring `aq` (the paper's Figure 8) has `2n` entries for at most `n`
 //! indices, `n` = `capacity` rounded up to a power of two, and three counters in
 //! their own cache lines: `head` and `tail` are positions (`u64`, starting at `2n`,
 //! only ever increased) handed out by fetch-and-add, so producers never retry on a
@@ -74,9 +86,9 @@
 //! remapped so that consecutive positions fall on different cache lines. Cycles do
 //! not wrap before `2^63` operations on one ring.
 //!
-//! Invariants (for one ring):
+//! Invariants (1-3, 5 and 6 for the ring):
 //!
-//! 1. At most `n` indices are in a ring at a time (there are only `capacity <= n`
+//! 1. At most `n` indices are in the ring at a time (there are only `capacity <= n`
 //!    indices, and each is in at most one ring or in one thread's hands), so an
 //!    enqueue always finds a free entry within a bounded number of positions
 //!    (the paper's Lemma 4.2); `push` and `pop` therefore never fail on a ring
@@ -93,8 +105,10 @@
 //!    dequeuer passed.
 //! 4. A data slot is written only by the thread holding its index taken from `fq`,
 //!    and read only by the thread holding it taken from `aq`; the index travels
-//!    through a Release CAS (enqueue) and an Acquire load (dequeue), which orders
-//!    the slot's write before its read, and the read before the next write.
+//!    into `aq` through a Release CAS (enqueue) and out through an Acquire load
+//!    (dequeue), which orders the slot's write before its read; it travels back
+//!    into `fq` through a Release CAS (`give`) and out through an Acquire read of
+//!    the top word (`take`), which orders the read before the next write.
 //! 5. The threshold is reset to `3n - 1` after every enqueue and decremented by
 //!    every failed dequeue attempt; dequeuers give up ("empty") once it goes
 //!    negative. That bounds the work of dequeuers racing ahead of enqueuers (the
@@ -104,6 +118,23 @@
 //!    already (so the line stays shared); the dequeuer whose decrement makes the
 //!    threshold negative then re-reads `tail` and `head` and resets it itself if a
 //!    position may still hold an index, so a skipped reset never strands one.
+//! 6. A dequeue that reads `tail <= head` (having first seen that the entry for
+//!    `head` holds no index of `head`'s cycle) returns "empty" without taking a
+//!    position: `head` only grows, so when `tail` was read every position below it
+//!    had been handed to a dequeuer, which takes the index published there or voids
+//!    the position (invariant 2); none is left for this one. This is the paper's
+//!    own "empty" condition (`tail <= h + 1` after a failed attempt at `h`), tested
+//!    before the attempt instead of after it: polling an empty queue then costs
+//!    three loads, not a
+//!    fetch-and-add on `head`, a CAS voiding a position that an enqueuer must then
+//!    give up, a CAS on `tail` and a decrement of the threshold.
+//!
+//! 7. An index is in at most one place at a time: on `fq`, in `aq`, or in one
+//!    thread's hands. Only the thread holding index `i` writes `below[i]`, just
+//!    before the CAS that puts `i` on top of `fq`; a `take` that reads `below[i]`
+//!    after `i` was taken and given back again reads a newer value, and its CAS
+//!    fails because the tag moved on. `fq` is empty exactly when every index is in
+//!    `aq` or held by an operation in progress: that is "full".
 //!
 //! What is *not* promised:
 //!
@@ -124,21 +155,48 @@
 //!   written before it); entry load and consume (`fetch_or`) in dequeue: `Acquire`
 //!   (pairs with it) and `AcqRel` (Release keeps invariant 3). Dequeuer CAS that
 //!   voids or marks an entry: `AcqRel` (invariant 3).
-//! - `head`/`tail` fetch-and-adds: `AcqRel`. Positions need only atomicity; the
-//!   stronger ordering is free on x86 (every RMW is a full barrier) and keeps the
-//!   counter reads that follow entry acquisitions simple to argue.
+//! - `head` fetch-and-add: `AcqRel`; `tail` fetch-and-add: `SeqCst` (below).
+//!   Positions need only atomicity; the stronger orderings are free on x86 (every
+//!   RMW is a full barrier) and keep the counter reads that follow entry
+//!   acquisitions simple to argue.
 //! - The threshold is a store-load (Dekker) pairing: an enqueuer publishes its entry
 //!   then reads the threshold (to skip the write when it is already `3n - 1`), a
-//!   dequeuer that drove the threshold negative then reads `tail`. A `SeqCst` fence
-//!   on each side (after the enqueue's entry CAS; before the dequeuer's re-read)
-//!   makes sure one of them sees the other (invariant 5). The enqueue's fence is the
-//!   one `SeqCst` cost on the hot path; the dequeuer's is on the rare path.
+//!   dequeuer that drove the threshold negative then reads `tail` and the entries.
+//!   The enqueuer's side is `SeqCst` accesses: its `tail` fetch-and-add, its entry
+//!   CAS and its threshold load; the dequeuer's side is a `SeqCst` decrement
+//!   followed by a `SeqCst` fence before its re-reads. In the single total order
+//!   of `SeqCst` operations, either the enqueuer's threshold load reads the
+//!   decrement (then it resets the threshold), or the load, and with it the
+//!   enqueuer's FAA and CAS sequenced before it, precede the decrement and so the
+//!   fence; a load sequenced after a `SeqCst` fence sees every `SeqCst`
+//!   modification that precedes the fence in that order (C++20 \[atomics.order\],
+//!   which Rust follows), so the dequeuer finds the index and resets the threshold
+//!   (invariant 5). On x86 a `SeqCst` CAS or RMW is the same `lock`-prefixed
+//!   instruction as an `AcqRel` one and a `SeqCst` load a plain load, so the hot
+//!   path pays no fence (an earlier version had a `fence(SeqCst)` after the entry
+//!   CAS: about 5 ns per enqueue, two per push+pop pair); on AArch64 a `SeqCst` CAS
+//!   ends with a release store and a `SeqCst` load is `ldar`, which is not
+//!   reordered before it. loom models `SeqCst` fences but treats `SeqCst` loads and
+//!   read-modify-writes as `AcqRel`, so under `--cfg atomkit_loom` the enqueuer
+//!   also runs the fence that its `SeqCst` accesses stand for, and the models
+//!   check the fence form of the same argument.
+//! - `fq`: `give` writes `below[i]` Relaxed and publishes it with a Release CAS of
+//!   the top word; `take` reads the top word Acquire (load, and CAS on success and
+//!   failure), then `below[top]` Relaxed. The Release/Acquire pair is also the
+//!   data slot's hand-over from a `pop` to the next `push` (invariant 4); a `take`
+//!   that reads a top written by a later CAS than the `give` still synchronizes
+//!   with it, as every CAS on the word continues the release sequence.
+//! - The emptiness check before a dequeue (invariant 6) loads `head` and the entry
+//!   `Relaxed` (they only decide whether to read `tail`; staleness makes it answer
+//!   "not empty", which is safe) and `tail` `Acquire`, like every other `tail`
+//!   read by a dequeuer.
 //! - Resets are `swap`s rather than stores: equivalent on hardware, but loom 0.7
 //!   can order a plain store before a read-modify-write that the storing thread
 //!   already read from (a coherence violation in the model), which showed up as
 //!   false "stranded index" failures.
 //! - The data slots are plain cells ordered by invariant 4.
 
+mod free;
 mod ring;
 
 #[cfg(all(atomkit_stall, not(any(atomkit_loom, atomkit_shuttle))))]
@@ -150,6 +208,7 @@ mod stall;
 use crate::sync::UnsafeCell;
 use core::fmt;
 use core::mem::MaybeUninit;
+use free::FreeList;
 use ring::Ring;
 use stall::point;
 
@@ -176,7 +235,7 @@ pub struct ArrayQueue<T> {
     /// Indices of full slots, oldest first.
     aq: Ring,
     /// Indices of free slots.
-    fq: Ring,
+    fq: FreeList,
     /// The values; slot `i` is initialised exactly while index `i` is in `aq` or in
     /// the hands of a `pop` that took it from `aq` (invariant 4).
     slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
@@ -193,8 +252,8 @@ unsafe impl<T: Send> Sync for ArrayQueue<T> {}
 impl<T> ArrayQueue<T> {
     /// Creates an empty queue that holds at most `cap` values.
     ///
-    /// Memory: `cap` slots of `T` plus two rings of `2 * cap.next_power_of_two()`
-    /// 8-byte entries.
+    /// Memory: `cap` slots of `T` and `cap` 4-byte free-list links, plus a ring of
+    /// `2 * cap.next_power_of_two()` 8-byte entries.
     ///
     /// # Panics
     ///
@@ -216,7 +275,7 @@ impl<T> ArrayQueue<T> {
         let n = cap.next_power_of_two();
         ArrayQueue {
             aq: Ring::new_empty(n),
-            fq: Ring::new_full(n, cap),
+            fq: FreeList::new_full(cap),
             slots: (0..cap)
                 .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
                 .collect(),
@@ -240,7 +299,7 @@ impl<T> ArrayQueue<T> {
     /// assert_eq!(q.push(20), Err(20));
     /// ```
     pub fn push(&self, value: T) -> Result<(), T> {
-        match self.fq.dequeue() {
+        match self.fq.take() {
             Some(i) => {
                 self.fill(i, value);
                 Ok(())
@@ -268,7 +327,7 @@ impl<T> ArrayQueue<T> {
     /// ```
     pub fn force_push(&self, value: T) -> Option<T> {
         loop {
-            if let Some(i) = self.fq.dequeue() {
+            if let Some(i) = self.fq.take() {
                 self.fill(i, value);
                 return None;
             }
@@ -319,11 +378,11 @@ impl<T> ArrayQueue<T> {
         let i = self.aq.dequeue()?;
         point("pop: took a full slot");
         // SAFETY: index `i` came from `aq`, so slot `i` holds a value published by the
-        // enqueue we acquired, and no other thread accesses it until `fq.enqueue(i)`
+        // enqueue we acquired, and no other thread accesses it until `fq.give(i)`
         // (invariant 4).
         let value = unsafe { self.slots[i as usize].with_mut(|p| (*p).assume_init_read()) };
         point("pop: read the value");
-        self.fq.enqueue(i);
+        self.fq.give(i);
         Some(value)
     }
 
@@ -385,7 +444,8 @@ impl<T> ArrayQueue<T> {
 }
 
 impl<T> ArrayQueue<T> {
-    /// Both rings' counters and entries, for debugging a failing loom model.
+    /// The ring's counters and entries and the free list's top, for debugging a
+    /// failing loom model.
     #[cfg(atomkit_loom)]
     #[doc(hidden)]
     pub fn dump(&self) -> String {

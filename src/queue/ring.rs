@@ -49,28 +49,6 @@ impl Ring {
         }
     }
 
-    /// A ring for at most `n` indices that already holds `0..count` in order, as if
-    /// `count` enqueues had run on an empty ring.
-    pub(super) fn new_full(n: usize, count: usize) -> Ring {
-        debug_assert!(count <= n);
-        let ring = Ring::new_empty(n);
-        let two_n = 2 * n as u64;
-        for i in 0..count as u64 {
-            let pos = two_n + i;
-            let e = ring.encode(ring.cycle(pos), true, i);
-            // Ordering: Relaxed; the ring is not shared yet (it is moved into an `Arc`
-            // or behind `&` only after construction, which publishes it).
-            ring.entries[ring.slot(pos)].store(e, Ordering::Relaxed);
-        }
-        // Ordering: Relaxed, as above.
-        ring.tail.store(two_n + count as u64, Ordering::Relaxed);
-        if count > 0 {
-            // Ordering: Relaxed, as above.
-            ring.threshold.store(ring.reset_value(), Ordering::Relaxed);
-        }
-        ring
-    }
-
     /// `3n - 1`: enough failed attempts for a dequeuer to reach any index present
     /// when the threshold was last reset (the paper's Lemma 4.3).
     #[inline]
@@ -117,11 +95,12 @@ impl Ring {
     pub(super) fn enqueue(&self, index: u64) {
         debug_assert!(index < bottom(self.order));
         loop {
-            // Ordering: AcqRel; positions are handed out by this RMW alone and the
-            // data it guards is published through the entry CAS below, so Relaxed
-            // would do. AcqRel costs nothing more on x86 (every RMW is a full barrier
-            // there) and keeps `catchup`'s CAS and this FAA in one release sequence.
-            let t = self.tail.fetch_add(1, Ordering::AcqRel);
+            // Ordering: SeqCst. Handing out positions needs only atomicity, but this
+            // FAA takes part in the threshold's store-load pairing (invariant 5, see
+            // the SeqCst entry CAS below): a dequeuer whose SeqCst fence follows it in
+            // the single total order must read a `tail` past `t` when it rechecks.
+            // Free on x86 (every RMW is a full barrier there).
+            let t = self.tail.fetch_add(1, Ordering::SeqCst);
             point("enqueue: took a tail position");
             let cycle_t = self.cycle(t);
             let entry = &self.entries[self.slot(t)];
@@ -140,34 +119,45 @@ impl Ring {
                 if !safe && self.head.load(Ordering::Acquire) > t {
                     break;
                 }
-                // Ordering: AcqRel. Release publishes `index` and, through it, the data
-                // slot written before this call (invariant 4): it pairs with the
-                // Acquire entry load / fetch_or in `dequeue`. Acquire on failure
+                // Ordering: SeqCst on success. Its Release half publishes `index`
+                // and, through it, the data slot written before this call
+                // (invariant 4): it pairs with the Acquire entry load / fetch_or in
+                // `dequeue`. Being SeqCst (with the SeqCst threshold load below) it
+                // is also this side of the threshold's store-load pairing with the
+                // SeqCst decrement + fence in `dequeue` (invariant 5; the argument
+                // is in the module doc). On x86 a SeqCst CAS is the same `lock
+                // cmpxchg` as an AcqRel one and a SeqCst load a plain load, which is
+                // why this replaces a `fence(SeqCst)` here. Acquire on failure
                 // re-reads the entry as above.
                 match entry.compare_exchange_weak(
                     e,
                     self.encode(cycle_t, true, index),
-                    Ordering::AcqRel,
+                    Ordering::SeqCst,
                     Ordering::Acquire,
                 ) {
                     Ok(_) => {
                         point("enqueue: published the index");
-                        // Ordering: SeqCst fence, a store-load pairing with the fence
-                        // in `recheck_after_exhaustion`: either this thread's threshold
-                        // load below sees a dequeuer's decrement to a negative value
-                        // (and resets), or that dequeuer's `tail` load sees our
-                        // position and it resets (invariant 5). Without it the load
-                        // may read a stale `3n - 1` and skip a reset that a dequeuer
-                        // needed, stranding the index (every dequeue says "empty").
+                        // loom treats SeqCst read-modify-writes and loads as AcqRel
+                        // (it models only SeqCst fences), so under loom the pairing
+                        // is spelt with the fence it stands for; the models then
+                        // check the store-load argument (a model fails without it).
+                        #[cfg(atomkit_loom)]
                         fence(Ordering::SeqCst);
                         let reset = self.reset_value();
-                        // Ordering: Relaxed; ordered by the fence above. Loading first
-                        // keeps the threshold's line shared in the common case where
-                        // it already holds `3n - 1`.
-                        if self.threshold.load(Ordering::Relaxed) != reset {
+                        // Ordering: SeqCst, the load half of the store-load pairing
+                        // above: either it sees a dequeuer's decrement to a negative
+                        // value (and resets), or that dequeuer's recheck, whose
+                        // fence follows this load in the SeqCst order, sees our
+                        // position and entry and resets (invariant 5). A weaker load
+                        // may read a stale `3n - 1` and skip a reset that a dequeuer
+                        // needed, stranding the index (every dequeue says "empty").
+                        // Loading first keeps the threshold's line shared in the
+                        // common case where it already holds `3n - 1`.
+                        if self.threshold.load(Ordering::SeqCst) != reset {
                             point("enqueue: resetting the threshold");
-                            // Ordering: Relaxed; ordered by the fence above, and the
-                            // threshold guards no memory (it only bounds retries). A
+                            // Ordering: Relaxed; the threshold guards no memory (it
+                            // only bounds retries), and the load above already made
+                            // the store-load argument. A
                             // swap, not a store: a plain store would do, but loom 0.7
                             // may place a plain store before a decrement that this
                             // thread has already read (a coherence violation in the
@@ -194,6 +184,10 @@ impl Ring {
             return None;
         }
         point("dequeue: threshold says non-empty");
+        if self.looks_empty() {
+            return None;
+        }
+        point("dequeue: not seen empty");
         loop {
             // Ordering: AcqRel; see `enqueue`'s tail FAA. Its position is read back by
             // enqueuers (`head` load) only after they acquired an entry this dequeuer
@@ -249,9 +243,12 @@ impl Ring {
                 // Nothing can arrive at a position up to ours any more: empty.
                 self.catchup(t, h + 1);
             }
-            // Ordering: AcqRel; the threshold guards no memory, AcqRel keeps the
-            // decrements in one release sequence with the resets.
-            let before = self.threshold.fetch_sub(1, Ordering::AcqRel);
+            // Ordering: SeqCst: the store half of the threshold's store-load pairing
+            // on this side (invariant 5): the enqueuer's SeqCst threshold load either
+            // reads this decrement or precedes it in the SeqCst order, and then it
+            // also precedes the fence in `recheck_after_exhaustion`. The threshold
+            // guards no memory otherwise. Only failed attempts get here.
+            let before = self.threshold.fetch_sub(1, Ordering::SeqCst);
             if before <= 0 {
                 // The threshold is now negative: dequeuers stop looking until the next
                 // reset. Make sure no value is left behind (invariant 5).
@@ -265,6 +262,33 @@ impl Ring {
         }
     }
 
+    /// The cheap emptiness check a dequeue makes before taking a position: `true`
+    /// only if, at the moment `tail` was read, `tail <= head`, so every index in the
+    /// ring sat at a position already handed to a dequeuer (the ring was empty for
+    /// new dequeuers then). It first peeks at the entry for `head`: if that holds
+    /// the index of `head`'s cycle, the ring is not empty and `tail` is not read
+    /// (keeping its line out of the dequeuer's cache on the busy path). Taking a
+    /// position on an empty ring instead would void it, send an enqueuer round
+    /// again, and write `head`, `tail` and the threshold: that traffic is what this
+    /// check saves when consumers poll an empty queue (or producers a full one).
+    #[inline]
+    fn looks_empty(&self) -> bool {
+        // Ordering: Relaxed for `head` and the entry: they only decide whether to
+        // read `tail`; a stale value makes the check answer `false` (go and take a
+        // position) or read `tail` needlessly, both safe.
+        let h = self.head.load(Ordering::Relaxed);
+        let (cycle, _, idx) = self.decode(self.entries[self.slot(h)].load(Ordering::Relaxed));
+        if cycle == self.cycle(h) && idx != bottom(self.order) {
+            return false;
+        }
+        // Ordering: Acquire, so that a `tail` moved by an enqueue that happened
+        // before this call is seen (coherence with its FAA, as in `dequeue`). `head`
+        // only grows, so `head >= h >= tail` held when `tail` was read: every
+        // position below `tail` was handed to a dequeuer, each of which takes the
+        // index published there or voids the position (invariant 2).
+        self.tail.load(Ordering::Acquire) <= h
+    }
+
     /// Called by a dequeuer that just drove the threshold negative. An enqueuer that
     /// published an index concurrently may have read the threshold before this
     /// decrement and seen it at `3n - 1` (so it did not reset it): then this thread
@@ -272,11 +296,13 @@ impl Ring {
     /// threshold itself.
     #[cold]
     fn recheck_after_exhaustion(&self) {
-        // Ordering: SeqCst fence, the store-load pairing with the fence in `enqueue`
-        // (after its entry CAS, before its threshold load). Either that fence comes
-        // first, and the loads below see the enqueuer's tail FAA and entry CAS
-        // (both sequenced before its fence); or this one does, and the enqueuer's
-        // threshold load sees our decrement and resets the threshold itself.
+        // Ordering: SeqCst fence, the store-load pairing with `enqueue`'s SeqCst
+        // tail FAA, entry CAS and threshold load (invariant 5). Either that load
+        // reads our SeqCst decrement (and the enqueuer resets the threshold), or it
+        // precedes the decrement, hence this fence, in the SeqCst order; then so do
+        // the enqueuer's SeqCst FAA and CAS, and the loads below, sequenced after
+        // this fence, see them (or later values): this thread finds the index and
+        // resets the threshold. Rare path: only the dequeuer that exhausts it.
         fence(Ordering::SeqCst);
         point("dequeue: threshold exhausted");
         // Ordering: Relaxed for the counter and entry loads: ordered by the fence
