@@ -233,3 +233,38 @@ fn force_push_full_edge() {
         exactly_once(got, vec![1, 2]);
     });
 }
+
+/// The threshold's store-load pairing (invariant 5), forced: after a push and a
+/// pop at capacity 1 the threshold is `3n - 1 = 2`; one thread runs the
+/// bookkeeping of three failed pop attempts (the real decrement and, on the third,
+/// the real recheck; in a real run they come from consumers racing each other past
+/// `tail`), which it does without synchronizing with the producer, while the
+/// producer pushes a value. If the producer's threshold read may miss the
+/// decrements (and skip the reset) while the recheck misses the producer's
+/// position, the threshold stays negative and the value is stranded: every later
+/// pop says "empty". This is the model that fails when the enqueuer's side of the
+/// pairing (the fence standing for its SeqCst accesses under loom) or the
+/// recheck's fence is removed.
+#[test]
+fn threshold_exhaustion_races_an_enqueue() {
+    model(|| {
+        let q = Arc::new(ArrayQueue::new(1));
+        q.push(1).unwrap();
+        assert_eq!(q.pop(), Some(1));
+        let d = {
+            let q = q.clone();
+            thread::spawn(move || {
+                for _ in 0..3 {
+                    q.model_failed_pop_attempt();
+                }
+            })
+        };
+        let p = {
+            let q = q.clone();
+            thread::spawn(move || q.push(2).unwrap())
+        };
+        d.join().unwrap();
+        p.join().unwrap();
+        assert_eq!(q.pop(), Some(2), "value stranded:\n{}", q.dump());
+    });
+}

@@ -179,7 +179,11 @@
 //!   reordered before it. loom models `SeqCst` fences but treats `SeqCst` loads and
 //!   read-modify-writes as `AcqRel`, so under `--cfg atomkit_loom` the enqueuer
 //!   also runs the fence that its `SeqCst` accesses stand for, and the models
-//!   check the fence form of the same argument.
+//!   check the fence form of the same argument: the loom model
+//!   `threshold_exhaustion_races_an_enqueue` strands a value when either side's
+//!   fence is removed. What no model can check is that the `SeqCst` accesses
+//!   really stand for the fence (loom weakens them); that rests on the argument
+//!   above.
 //! - `fq`: `give` writes `below[i]` Relaxed and publishes it with a Release CAS of
 //!   the top word; `take` reads the top word Acquire (load, and CAS on success and
 //!   failure), then `below[top]` Relaxed. The Release/Acquire pair is also the
@@ -450,6 +454,18 @@ impl<T> ArrayQueue<T> {
     #[doc(hidden)]
     pub fn dump(&self) -> String {
         format!("aq: {}\nfq: {}", self.aq.dump(), self.fq.dump())
+    }
+}
+
+impl<T> ArrayQueue<T> {
+    /// Runs the bookkeeping of one failed `pop` attempt (a unit of the ring's
+    /// threshold, and the recheck when that exhausts it) without the attempt, for
+    /// the loom model of the threshold's store-load pairing. Returns whether the
+    /// threshold was exhausted.
+    #[cfg(atomkit_loom)]
+    #[doc(hidden)]
+    pub fn model_failed_pop_attempt(&self) -> bool {
+        self.aq.model_failed_attempt()
     }
 }
 

@@ -243,16 +243,7 @@ impl Ring {
                 // Nothing can arrive at a position up to ours any more: empty.
                 self.catchup(t, h + 1);
             }
-            // Ordering: SeqCst: the store half of the threshold's store-load pairing
-            // on this side (invariant 5): the enqueuer's SeqCst threshold load either
-            // reads this decrement or precedes it in the SeqCst order, and then it
-            // also precedes the fence in `recheck_after_exhaustion`. The threshold
-            // guards no memory otherwise. Only failed attempts get here.
-            let before = self.threshold.fetch_sub(1, Ordering::SeqCst);
-            if before <= 0 {
-                // The threshold is now negative: dequeuers stop looking until the next
-                // reset. Make sure no value is left behind (invariant 5).
-                self.recheck_after_exhaustion();
+            if self.count_failure() {
                 return None;
             }
             if empty {
@@ -260,6 +251,36 @@ impl Ring {
             }
             point("dequeue: retrying");
         }
+    }
+
+    /// Uses up one unit of the threshold for a failed dequeue attempt; `true` if
+    /// that exhausted it (the dequeue then reports "empty", invariant 5).
+    #[inline]
+    fn count_failure(&self) -> bool {
+        // Ordering: SeqCst: the store half of the threshold's store-load pairing on
+        // this side (invariant 5): the enqueuer's SeqCst threshold load either reads
+        // this decrement or precedes it in the SeqCst order, and then it also
+        // precedes the fence in `recheck_after_exhaustion`. The threshold guards no
+        // memory otherwise. Only failed attempts get here.
+        let before = self.threshold.fetch_sub(1, Ordering::SeqCst);
+        if before <= 0 {
+            // The threshold is now negative: dequeuers stop looking until the next
+            // reset. Make sure no value is left behind (invariant 5).
+            self.recheck_after_exhaustion();
+            return true;
+        }
+        false
+    }
+
+    /// A failed dequeue attempt's bookkeeping alone ([`count_failure`]), for the
+    /// loom model that races threshold exhaustion against an enqueue: in a real
+    /// run such failures come from dequeuers racing each other past `tail`, a
+    /// schedule too long for loom to reach.
+    ///
+    /// [`count_failure`]: Ring::count_failure
+    #[cfg(atomkit_loom)]
+    pub(super) fn model_failed_attempt(&self) -> bool {
+        self.count_failure()
     }
 
     /// The cheap emptiness check a dequeue makes before taking a position: `true`
