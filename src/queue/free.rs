@@ -9,33 +9,43 @@ use super::stall::point;
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 
+/// Where the stack finds `below[i]`, the link under index `i`: the links live next
+/// to the data slots (one cache line carries both from a `pop` to the next `push`).
+pub(super) trait Links {
+    /// `below[i]`: the index under `i` while `i` is on the stack (`nil` at the
+    /// bottom). Written by `give(i)`, the one thread holding `i`, before the CAS
+    /// that puts `i` on top; read by `take`, possibly stale (then its CAS fails).
+    fn below(&self, i: u64) -> &AtomicU32;
+}
+
 /// A lock-free LIFO of the indices `0..cap`, each present at most once.
 pub(super) struct FreeList {
     /// `tag << bits | top`: `top` is the index on top of the stack or `nil` (all
     /// ones in the low `bits`); `tag` counts the successful CASes on this word.
     /// Written by `take` and `give` (CAS only).
     top: CachePadded<AtomicU64>,
-    /// `below[i]`: the index under `i` while `i` is on the stack (`nil` at the
-    /// bottom). Written by `give(i)`, the one thread holding `i`, before the CAS
-    /// that puts `i` on top; read by `take`, possibly stale (then its CAS fails).
-    below: Box<[AtomicU32]>,
     /// Width of the index field: enough for `cap` indices plus `nil`.
     bits: u32,
 }
 
 impl FreeList {
-    /// A stack holding every index `0..cap`, `0` on top.
+    /// A stack for the indices `0..cap`, to hold all of them with `0` on top once
+    /// each `below[i]` starts as [`initial_below(i)`](Self::initial_below).
     pub(super) fn new_full(cap: usize) -> FreeList {
         // `cap <= 2^31`, so `cap` itself (the nil value) fits in `bits <= 32`.
         let bits = (cap as u64 + 1).next_power_of_two().trailing_zeros();
-        let nil = ((1u64 << bits) - 1) as u32;
-        let below = (0..cap)
-            .map(|i| AtomicU32::new(if i + 1 < cap { i as u32 + 1 } else { nil }))
-            .collect();
         FreeList {
             top: CachePadded::new(AtomicU64::new(0)),
-            below,
             bits,
+        }
+    }
+
+    /// The initial `below[i]` of a full stack of `cap` indices: `i + 1`, or nil.
+    pub(super) fn initial_below(&self, i: usize, cap: usize) -> u32 {
+        if i + 1 < cap {
+            i as u32 + 1
+        } else {
+            self.nil() as u32
         }
     }
 
@@ -52,7 +62,7 @@ impl FreeList {
 
     /// Takes an index, or `None` if the stack was empty when `top` was read.
     #[inline]
-    pub(super) fn take(&self) -> Option<u64> {
+    pub(super) fn take(&self, links: &(impl Links + ?Sized)) -> Option<u64> {
         // Ordering: Acquire pairs with the Release CAS in `give` that put this top
         // there: it makes that thread's `below` store visible to the load below
         // (and, through the index, the end of its read of the data slot before
@@ -67,7 +77,7 @@ impl FreeList {
             // Ordering: Relaxed; made visible by the Acquire read of `top` above. A
             // value from a later `give` (the index was taken and given back since)
             // is harmless: `top`'s tag changed too, so the CAS below fails.
-            let below = self.below[index as usize].load(Ordering::Relaxed) as u64;
+            let below = links.below(index).load(Ordering::Relaxed) as u64;
             // Ordering: Acquire on success, as for the load above (this is the read
             // that hands us the index); Acquire on failure to re-read like it.
             match self.top.compare_exchange_weak(
@@ -85,13 +95,15 @@ impl FreeList {
     /// Puts back `index`, which the calling thread holds (taken from this stack,
     /// or from the ring with its value moved out).
     #[inline]
-    pub(super) fn give(&self, index: u64) {
+    pub(super) fn give(&self, links: &(impl Links + ?Sized), index: u64) {
         // Ordering: Relaxed; the CAS below validates it.
         let mut top = self.top.load(Ordering::Relaxed);
         loop {
             // Ordering: Relaxed; published by the Release CAS below. Only the
             // holder of `index` writes `below[index]` (invariant 7).
-            self.below[index as usize].store((top & self.nil()) as u32, Ordering::Relaxed);
+            links
+                .below(index)
+                .store((top & self.nil()) as u32, Ordering::Relaxed);
             point("free list: linked the index");
             // Ordering: Release pairs with the Acquire load / CAS in `take`: it
             // publishes the `below` store above and orders this thread's read of

@@ -67,7 +67,9 @@
 //! `64 - bits >= 32` bits: an ABA would need one thread to stall between its read
 //! and its CAS while exactly a multiple of `2^(64 - bits)` takes and gives run on
 //! the queue. Below each index on the stack, `below[i]` (an `AtomicU32`) names the
-//! next one.
+//! next one; it sits next to slot `i`'s value, since the `pop` that gives `i` back
+//! writes both and the `push` that takes `i` next reads one and writes the other
+//! (one cache-line transfer instead of two).
 //!
 //! The ring `aq` (the paper's Figure 8) has `2n` entries for at most `n`
 //! indices, `n` = `capacity` rounded up to a power of two, and three counters in
@@ -209,10 +211,11 @@ pub mod stall;
 #[cfg(not(all(atomkit_stall, not(any(atomkit_loom, atomkit_shuttle)))))]
 mod stall;
 
+use crate::sync::atomic::AtomicU32;
 use crate::sync::UnsafeCell;
 use core::fmt;
 use core::mem::MaybeUninit;
-use free::FreeList;
+use free::{FreeList, Links};
 use ring::Ring;
 use stall::point;
 
@@ -242,7 +245,24 @@ pub struct ArrayQueue<T> {
     fq: FreeList,
     /// The values; slot `i` is initialised exactly while index `i` is in `aq` or in
     /// the hands of a `pop` that took it from `aq` (invariant 4).
-    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    slots: Box<[Slot<T>]>,
+}
+
+/// A data slot and its free-list link, side by side: a `pop` writes `below` just
+/// after reading `value`, and the `push` that takes the index next reads `below`
+/// and then writes `value`, so one cache-line transfer serves both.
+struct Slot<T> {
+    /// The free-list link of this slot's index (see `free.rs`, invariant 7).
+    below: AtomicU32,
+    /// The value (invariant 4).
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+impl<T> Links for [Slot<T>] {
+    #[inline]
+    fn below(&self, i: u64) -> &AtomicU32 {
+        &self[i as usize].below
+    }
 }
 
 // SAFETY: the queue owns its values and hands each one to exactly one thread (the one
@@ -277,12 +297,17 @@ impl<T> ArrayQueue<T> {
             "capacity overflow: {cap} exceeds ArrayQueue's maximum of {MAX_CAPACITY}"
         );
         let n = cap.next_power_of_two();
+        let fq = FreeList::new_full(cap);
+        let slots = (0..cap)
+            .map(|i| Slot {
+                below: AtomicU32::new(fq.initial_below(i, cap)),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+            })
+            .collect();
         ArrayQueue {
             aq: Ring::new_empty(n),
-            fq: FreeList::new_full(cap),
-            slots: (0..cap)
-                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
-                .collect(),
+            fq,
+            slots,
         }
     }
 
@@ -303,7 +328,7 @@ impl<T> ArrayQueue<T> {
     /// assert_eq!(q.push(20), Err(20));
     /// ```
     pub fn push(&self, value: T) -> Result<(), T> {
-        match self.fq.take() {
+        match self.fq.take(&*self.slots) {
             Some(i) => {
                 self.fill(i, value);
                 Ok(())
@@ -331,7 +356,7 @@ impl<T> ArrayQueue<T> {
     /// ```
     pub fn force_push(&self, value: T) -> Option<T> {
         loop {
-            if let Some(i) = self.fq.take() {
+            if let Some(i) = self.fq.take(&*self.slots) {
                 self.fill(i, value);
                 return None;
             }
@@ -340,7 +365,11 @@ impl<T> ArrayQueue<T> {
                 // SAFETY: index `i` came from `aq`, so slot `i` holds a value and only
                 // this thread may touch it until the index is enqueued again
                 // (invariant 4).
-                let old = unsafe { self.slots[i as usize].with_mut(|p| (*p).assume_init_read()) };
+                let old = unsafe {
+                    self.slots[i as usize]
+                        .value
+                        .with_mut(|p| (*p).assume_init_read())
+                };
                 self.fill(i, value);
                 return Some(old);
             }
@@ -358,7 +387,7 @@ impl<T> ArrayQueue<T> {
         // `aq` and its value moved out), so slot `i` is uninitialised and no other
         // thread accesses it until `aq.enqueue(i)` publishes it (invariant 4).
         unsafe {
-            self.slots[i as usize].with_mut(|p| {
+            self.slots[i as usize].value.with_mut(|p| {
                 (*p).write(value);
             })
         };
@@ -384,9 +413,13 @@ impl<T> ArrayQueue<T> {
         // SAFETY: index `i` came from `aq`, so slot `i` holds a value published by the
         // enqueue we acquired, and no other thread accesses it until `fq.give(i)`
         // (invariant 4).
-        let value = unsafe { self.slots[i as usize].with_mut(|p| (*p).assume_init_read()) };
+        let value = unsafe {
+            self.slots[i as usize]
+                .value
+                .with_mut(|p| (*p).assume_init_read())
+        };
         point("pop: read the value");
-        self.fq.give(i);
+        self.fq.give(&*self.slots, i);
         Some(value)
     }
 
