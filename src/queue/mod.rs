@@ -120,16 +120,18 @@
 //!    already (so the line stays shared); the dequeuer whose decrement makes the
 //!    threshold negative then re-reads `tail` and `head` and resets it itself if a
 //!    position may still hold an index, so a skipped reset never strands one.
-//! 6. A dequeue that reads `tail <= head` (having first seen that the entry for
-//!    `head` holds no index of `head`'s cycle) returns "empty" without taking a
-//!    position: `head` only grows, so when `tail` was read every position below it
-//!    had been handed to a dequeuer, which takes the index published there or voids
-//!    the position (invariant 2); none is left for this one. This is the paper's
-//!    own "empty" condition (`tail <= h + 1` after a failed attempt at `h`), tested
-//!    before the attempt instead of after it: polling an empty queue then costs
-//!    three loads, not a
+//! 6. A dequeue that reads `head` (`h`), then the entry for `h` holding no index of
+//!    `h`'s cycle, then `tail <= h + 1`, returns "empty" without taking a position,
+//!    linearized when it read the entry: every position below `h` had been handed
+//!    to a dequeuer (`head` only grows), which takes the index published there or
+//!    voids the position (invariant 2); position `h` held no index; and no position
+//!    past `h` had been handed to an enqueuer yet (`tail` only grows). This is the
+//!    paper's own "empty" condition (`tail <= h + 1` after a failed attempt at
+//!    `h`), tested before the attempt instead of after it: polling an empty queue
+//!    then costs three loads, not a
 //!    fetch-and-add on `head`, a CAS voiding a position that an enqueuer must then
-//!    give up, a CAS on `tail` and a decrement of the threshold.
+//!    give up, a CAS on `tail` and a decrement of the threshold. (An enqueuer that
+//!    has taken position `h` but not yet published there is left to finish.)
 //!
 //! 7. An index is in at most one place at a time: on `fq`, in `aq`, or in one
 //!    thread's hands. Only the thread holding index `i` writes `below[i]`, just
@@ -153,8 +155,9 @@
 //!
 //! ## Memory orderings
 //!
-//! - Entry CAS in enqueue: `AcqRel` (Release publishes the index and the data slot
-//!   written before it); entry load and consume (`fetch_or`) in dequeue: `Acquire`
+//! - Entry CAS in enqueue: `SeqCst` on success (its Release half publishes the
+//!   index and the data slot written before it; `SeqCst` for the threshold,
+//!   below); entry load and consume (`fetch_or`) in dequeue: `Acquire`
 //!   (pairs with it) and `AcqRel` (Release keeps invariant 3). Dequeuer CAS that
 //!   voids or marks an entry: `AcqRel` (invariant 3).
 //! - `head` fetch-and-add: `AcqRel`; `tail` fetch-and-add: `SeqCst` (below).

@@ -1,6 +1,6 @@
 //! The SCQ ring: a lock-free bounded FIFO of small integers (Nikolaev, DISC 2019, §4
-//! and Figure 8). [`ArrayQueue`](super::ArrayQueue) runs two of them over one data
-//! array; the module documentation of [`queue`](super) describes the algorithm, the
+//! and Figure 8). [`ArrayQueue`](super::ArrayQueue) passes the indices of its full
+//! data slots through one of them (`aq`); the module documentation of [`queue`](super) describes the algorithm, the
 //! entry layout, the invariants and the memory orderings this file refers to.
 
 use super::stall::point;
@@ -284,9 +284,10 @@ impl Ring {
     }
 
     /// The cheap emptiness check a dequeue makes before taking a position: `true`
-    /// only if, at the moment `tail` was read, `tail <= head`, so every index in the
-    /// ring sat at a position already handed to a dequeuer (the ring was empty for
-    /// new dequeuers then). It first peeks at the entry for `head`: if that holds
+    /// only if, at the moment the entry for `head` (`h`) was read, it held no index
+    /// and no position past `h` had been handed out (`tail <= h + 1`), so every
+    /// index in the ring sat at a position already handed to a dequeuer (the ring
+    /// was empty for new dequeuers then). It peeks at the entry first: if that holds
     /// the index of `head`'s cycle, the ring is not empty and `tail` is not read
     /// (keeping its line out of the dequeuer's cache on the busy path). Taking a
     /// position on an empty ring instead would void it, send an enqueuer round
@@ -303,11 +304,15 @@ impl Ring {
             return false;
         }
         // Ordering: Acquire, so that a `tail` moved by an enqueue that happened
-        // before this call is seen (coherence with its FAA, as in `dequeue`). `head`
-        // only grows, so `head >= h >= tail` held when `tail` was read: every
-        // position below `tail` was handed to a dequeuer, each of which takes the
-        // index published there or voids the position (invariant 2).
-        self.tail.load(Ordering::Acquire) <= h
+        // before this call is seen (coherence with its FAA, as in `dequeue`).
+        // `tail <= h + 1` means that when the entry was read, every position below
+        // `h` had been handed to a dequeuer (`head` only grows), which takes the
+        // index published there or voids the position (invariant 2), no position
+        // past `h` had been handed to an enqueuer (`tail` only grows), and position
+        // `h` held no index: the ring was empty then (invariant 6). An enqueuer
+        // that has taken `h` but not yet published is left alone rather than sent
+        // round again by a void.
+        self.tail.load(Ordering::Acquire) <= h + 1
     }
 
     /// Called by a dequeuer that just drove the threshold negative. An enqueuer that
