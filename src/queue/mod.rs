@@ -88,13 +88,13 @@
 //! remapped so that consecutive positions fall on different cache lines. Cycles do
 //! not wrap before `2^63` operations on one ring.
 //!
-//! Invariants (1-3, 5 and 6 for the ring):
+//! Invariants (1-3, 5 and 6 are the ring's, 4 and 7 the queue's):
 //!
 //! 1. At most `n` indices are in the ring at a time (there are only `capacity <= n`
-//!    indices, and each is in at most one ring or in one thread's hands), so an
+//!    indices, and each is in one place at a time, invariant 7), so an
 //!    enqueue always finds a free entry within a bounded number of positions
-//!    (the paper's Lemma 4.2); `push` and `pop` therefore never fail on a ring
-//!    that is not full/empty, and each step is bounded (lock-free).
+//!    (the paper's Lemma 4.2); an enqueue into the ring therefore never fails, a
+//!    dequeue fails only on an empty ring, and each step is bounded (lock-free).
 //! 2. Position `p` is handed to exactly one enqueuer and one dequeuer. Only they
 //!    write cycle `p / 2n` into entry `p`: the enqueuer with its index (if the entry
 //!    is still of an older cycle and empty), or the dequeuer with ⊥ (if it arrives
@@ -128,11 +128,10 @@
 //!    past `h` had been handed to an enqueuer yet (`tail` only grows). This is the
 //!    paper's own "empty" condition (`tail <= h + 1` after a failed attempt at
 //!    `h`), tested before the attempt instead of after it: polling an empty queue
-//!    then costs three loads, not a
-//!    fetch-and-add on `head`, a CAS voiding a position that an enqueuer must then
-//!    give up, a CAS on `tail` and a decrement of the threshold. (An enqueuer that
-//!    has taken position `h` but not yet published there is left to finish.)
-//!
+//!    then costs three loads, not a fetch-and-add on `head`, a CAS voiding a
+//!    position that an enqueuer must then give up, a CAS on `tail` and a decrement
+//!    of the threshold. (An enqueuer that has taken position `h` but not yet
+//!    published there is left to finish.)
 //! 7. An index is in at most one place at a time: on `fq`, in `aq`, or in one
 //!    thread's hands. Only the thread holding index `i` writes `below[i]`, just
 //!    before the CAS that puts `i` on top of `fq`; a `take` that reads `below[i]`
