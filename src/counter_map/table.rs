@@ -319,8 +319,14 @@ impl<K> Drop for Shard<K> {
         // SAFETY: the current table is never null and is owned by the shard.
         let table = unsafe { t.into_owned() };
         for e in table.entries(guard) {
+            // Kill the cell first: a per-thread cache may keep the entry past the map,
+            // and a later map at the same address must not count into it (see
+            // `local::MapTag`).
+            // SAFETY: listed entries are live; we own the tables' reference.
+            unsafe { e.deref() }.cell.kill();
             // SAFETY: the tables' reference of each listed entry is released once, here;
-            // no handle can be alive (handles borrow the map).
+            // no handle can be alive (handles borrow the map), and cache slots hold
+            // references of their own.
             unsafe { Entry::release(e.as_raw()) };
         }
     }
