@@ -879,13 +879,11 @@ where
     pub fn for_each(&self, mut f: impl FnMut(&K, u64)) {
         let guard = self.pin();
         for shard in self.shards.iter() {
-            for e in shard.table(&guard).entries(&guard) {
-                // SAFETY: listed entries are live while `guard` pins them.
-                let e = unsafe { e.deref() };
+            shard.table(&guard).for_each_entry(&guard, |e| {
                 if let Some(n) = e.cell.sum() {
                     f(e.key(), n);
                 }
-            }
+            });
         }
     }
 
@@ -953,13 +951,11 @@ where
         let mut out = HashMap::with_capacity(self.len());
         let guard = self.pin();
         for shard in self.shards.iter() {
-            for e in shard.table(&guard).entries(&guard) {
-                // SAFETY: listed entries are live while `guard` pins them.
-                let e = unsafe { e.deref() };
+            shard.table(&guard).for_each_entry(&guard, |e| {
                 if let Some(n) = e.cell.reset() {
                     *out.entry(e.key().clone()).or_insert(0) += n;
                 }
-            }
+            });
         }
         out
     }
