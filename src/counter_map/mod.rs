@@ -3,7 +3,8 @@
 //!
 //! A [`CounterMap<K>`] maps keys to `u64` counts. Counting a key that is already in
 //! the map is a lookup (plain loads) and one atomic read-modify-write on the key's
-//! count: no lock, not even a reader lock, and no allocation. A key seen for the first
+//! count: no lock, not even a reader lock, and no allocation. A key the thread counted
+//! recently is found in a small per-thread cache, without even an epoch pin. A key seen for the first
 //! time is inserted under a small per-shard lock and allocated once. A key that many
 //! threads count at once spreads over cache-line-padded stripes, so eight threads on
 //! one user do not queue on one cache line. [`snapshot_and_reset`] reports each
