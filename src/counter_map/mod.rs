@@ -90,7 +90,7 @@
 //! entry after it was killed.
 //!
 //! Counting an existing key first looks in a small per-thread cache of entries this
-//! thread counted recently (256 direct-mapped slots, shared by all maps; see
+//! thread counted recently (1,024 direct-mapped slots, shared by all maps; see
 //! `local.rs`): a slot names the map, the key's hash and an entry on which the slot
 //! owns a reference, so a hit compares the key and does the `compare_exchange` on the
 //! count word, with no epoch pin, no table probe and no write to shared memory but
@@ -133,7 +133,7 @@
 //!    the add, which falls back to the pinned path (invariant 4) and refreshes the
 //!    slot. A slot is keyed by the map's address *and* its key type, so a slot left by
 //!    a dropped map is read with the right layout even if a new map reuses the address,
-//!    and only ever shows it a dead cell. The cost: a thread keeps up to 256 entries
+//!    and only ever shows it a dead cell. The cost: a thread keeps up to 1,024 entries
 //!    (with their keys and stripes) alive after they are removed or their map is
 //!    dropped, until it evicts them or exits.
 //!
