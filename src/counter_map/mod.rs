@@ -90,8 +90,8 @@
 //! entry after it was killed.
 //!
 //! Counting an existing key first looks in a small per-thread cache of entries this
-//! thread counted recently (1,024 direct-mapped slots, shared by all maps; see
-//! `local.rs`): a slot names the map, the key's hash and an entry on which the slot
+//! thread counted recently (1,024 direct-mapped slots, shared by all maps, allocated
+//! once per thread on its first count; see `local.rs`): a slot names the map, the key's hash and an entry on which the slot
 //! owns a reference, so a hit compares the key and does the `compare_exchange` on the
 //! count word, with no epoch pin, no table probe and no write to shared memory but
 //! the count. On a cache miss the thread pins the epoch (one read-modify-write on its
