@@ -257,8 +257,6 @@ pub struct CounterMap<K, S = DefaultHashBuilder> {
     shard_mask: usize,
     /// Hashes keys. Immutable.
     hasher: S,
-    /// Keys listed, over all shards. Written under a shard mutex, read anywhere.
-    len: CachePadded<AtomicUsize>,
     /// Stripes allocated for a hot key. Immutable.
     max_stripes: usize,
     /// The key cap, if any.
@@ -433,7 +431,6 @@ impl<K, S> Builder<K, S> {
                 .collect(),
             shard_mask: shards - 1,
             hasher: self.hasher,
-            len: CachePadded::new(AtomicUsize::new(0)),
             max_stripes: (parallelism() * 2).next_power_of_two().clamp(2, 64),
             cap: self.cap.map(|(limit, overflow)| KeyCap {
                 limit,
@@ -686,8 +683,6 @@ where
             }
         }
         let e = shard.insert(st, Entry::new(hash, key.to_owned(), reserved), guard);
-        // Ordering: Relaxed: `len` is a statistic; it guards no memory.
-        self.len.fetch_add(1, Ordering::Relaxed);
         Resolved::Entry(e)
     }
 
@@ -703,8 +698,6 @@ where
                 cap.reserved.fetch_sub(1, Ordering::Relaxed);
             }
         }
-        // Ordering: Relaxed: a statistic.
-        self.len.fetch_sub(1, Ordering::Relaxed);
         let ptr = SendPtr(e.as_raw());
         // SAFETY: the entry is unlisted, so no new reader can find it; readers that
         // found it are pinned, and the closure runs after they unpin. The tables'
@@ -842,8 +835,7 @@ where
     /// assert_eq!(m.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        // Ordering: Relaxed: a statistic (see `find_or_insert`).
-        self.len.load(Ordering::Relaxed)
+        self.shards.iter().map(|s| s.len()).sum()
     }
 
     /// Whether the map has no keys; see [`len`](Self::len).

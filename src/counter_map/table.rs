@@ -250,6 +250,10 @@ pub(super) struct Shard<K> {
     table: Atomic<Table<K>>,
     /// Serialises inserters, removers, growth and `clear` of this shard.
     pub(super) state: Mutex<ShardState>,
+    /// `ShardState::live`, mirrored after every change (under the mutex) so that the
+    /// map's `len` can add the shards up without locking. One per shard, in the shard's
+    /// own cache line, so inserters of different shards do not share a counter.
+    listed: AtomicUsize,
 }
 
 impl<K> Shard<K> {
@@ -261,7 +265,20 @@ impl<K> Shard<K> {
                 used: 0,
                 min_cap: cap,
             }),
+            listed: AtomicUsize::new(0),
         }
+    }
+
+    /// Entries listed in this shard (a statistic: exact when no writer is busy).
+    pub(super) fn len(&self) -> usize {
+        // Ordering: Relaxed: a statistic; it guards no memory.
+        self.listed.load(Ordering::Relaxed)
+    }
+
+    /// Under the lock: mirrors `st.live` for [`len`](Self::len).
+    fn publish_len(&self, st: &ShardState) {
+        // Ordering: Relaxed: a statistic; the mutex orders the stores of one shard.
+        self.listed.store(st.live, Ordering::Relaxed);
     }
 
     /// The current table.
@@ -293,6 +310,7 @@ impl<K> Shard<K> {
             st.used += 1;
         }
         st.live += 1;
+        self.publish_len(st);
         // SAFETY: just published; freed only after removal and an epoch (invariant 5).
         unsafe { e.deref() }
     }
@@ -338,6 +356,7 @@ impl<K> Shard<K> {
         // need nothing from us (the dead cell is what stops them).
         table.slots[i].store(Shared::null().with_tag(TOMBSTONE), Ordering::Release);
         st.live -= 1;
+        self.publish_len(st);
         Some(e)
     }
 
@@ -350,6 +369,7 @@ impl<K> Shard<K> {
     ) -> Shared<'g, Table<K>> {
         st.live = 0;
         st.used = 0;
+        self.publish_len(st);
         // Ordering: AcqRel, as in `grow`.
         self.table
             .swap(Table::new(st.min_cap), Ordering::AcqRel, guard)
