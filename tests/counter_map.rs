@@ -70,8 +70,10 @@ impl Drop for Tracked {
 
 #[test]
 fn keys_are_cloned_once_and_dropped_once() {
-    let k = Tracked(1);
-    {
+    // The map is used on its own thread: a thread's entry cache keeps the entries it
+    // counted (and their keys) until the thread exits, also past the map.
+    thread::spawn(move || {
+        let k = Tracked(1);
         let m: CounterMap<Tracked> = CounterMap::new();
         let before = CLONES.load(Ordering::Relaxed);
         for _ in 0..10 {
@@ -89,15 +91,17 @@ fn keys_are_cloned_once_and_dropped_once() {
         assert_eq!(m.remove(&Tracked(2)), Some(1));
         m.clear();
         m.inc(&Tracked(4));
-    }
+    })
+    .join()
+    .unwrap();
     // Removed entries are freed through the epoch: flush it (other tests' threads may
     // hold pins for a moment, so keep flushing until the drops arrive).
     let clones = CLONES.load(Ordering::Relaxed);
-    // Every key the map cloned (1, 2, 3, 4) is dropped once; plus the temporaries
-    // `Tracked(2)` x2, `Tracked(3)`, `Tracked(4)` made here.
+    // Every key the map cloned (1, 2, 3, 4) is dropped once; plus `k` and the
+    // temporaries `Tracked(2)` x2, `Tracked(3)`, `Tracked(4)` made there.
     let mut drops = DROPS.load(Ordering::Relaxed);
     for _ in 0..100_000 {
-        if drops >= clones + 4 {
+        if drops >= clones + 5 {
             break;
         }
         crossbeam_epoch::pin().flush();
@@ -107,7 +111,7 @@ fn keys_are_cloned_once_and_dropped_once() {
     assert_eq!(clones, 4);
     assert_eq!(
         drops,
-        clones + 4,
+        clones + 5,
         "every map-owned key dropped exactly once"
     );
 }
@@ -446,4 +450,74 @@ fn assert_send_sync() {
     send::<Counter<'static, String>>();
     fn not_sync_is_fine<T>() {}
     not_sync_is_fine::<Iter<'static, String>>();
+}
+
+#[test]
+fn cached_entry_of_removed_key_re_inserts() {
+    let m: CounterMap<u64> = CounterMap::new();
+    m.inc(&1);
+    m.inc(&1); // through this thread's entry cache
+    assert_eq!(m.remove(&1), Some(2));
+    m.inc(&1); // the cached entry is dead: falls back and re-inserts
+    assert_eq!(m.get(&1), 1);
+    m.clear();
+    m.add(&1, 5);
+    assert_eq!(m.snapshot_and_reset()[&1], 5);
+}
+
+#[test]
+fn dropped_maps_never_take_counts_through_stale_cache_slots() {
+    // Maps built and dropped in a row often reuse the same address; the entries a
+    // dropped map leaves in this thread's cache are dead and must not take counts.
+    // A fixed hasher gives the key the same hash in every map, as an unlucky seed
+    // would.
+    type Fixed = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+    for round in 0..if cfg!(miri) { 5 } else { 200 } {
+        let m: CounterMap<u64, Fixed> = CounterMap::builder().hasher(Fixed::default()).build();
+        m.inc(&7);
+        m.inc(&7);
+        assert_eq!(m.get(&7), 2, "round {round}");
+        drop(m);
+        let s: CounterMap<String> = CounterMap::new();
+        s.inc("x");
+        s.inc("x");
+        assert_eq!(s.get("x"), 2);
+    }
+}
+
+/// A key whose comparison counts into another map: user code running inside a
+/// lookup may re-enter the maps (the nested call bypasses the busy cache).
+#[derive(Clone, Hash, PartialEq, Eq, Debug)]
+struct Plain(u64);
+
+#[derive(Clone, Debug)]
+struct Reentrant(u64);
+
+impl std::hash::Hash for Reentrant {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+static NESTED: std::sync::OnceLock<CounterMap<Plain>> = std::sync::OnceLock::new();
+
+impl PartialEq for Reentrant {
+    fn eq(&self, other: &Self) -> bool {
+        NESTED.get_or_init(CounterMap::new).inc(&Plain(self.0));
+        self.0 == other.0
+    }
+}
+impl Eq for Reentrant {}
+
+#[test]
+fn user_code_may_reenter_the_map_during_a_lookup() {
+    let m: CounterMap<Reentrant> = CounterMap::new();
+    for _ in 0..10 {
+        m.inc(&Reentrant(1));
+        m.inc(&Reentrant(2));
+    }
+    assert_eq!(m.get(&Reentrant(1)), 10);
+    assert_eq!(m.get(&Reentrant(2)), 10);
+    let nested = NESTED.get().expect("eq ran");
+    assert!(nested.get(&Plain(1)) > 0);
 }

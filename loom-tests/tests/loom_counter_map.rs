@@ -168,3 +168,45 @@ fn handle_racing_remove() {
         drop(c);
     });
 }
+
+/// An increment through this thread's entry cache racing `remove`: the cached entry
+/// may be dead by the time the increment reaches it, and then the increment must fall
+/// back to the pinned path and re-insert the key, never land in the dead cell.
+#[test]
+fn cached_increment_racing_remove() {
+    model(|| {
+        let m = map();
+        m.inc(&5); // inserts the key and caches its entry on this thread
+        let t = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.remove(&5).unwrap_or(0))
+        };
+        m.inc(&5); // a cache hit, on the live entry or on the removed one
+        let removed = t.join().unwrap();
+        let left = m.get(&5);
+        assert!(removed == 1 || removed == 2, "removed {removed}");
+        assert_eq!(removed + left, 2, "removed {removed}, left {left}");
+    });
+}
+
+/// Two threads each counting a key twice (the second time through their entry
+/// caches) while the table grows under them: every increment lands in the one entry.
+#[test]
+fn cached_increments_across_growth() {
+    model(|| {
+        let m = map();
+        m.inc(&1);
+        let t = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                m.inc(&1);
+                m.inc(&1);
+            })
+        };
+        m.inc(&2); // grows the table
+        m.inc(&1); // cached on this thread
+        t.join().unwrap();
+        assert_eq!(m.get(&1), 4);
+        assert_eq!(m.get(&2), 1);
+    });
+}

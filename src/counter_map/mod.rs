@@ -3,7 +3,8 @@
 //!
 //! A [`CounterMap<K>`] maps keys to `u64` counts. Counting a key that is already in
 //! the map is a lookup (plain loads) and one atomic read-modify-write on the key's
-//! count: no lock, not even a reader lock, and no allocation. A key seen for the first
+//! count: no lock, not even a reader lock, and no allocation. A key the thread counted
+//! recently is found in a small per-thread cache, without even an epoch pin. A key seen for the first
 //! time is inserted under a small per-shard lock and allocated once. A key that many
 //! threads count at once spreads over cache-line-padded stripes, so eight threads on
 //! one user do not queue on one cache line. [`snapshot_and_reset`] reports each
@@ -88,11 +89,20 @@
 //! The stripes pointer has its own `DEAD` tag in bit 0, so no stripes can appear on an
 //! entry after it was killed.
 //!
-//! Counting an existing key: pin the epoch (one read-modify-write on this thread's own
-//! epoch record: no cache line shared with other threads),
-//! load the shard's table, probe, then `compare_exchange` on the count word. On a miss
-//! or a dead cell the thread takes the shard's mutex, which serialises inserts,
+//! Counting an existing key first looks in a small per-thread cache of entries this
+//! thread counted recently (1,024 direct-mapped slots, shared by all maps, allocated
+//! once per thread on its first count; see `local.rs`): a slot names the map, the key's hash and an entry on which the slot
+//! owns a reference, so a hit compares the key and does the `compare_exchange` on the
+//! count word, with no epoch pin, no table probe and no write to shared memory but
+//! the count. On a cache miss the thread pins the epoch (one read-modify-write on its
+//! own epoch record, a full fence on x86), loads the shard's table, probes, and counts;
+//! the entry then goes into the cache on the key's second miss in a row in its slot,
+//! taking a reference for it (a one-off key does not evict a frequent one). On a table
+//! miss or a dead cell the thread takes the shard's mutex, which serialises inserts,
 //! removals, growth and `clear` of that shard only; readers never take it.
+//!
+//! Keys are hashed with foldhash ([`DefaultHashBuilder`], random seed per map) unless
+//! the builder is given another hasher.
 //!
 //! Invariants:
 //!
@@ -116,6 +126,16 @@
 //!    could have found it has unpinned), one to each [`Counter`] handle. Old tables
 //!    are retired through the epoch too; dropping a table frees its slot array only.
 //!    The stripes block lives as long as its entry.
+//! 6. A per-thread cache slot owns one reference on its entry, like a handle, so a
+//!    cache hit never touches freed memory, without any pin: the slot's reference, not
+//!    the epoch, keeps the entry alive. A cached entry may have been removed (or its
+//!    map dropped: dropping a map kills every listed entry); its dead cell then fails
+//!    the add, which falls back to the pinned path (invariant 4) and refreshes the
+//!    slot. A slot is keyed by the map's address *and* its key type, so a slot left by
+//!    a dropped map is read with the right layout even if a new map reuses the address,
+//!    and only ever shows it a dead cell. The cost: a thread keeps up to 1,024 entries
+//!    (with their keys and stripes) alive after they are removed or their map is
+//!    dropped, until it evicts them or exits.
 //!
 //! Growth, insertion and removal block only other writers of the same shard (they take
 //! its mutex); counting, `get`, snapshots and iteration never block. This is the
@@ -144,21 +164,26 @@
 //! - Entry reference counts follow `Arc`: `Relaxed` increments (the caller already
 //!   holds a reference or a pin), `Release` decrements, an `Acquire` fence before the
 //!   free.
+//! - The per-thread cache is read and written only by its thread (plain `Cell`s); the
+//!   entry it points to was found under a pin, whose `Acquire` loads made its key and
+//!   cell visible, and a thread's later reads are ordered after its earlier ones, so a
+//!   hit needs no ordering of its own.
 //!
 //! [`snapshot_and_reset`]: CounterMap::snapshot_and_reset
 
 mod cell;
+mod local;
 mod table;
 
 use self::table::{Entry, Shard, ShardState, Table};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{lock, UnsafeCell};
+use core::any::TypeId;
 use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use crossbeam_epoch::Guard;
 use crossbeam_utils::CachePadded;
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 
 /// Smallest per-shard table (slots).
@@ -178,19 +203,60 @@ fn parallelism() -> usize {
     std::thread::available_parallelism().map_or(4, |n| n.get())
 }
 
+/// The default hasher of a [`CounterMap`]: foldhash's `quality` variant, seeded at
+/// random per map (from a per-process random seed), so that which keys collide cannot
+/// be known in advance.
+///
+/// It hashes a `u64` in a few multiplications, against tens of cycles for the
+/// standard library's SipHash-1-3, with a final avalanche step so that the low bits the
+/// table probes from are well mixed. It resists casual hash flooding (the seed is
+/// secret and per map) but is not a cryptographic PRF: a map keyed by untrusted input
+/// that must withstand an attacker who can observe timings for a long time should pass
+/// `std::collections::hash_map::RandomState` to [`Builder::hasher`].
+///
+/// # Examples
+///
+/// ```
+/// use atomkit::counter_map::{CounterMap, DefaultHashBuilder};
+/// let m: CounterMap<u64, DefaultHashBuilder> = CounterMap::new();
+/// m.inc(&1);
+/// assert_eq!(m.get(&1), 1);
+/// ```
+#[derive(Clone, Debug)]
+pub struct DefaultHashBuilder(foldhash::quality::SeedableRandomState);
+
+impl Default for DefaultHashBuilder {
+    fn default() -> Self {
+        // Under the model checkers, a fixed seed keeps every execution's slot layout
+        // the same (they replay executions and expect identical choices).
+        if cfg!(any(atomkit_loom, atomkit_shuttle)) {
+            DefaultHashBuilder(foldhash::quality::SeedableRandomState::fixed())
+        } else {
+            DefaultHashBuilder(foldhash::quality::SeedableRandomState::random())
+        }
+    }
+}
+
+impl BuildHasher for DefaultHashBuilder {
+    type Hasher = foldhash::quality::FoldHasher<'static>;
+
+    #[inline]
+    fn build_hasher(&self) -> Self::Hasher {
+        self.0.build_hasher()
+    }
+}
+
 /// A concurrent map from keys to `u64` counts; see the [module docs](self).
 ///
 /// `K` is the key type, `S` the hasher. Keys are looked up by any borrowed form `Q`
 /// (`&str` for `String`), and a key is cloned into the map only when it is first seen.
-pub struct CounterMap<K, S = RandomState> {
+pub struct CounterMap<K, S = DefaultHashBuilder> {
     /// The shards; a power of two of them. Immutable (their insides are not).
     shards: Box<[CachePadded<Shard<K>>]>,
     /// `shards.len() - 1`.
     shard_mask: usize,
     /// Hashes keys. Immutable.
     hasher: S,
-    /// Keys listed, over all shards. Written under a shard mutex, read anywhere.
-    len: CachePadded<AtomicUsize>,
     /// Stripes allocated for a hot key. Immutable.
     max_stripes: usize,
     /// The key cap, if any.
@@ -229,7 +295,7 @@ struct KeyCap<K> {
 /// assert_eq!(m.get("c"), 0);
 /// assert_eq!(m.get("other"), 1);
 /// ```
-pub struct Builder<K, S = RandomState> {
+pub struct Builder<K, S = DefaultHashBuilder> {
     shards: Option<usize>,
     capacity: usize,
     cap: Option<(usize, K)>,
@@ -246,13 +312,13 @@ impl<K, S> fmt::Debug for Builder<K, S> {
     }
 }
 
-impl<K> Builder<K, RandomState> {
+impl<K> Builder<K, DefaultHashBuilder> {
     fn new() -> Self {
         Builder {
             shards: None,
             capacity: 0,
             cap: None,
-            hasher: RandomState::new(),
+            hasher: DefaultHashBuilder::default(),
         }
     }
 }
@@ -320,7 +386,7 @@ impl<K, S> Builder<K, S> {
         self
     }
 
-    /// Hashes keys with `hasher` instead of the default `RandomState`.
+    /// Hashes keys with `hasher` instead of the default [`DefaultHashBuilder`].
     ///
     /// # Examples
     ///
@@ -365,7 +431,6 @@ impl<K, S> Builder<K, S> {
                 .collect(),
             shard_mask: shards - 1,
             hasher: self.hasher,
-            len: CachePadded::new(AtomicUsize::new(0)),
             max_stripes: (parallelism() * 2).next_power_of_two().clamp(2, 64),
             cap: self.cap.map(|(limit, overflow)| KeyCap {
                 limit,
@@ -378,7 +443,7 @@ impl<K, S> Builder<K, S> {
     }
 }
 
-impl<K> CounterMap<K, RandomState> {
+impl<K> CounterMap<K, DefaultHashBuilder> {
     /// An empty map with the default shard count.
     ///
     /// # Examples
@@ -416,12 +481,12 @@ impl<K> CounterMap<K, RandomState> {
     /// m.inc(&1);
     /// assert_eq!(m.len(), 1);
     /// ```
-    pub fn builder() -> Builder<K, RandomState> {
+    pub fn builder() -> Builder<K, DefaultHashBuilder> {
         Builder::new()
     }
 }
 
-impl<K> Default for CounterMap<K, RandomState> {
+impl<K> Default for CounterMap<K, DefaultHashBuilder> {
     fn default() -> Self {
         Self::new()
     }
@@ -461,6 +526,15 @@ where
         self.hasher.hash_one(key)
     }
 
+    /// This map's name in the per-thread caches (see `local`).
+    #[inline]
+    fn tag(&self) -> local::MapTag {
+        local::MapTag {
+            map: self.shards.as_ptr().addr(),
+            ty: TypeId::of::<K>(),
+        }
+    }
+
     /// Adds `n` to `key`'s count, inserting the key (as `key.to_owned()`) with `n` if it
     /// is new. Takes no lock and does not allocate when the key is present.
     ///
@@ -483,17 +557,52 @@ where
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         let hash = self.hash(key);
-        let shard = self.shard(hash);
-        let guard = self.pin();
-        if let Some(e) = shard.table(&guard).find(hash, key, &guard) {
-            if e.cell.add(n, self.max_stripes) {
-                return;
-            }
-        }
-        self.resolve(hash, key, &guard, |e| {
-            let alive = e.cell.add(n, self.max_stripes);
-            debug_assert!(alive, "entries are killed only under the lock we hold");
+        let hit = local::with_cached(self.tag(), hash, |p| {
+            // SAFETY: the slot is tagged with this map's key type, so `p` is an
+            // `Entry<K>`, and the slot's reference keeps it alive during this call
+            // (invariant 6).
+            let e = unsafe { &*p.cast::<Entry<K>>() };
+            e.key().borrow() == key && e.cell.add(n, self.max_stripes)
         });
+        if !hit {
+            self.add_uncached(hash, key, n);
+        }
+    }
+
+    /// `add` without a cache hit: probe under the epoch pin, or resolve under the lock;
+    /// then maybe cache the entry for this thread.
+    #[inline(never)]
+    fn add_uncached<Q>(&self, hash: u64, key: &Q, n: u64)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let tag = self.tag();
+        let cache = local::admit(tag, hash);
+        let guard = self.pin();
+        let take = |e: &Entry<K>| {
+            if cache && e.hash == hash && e.key().borrow() == key {
+                e.acquire();
+                Some(e as *const Entry<K>)
+            } else {
+                None // not admitted, or counted on the overflow key
+            }
+        };
+        let cached = match shard_find(self.shard(hash), hash, key, &guard) {
+            Some(e) if e.cell.add(n, self.max_stripes) => take(e),
+            _ => self.resolve(hash, key, &guard, |e| {
+                let alive = e.cell.add(n, self.max_stripes);
+                debug_assert!(alive, "entries are killed only under the lock we hold");
+                take(e)
+            }),
+        };
+        drop(guard);
+        if let Some(e) = cached {
+            // SAFETY: `e` is a live `Entry<K>` of this map with full hash `hash`, on
+            // which `take` took one reference for the slot; `release_erased::<K>`
+            // gives up such a reference.
+            unsafe { local::fill(tag, hash, e.cast(), release_erased::<K>) }.release();
+        }
     }
 
     /// Adds one to `key`'s count; see [`add`](Self::add).
@@ -574,8 +683,6 @@ where
             }
         }
         let e = shard.insert(st, Entry::new(hash, key.to_owned(), reserved), guard);
-        // Ordering: Relaxed: `len` is a statistic; it guards no memory.
-        self.len.fetch_add(1, Ordering::Relaxed);
         Resolved::Entry(e)
     }
 
@@ -591,8 +698,6 @@ where
                 cap.reserved.fetch_sub(1, Ordering::Relaxed);
             }
         }
-        // Ordering: Relaxed: a statistic.
-        self.len.fetch_sub(1, Ordering::Relaxed);
         let ptr = SendPtr(e.as_raw());
         // SAFETY: the entry is unlisted, so no new reader can find it; readers that
         // found it are pinned, and the closure runs after they unpin. The tables'
@@ -730,8 +835,7 @@ where
     /// assert_eq!(m.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        // Ordering: Relaxed: a statistic (see `find_or_insert`).
-        self.len.load(Ordering::Relaxed)
+        self.shards.iter().map(|s| s.len()).sum()
     }
 
     /// Whether the map has no keys; see [`len`](Self::len).
@@ -768,13 +872,11 @@ where
     pub fn for_each(&self, mut f: impl FnMut(&K, u64)) {
         let guard = self.pin();
         for shard in self.shards.iter() {
-            for e in shard.table(&guard).entries(&guard) {
-                // SAFETY: listed entries are live while `guard` pins them.
-                let e = unsafe { e.deref() };
+            shard.table(&guard).for_each_entry(&guard, |e| {
                 if let Some(n) = e.cell.sum() {
                     f(e.key(), n);
                 }
-            }
+            });
         }
     }
 
@@ -842,13 +944,11 @@ where
         let mut out = HashMap::with_capacity(self.len());
         let guard = self.pin();
         for shard in self.shards.iter() {
-            for e in shard.table(&guard).entries(&guard) {
-                // SAFETY: listed entries are live while `guard` pins them.
-                let e = unsafe { e.deref() };
+            shard.table(&guard).for_each_entry(&guard, |e| {
                 if let Some(n) = e.cell.reset() {
                     *out.entry(e.key().clone()).or_insert(0) += n;
                 }
-            }
+            });
         }
         out
     }
@@ -889,6 +989,31 @@ where
     }
 }
 
+/// Probes `shard`'s current table for `key`.
+#[inline]
+fn shard_find<'g, K, Q>(
+    shard: &Shard<K>,
+    hash: u64,
+    key: &Q,
+    guard: &'g Guard,
+) -> Option<&'g Entry<K>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    shard.table(guard).find(hash, key, guard)
+}
+
+/// [`Entry::release`] for a type-erased pointer, as the per-thread caches store it.
+///
+/// # Safety
+///
+/// As for [`Entry::release`], with `p` pointing to an `Entry<K>`.
+unsafe fn release_erased<K>(p: *const ()) {
+    // SAFETY: forwarded from the caller.
+    unsafe { Entry::release(p.cast::<Entry<K>>()) }
+}
+
 /// A raw entry pointer moved into a deferred closure.
 struct SendPtr<K>(*const Entry<K>);
 // SAFETY: the pointer is used only to release a reference; entries hold `K: Send`,
@@ -912,7 +1037,7 @@ impl<K, S> fmt::Debug for CounterMap<K, S> {
 
 /// A pre-resolved handle on one key's counter, from [`CounterMap::counter`].
 ///
-/// Counting through it skips hashing, probing and the epoch pin: one atomic
+/// Counting through it skips hashing, the per-thread cache, probing and the epoch pin: one atomic
 /// read-modify-write (striped if the key is hot). It can be sent to another thread but
 /// not shared; clone it for each thread.
 ///
@@ -935,7 +1060,7 @@ impl<K, S> fmt::Debug for CounterMap<K, S> {
 /// });
 /// assert_eq!(m.get("hot"), 2000);
 /// ```
-pub struct Counter<'a, K, S = RandomState>
+pub struct Counter<'a, K, S = DefaultHashBuilder>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     S: BuildHasher,
@@ -1102,7 +1227,7 @@ where
 }
 
 /// Iterator over `(key, count)` pairs, from [`CounterMap::iter`]. Holds an epoch pin.
-pub struct Iter<'a, K, S = RandomState> {
+pub struct Iter<'a, K, S = DefaultHashBuilder> {
     map: &'a CounterMap<K, S>,
     guard: Guard,
     shard: usize,

@@ -185,6 +185,53 @@ impl<K> Table<K> {
             .map(move |s| s.load(Ordering::Acquire, guard))
             .filter(|s| !s.is_null())
     }
+
+    /// Calls `f` on every entry listed in this table, in slot order. Entries are
+    /// scattered over the heap, so a walk of a big table waits on a cache miss per
+    /// entry; this one prefetches each entry `AHEAD` entries before `f` reads it, so the
+    /// misses overlap.
+    pub(super) fn for_each_entry<'g>(&'g self, guard: &'g Guard, mut f: impl FnMut(&'g Entry<K>)) {
+        const AHEAD: usize = 8;
+        let mut ring: [*const Entry<K>; AHEAD] = [core::ptr::null(); AHEAD];
+        let mut pushed = 0usize;
+        for s in self.entries(guard) {
+            let p = s.as_raw();
+            prefetch(p);
+            if pushed >= AHEAD {
+                // SAFETY: a listed entry read under `guard`, which pins it (invariant 5).
+                f(unsafe { &*ring[pushed % AHEAD] });
+            }
+            ring[pushed % AHEAD] = p;
+            pushed += 1;
+        }
+        for i in pushed.saturating_sub(AHEAD)..pushed {
+            // SAFETY: as above.
+            f(unsafe { &*ring[i % AHEAD] });
+        }
+    }
+}
+
+/// Hints the CPU to fetch the cache line at `p` (a no-op where there is no hint).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(all(
+        target_arch = "x86_64",
+        not(miri),
+        not(atomkit_loom),
+        not(atomkit_shuttle)
+    ))]
+    // SAFETY: a prefetch is only a hint: it never faults and reads no value, whatever
+    // the address; SSE is part of the x86_64 baseline.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        not(miri),
+        not(atomkit_loom),
+        not(atomkit_shuttle)
+    )))]
+    let _ = p;
 }
 
 /// What a shard's mutex guards: its occupancy. Written only under the mutex.
@@ -203,6 +250,10 @@ pub(super) struct Shard<K> {
     table: Atomic<Table<K>>,
     /// Serialises inserters, removers, growth and `clear` of this shard.
     pub(super) state: Mutex<ShardState>,
+    /// `ShardState::live`, mirrored after every change (under the mutex) so that the
+    /// map's `len` can add the shards up without locking. One per shard, in the shard's
+    /// own cache line, so inserters of different shards do not share a counter.
+    listed: AtomicUsize,
 }
 
 impl<K> Shard<K> {
@@ -214,7 +265,20 @@ impl<K> Shard<K> {
                 used: 0,
                 min_cap: cap,
             }),
+            listed: AtomicUsize::new(0),
         }
+    }
+
+    /// Entries listed in this shard (a statistic: exact when no writer is busy).
+    pub(super) fn len(&self) -> usize {
+        // Ordering: Relaxed: a statistic; it guards no memory.
+        self.listed.load(Ordering::Relaxed)
+    }
+
+    /// Under the lock: mirrors `st.live` for [`len`](Self::len).
+    fn publish_len(&self, st: &ShardState) {
+        // Ordering: Relaxed: a statistic; the mutex orders the stores of one shard.
+        self.listed.store(st.live, Ordering::Relaxed);
     }
 
     /// The current table.
@@ -246,6 +310,7 @@ impl<K> Shard<K> {
             st.used += 1;
         }
         st.live += 1;
+        self.publish_len(st);
         // SAFETY: just published; freed only after removal and an epoch (invariant 5).
         unsafe { e.deref() }
     }
@@ -291,6 +356,7 @@ impl<K> Shard<K> {
         // need nothing from us (the dead cell is what stops them).
         table.slots[i].store(Shared::null().with_tag(TOMBSTONE), Ordering::Release);
         st.live -= 1;
+        self.publish_len(st);
         Some(e)
     }
 
@@ -303,6 +369,7 @@ impl<K> Shard<K> {
     ) -> Shared<'g, Table<K>> {
         st.live = 0;
         st.used = 0;
+        self.publish_len(st);
         // Ordering: AcqRel, as in `grow`.
         self.table
             .swap(Table::new(st.min_cap), Ordering::AcqRel, guard)
@@ -319,8 +386,14 @@ impl<K> Drop for Shard<K> {
         // SAFETY: the current table is never null and is owned by the shard.
         let table = unsafe { t.into_owned() };
         for e in table.entries(guard) {
+            // Kill the cell first: a per-thread cache may keep the entry past the map,
+            // and a later map at the same address must not count into it (see
+            // `local::MapTag`).
+            // SAFETY: listed entries are live; we own the tables' reference.
+            unsafe { e.deref() }.cell.kill();
             // SAFETY: the tables' reference of each listed entry is released once, here;
-            // no handle can be alive (handles borrow the map).
+            // no handle can be alive (handles borrow the map), and cache slots hold
+            // references of their own.
             unsafe { Entry::release(e.as_raw()) };
         }
     }

@@ -31,6 +31,7 @@ mod imp {
     pub(crate) use std::sync::atomic;
     pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
     pub(crate) use std::thread;
+    pub(crate) use std::thread_local;
 
     /// A spin-loop hint for a busy wait.
     #[inline]
@@ -45,6 +46,7 @@ mod imp {
     pub(crate) use loom::sync::atomic;
     pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
     pub(crate) use loom::thread;
+    pub(crate) use loom::thread_local;
 
     /// Under loom a spin is a yield, so the model can schedule the thread it waits for.
     #[inline]
@@ -59,6 +61,7 @@ mod imp {
     pub(crate) use shuttle::sync::atomic;
     pub(crate) use shuttle::sync::{Arc, Mutex, MutexGuard};
     pub(crate) use shuttle::thread;
+    pub(crate) use shuttle::thread_local;
 
     /// Under shuttle a spin is a yield, so the scheduler can run the thread it waits for.
     #[inline]
@@ -69,7 +72,7 @@ mod imp {
 }
 
 #[allow(unused_imports)]
-pub(crate) use imp::{atomic, spin_loop, thread, Arc, Mutex, MutexGuard};
+pub(crate) use imp::{atomic, spin_loop, thread, thread_local, Arc, Mutex, MutexGuard};
 
 /// Locks a mutex, ignoring poisoning: atomkit never leaves shared state half-written
 /// across a panic while a lock is held, so a poisoned lock is still consistent.
