@@ -39,9 +39,10 @@ struct Block<T> {
     /// The successor, linked once (J3). Written by one pusher's CAS.
     next: Atomic<Block<T>>,
     /// Slots handed out to pushers; may run past `BLOCK` (those pushers move on).
-    pushed: AtomicUsize,
-    /// Slots claimed by stealers, at most `BLOCK` (J2).
-    taken: AtomicUsize,
+    /// On its own cache line: pushers and stealers hammer different counters.
+    pushed: CachePadded<AtomicUsize>,
+    /// Slots claimed by stealers, at most `BLOCK` (J2). On its own cache line.
+    taken: CachePadded<AtomicUsize>,
     slots: [Slot<T>; BLOCK],
 }
 
@@ -50,8 +51,8 @@ impl<T> Block<T> {
         Block {
             start,
             next: Atomic::null(),
-            pushed: AtomicUsize::new(0),
-            taken: AtomicUsize::new(0),
+            pushed: CachePadded::new(AtomicUsize::new(0)),
+            taken: CachePadded::new(AtomicUsize::new(0)),
             slots: core::array::from_fn(|_| Slot {
                 ready: AtomicBool::new(false),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
