@@ -19,23 +19,27 @@ pub(super) const MIN_CAP: usize = 2;
 /// Largest buffer: lengths must stay below half the index space (I6).
 pub(super) const MAX_CAP: usize = 1 << 30;
 
-/// Packs the heads word: the buffer generation `g` in the high half, the claimed
-/// index `h` in the low half.
+/// Packs the heads word: the claimed index `h` in the high half (so that adding
+/// `ONE_H` moves it and wraps without touching the rest), the buffer generation `g`
+/// in the low half.
 #[inline]
 pub(super) fn pack(g: u32, h: u32) -> u64 {
-    (u64::from(g) << 32) | u64::from(h)
+    (u64::from(h) << 32) | u64::from(g)
 }
+
+/// `h += 1` on a heads word (wrapping).
+const ONE_H: u64 = 1 << 32;
 
 /// The buffer generation `g` of a heads word.
 #[inline]
 pub(super) fn generation(heads: u64) -> u32 {
-    (heads >> 32) as u32
+    heads as u32
 }
 
 /// The claimed index `h` of a heads word.
 #[inline]
 pub(super) fn claimed(heads: u64) -> u32 {
-    heads as u32
+    (heads >> 32) as u32
 }
 
 /// `to - from` as a signed distance in the wrapping index space (I6).
@@ -87,12 +91,17 @@ impl<T> Buffer<T> {
 
     #[inline]
     fn slot(&self, index: u32) -> &Slot<T> {
-        &self.slots[index as usize & (self.slots.len() - 1)]
+        let k = index as usize & (self.slots.len() - 1);
+        // SAFETY: the length is a power of two (at least 1), so the mask keeps `k`
+        // in bounds.
+        unsafe { self.slots.get_unchecked(k) }
     }
 
     #[inline]
     fn stamp(&self, index: u32) -> &AtomicU32 {
-        &self.stamps[index as usize & (self.stamps.len() - 1)]
+        let k = index as usize & (self.stamps.len() - 1);
+        // SAFETY: as in `slot`; `stamps` has the length of `slots`.
+        unsafe { self.stamps.get_unchecked(k) }
     }
 
     /// The end of the run of indices from `b` on whose slots the owner may write:
@@ -361,11 +370,21 @@ impl<T> Inner<T> {
         // Ordering: Relaxed; only the owner writes `bottom`.
         let b = self.bottom.load(Ordering::Relaxed);
         // Ordering: Relaxed; a stale `h` is smaller, so this only skips the protocol
-        // when the deque is truly empty (`h` never decreases).
-        if claimed(self.heads.load(Ordering::Relaxed)) == b {
+        // when the deque is truly empty (`h` never decreases), and the CAS below
+        // revalidates it.
+        let heads = self.heads.load(Ordering::Relaxed);
+        if claimed(heads) == b {
             return None;
         }
         let nb = b.wrapping_sub(1);
+        if claimed(heads) == nb {
+            // One item left (or none, if `h` moved on since): take it from the top
+            // with a CAS, like a FIFO pop. `bottom` does not move, so there is no
+            // Dekker race and no fence; the CAS decides index `nb` against the
+            // thieves' claim CASes (I1).
+            // SAFETY: owner only, current buffer.
+            return unsafe { self.take_last(buf, heads, nb) };
+        }
         // Ordering: Release + the SeqCst fence below (Lê et al., `take`): the store
         // of `bottom` and the load of `heads` are ordered against a stealer's load
         // of `heads`, fence, load of `bottom` (Dekker): at least one of us sees the other.
@@ -412,6 +431,33 @@ impl<T> Inner<T> {
         Some(value)
     }
 
+    /// Takes index `nb`, the last item, from the top with a CAS expecting `heads`.
+    ///
+    /// # Safety
+    ///
+    /// Only the owner calls this; `buf` is the current buffer, `nb == bottom - 1`
+    /// and `heads` a value of `heads` the owner has read.
+    #[inline]
+    unsafe fn take_last(&self, buf: &*const Buffer<T>, heads: u64, nb: u32) -> Option<T> {
+        self.heads
+            .compare_exchange(
+                heads,
+                pack(generation(heads), nb.wrapping_add(1)),
+                // Ordering: Relaxed, as the FIFO pop's CAS: it only arbitrates index
+                // `nb` with the thieves' claims (one RMW order on one word); `bottom`
+                // is not touched, and the slot is our own write.
+                Ordering::Relaxed,
+                // Ordering: Relaxed; a failure means a thief took it: empty.
+                Ordering::Relaxed,
+            )
+            .ok()?;
+        // SAFETY: we won the CAS on index `nb` (I1); we wrote it ourselves.
+        let value = unsafe { (**buf).read(nb) };
+        // SAFETY: the owner's current buffer is alive (I5).
+        unsafe { (**buf).release(nb) };
+        Some(value)
+    }
+
     /// Pops from the top (FIFO): the owner claims `h` with a CAS like a stealer.
     ///
     /// # Safety
@@ -425,28 +471,23 @@ impl<T> Inner<T> {
     ) -> Option<T> {
         // Ordering: Relaxed; only the owner writes `bottom`.
         let b = self.bottom.load(Ordering::Relaxed);
-        // Ordering: Relaxed; the CAS below revalidates it.
-        let mut heads = self.heads.load(Ordering::Relaxed);
-        let h = loop {
-            let h = claimed(heads);
-            if h == b {
-                return None;
-            }
-            match self.heads.compare_exchange_weak(
-                heads,
-                pack(generation(heads), h.wrapping_add(1)),
-                // Ordering: Relaxed; the CAS only arbitrates index `h` with the
-                // stealers' claims (one RMW order on one word). In FIFO mode `bottom`
-                // never decreases, so there is no Dekker race, and the slot is our own
-                // write.
-                Ordering::Relaxed,
-                // Ordering: Relaxed; the loop re-checks the fresh value.
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break h,
-                Err(cur) => heads = cur,
-            }
-        };
+        // Ordering: Relaxed; a stale `h` is smaller, so this only skips the RMW when
+        // the deque is truly empty; the RMW below decides.
+        if claimed(self.heads.load(Ordering::Relaxed)) == b {
+            return None;
+        }
+        // Ordering: Relaxed; the RMW only arbitrates index `h` with the stealers'
+        // claim CASes (one RMW order on one word). In FIFO mode `bottom` never
+        // decreases, so there is no Dekker race, and the slot is our own write.
+        let h = claimed(self.heads.fetch_add(ONE_H, Ordering::Relaxed));
+        if h == b {
+            // The thieves took the last item since our check: undo. Nobody else
+            // moves `h` meanwhile: thieves claim only below `bottom`, and the owner
+            // (us) is the only one to move the generation.
+            // Ordering: Relaxed, as the RMW above.
+            self.heads.fetch_sub(ONE_H, Ordering::Relaxed);
+            return None;
+        }
         // SAFETY: we claimed `h` (I1) and wrote it ourselves.
         let value = unsafe { (**buf).read(h) };
         // SAFETY: the owner's current buffer is alive (I5).

@@ -73,8 +73,8 @@
 //!
 //! | bits of `heads` (u64) | name | written by | meaning |
 //! |-----------------------|------|------------|---------|
-//! | 0..32  | `h` (claimed)    | claim CASes of stealers; the owner's last-item CAS (LIFO) and pop CAS (FIFO) | next index to take from the top; everything below is taken |
-//! | 32..64 | `g` (generation) | the owner, when it replaces the buffer | which buffer a claim is valid for |
+//! | 0..32  | `g` (generation) | the owner, when it replaces the buffer | which buffer a claim is valid for |
+//! | 32..64 | `h` (claimed)    | claim CASes of stealers; the owner's last-item CAS (LIFO) and pop `fetch_add` (FIFO) | next index to take from the top; everything below is taken |
 //!
 //! `bottom` (u32) is one past the newest item, written only by the owner. The buffer
 //! is a power-of-two ring of slots behind a `crossbeam-epoch` pointer, swapped only by
@@ -159,8 +159,12 @@
 //!   stealer whose Acquire load of `bottom` reads a value stored by `pop` must still
 //!   synchronize with the owner's earlier slot writes: every store of `bottom` is
 //!   Release (Miri's race detector caught the relaxed version).
-//! - `pop` (FIFO): a Relaxed CAS on `heads`; `bottom` never decreases in FIFO mode,
-//!   so there is no Dekker race, and the owner reads only its own writes.
+//! - `pop` (FIFO): a Relaxed `fetch_add` on `h` (undone by a `fetch_sub` when the
+//!   thieves emptied the deque since the owner looked: while `h` is past `bottom` no
+//!   claim succeeds); `bottom` never decreases in FIFO mode, so there is no Dekker
+//!   race, and the owner reads only its own writes. A LIFO pop that sees one item
+//!   left takes it the same way, with a Relaxed CAS at the top, without touching
+//!   `bottom` and without the fence.
 //! - `steal`: `load_acquire(top)` (here `heads`); an Acquire load of the buffer
 //!   pointer (pairs with the Release swap of a resize: copied bits and stamps);
 //!   `fence(seq_cst)`; `load_acquire(bottom)` (pairs with the Release stores of
@@ -572,6 +576,19 @@ impl<T> Worker<T> {
         }
     }
 
+    /// Stores the owner's buffer and free run back, only when they changed: the
+    /// next push or pop reads them at once, and an unchanged store would put a
+    /// store-to-load forwarding on that path.
+    #[inline]
+    fn save(&self, buf: *const Buffer<T>, free_until: u32) {
+        if buf != self.buffer.get() {
+            self.buffer.set(buf);
+        }
+        if free_until != self.free_until.get() {
+            self.free_until.set(free_until);
+        }
+    }
+
     /// Pushes without checking the bound.
     #[inline]
     fn push_unbounded(&self, value: T) {
@@ -581,8 +598,7 @@ impl<T> Worker<T> {
         // handle); `buf` is our cached current buffer, `free_until` our run of free
         // indices in it.
         unsafe { self.inner.push(&mut buf, &mut free_until, value) };
-        self.buffer.set(buf);
-        self.free_until.set(free_until);
+        self.save(buf, free_until);
     }
 
     /// Pushes an item.
@@ -679,8 +695,7 @@ impl<T> Worker<T> {
                 Flavor::Fifo => self.inner.pop_fifo(&mut buf, &mut free_until),
             }
         };
-        self.buffer.set(buf);
-        self.free_until.set(free_until);
+        self.save(buf, free_until);
         v
     }
 
