@@ -788,11 +788,64 @@ fn check_limit(limit: usize) {
     assert!(limit > 0, "steal limit must be at least 1");
 }
 
-impl<T> Stealer<T> {
-    fn fifo(&self) -> bool {
-        self.flavor == Flavor::Fifo
-    }
+/// Where steals take items from: a [`Stealer`]'s deque or the [`Injector`]. The
+/// public steal methods of both are this one operation plus the helpers below.
+trait Source<T> {
+    /// Takes up to `max >= 1` items (at least one if any), oldest first, into `sink`.
+    fn steal_into(&self, max: usize, sink: impl FnMut(T)) -> Steal<usize>;
+}
 
+impl<T> Steal<T> {
+    /// Maps a success, keeping `Empty` and `Retry`.
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Steal<U> {
+        match self {
+            Steal::Success(t) => Steal::Success(f(t)),
+            Steal::Empty => Steal::Empty,
+            Steal::Retry => Steal::Retry,
+        }
+    }
+}
+
+/// One item from `src`.
+fn steal_one<T>(src: &impl Source<T>) -> Steal<T> {
+    let mut out = None;
+    src.steal_into(1, |v| out = Some(v))
+        .map(|_| out.expect("a successful steal takes an item"))
+}
+
+/// At most `limit` items (and at most what `src` allows) from `src` into `dest`.
+fn steal_batch_into<T>(src: &impl Source<T>, dest: &Worker<T>, limit: usize) -> Steal<()> {
+    check_limit(limit);
+    let max = limit.min(dest.room());
+    if max == 0 {
+        return Steal::Empty;
+    }
+    src.steal_into(max, |v| dest.push_unbounded(v)).map(|_| ())
+}
+
+/// As `steal_batch_into`, but the oldest item is returned instead of pushed.
+fn steal_batch_and_pop_into<T>(src: &impl Source<T>, dest: &Worker<T>, limit: usize) -> Steal<T> {
+    check_limit(limit);
+    let max = limit.min(dest.room().saturating_add(1));
+    let mut first = None;
+    src.steal_into(max, |v| {
+        if first.is_none() {
+            first = Some(v);
+        } else {
+            dest.push_unbounded(v);
+        }
+    })
+    .map(|_| first.expect("a successful steal takes an item"))
+}
+
+impl<T> Source<T> for Stealer<T> {
+    fn steal_into(&self, max: usize, sink: impl FnMut(T)) -> Steal<usize> {
+        self.inner
+            .steal_into(max, self.flavor == Flavor::Fifo, sink)
+    }
+}
+
+impl<T> Stealer<T> {
     /// Steals the oldest item.
     ///
     /// # Examples
@@ -805,12 +858,7 @@ impl<T> Stealer<T> {
     /// assert_eq!(w.stealer().steal(), Steal::Success(1));
     /// ```
     pub fn steal(&self) -> Steal<T> {
-        let mut out = None;
-        match self.inner.steal_into(1, self.fifo(), |v| out = Some(v)) {
-            Steal::Success(_) => Steal::Success(out.expect("a successful steal takes one item")),
-            Steal::Empty => Steal::Empty,
-            Steal::Retry => Steal::Retry,
-        }
+        steal_one(self)
     }
 
     /// Steals a batch (up to half the items, at most 32) into `dest`.
@@ -851,26 +899,15 @@ impl<T> Stealer<T> {
     /// assert_eq!(mine.len(), 2);
     /// ```
     pub fn steal_batch_with_limit(&self, dest: &Worker<T>, limit: usize) -> Steal<()> {
-        check_limit(limit);
         if Arc::ptr_eq(&self.inner, &dest.inner) {
+            check_limit(limit);
             return if dest.is_empty() {
                 Steal::Empty
             } else {
                 Steal::Success(())
             };
         }
-        let max = limit.min(dest.room());
-        if max == 0 {
-            return Steal::Empty;
-        }
-        match self
-            .inner
-            .steal_into(max, self.fifo(), |v| dest.push_unbounded(v))
-        {
-            Steal::Success(_) => Steal::Success(()),
-            Steal::Empty => Steal::Empty,
-            Steal::Retry => Steal::Retry,
-        }
+        steal_batch_into(self, dest, limit)
     }
 
     /// Steals a batch (up to half, at most 32), returns the oldest stolen item and
@@ -909,27 +946,14 @@ impl<T> Stealer<T> {
     /// assert_eq!(mine.pop(), None);
     /// ```
     pub fn steal_batch_with_limit_and_pop(&self, dest: &Worker<T>, limit: usize) -> Steal<T> {
-        check_limit(limit);
         if Arc::ptr_eq(&self.inner, &dest.inner) {
+            check_limit(limit);
             return match dest.pop() {
                 Some(v) => Steal::Success(v),
                 None => Steal::Empty,
             };
         }
-        let max = limit.min(dest.room().saturating_add(1));
-        let mut first = None;
-        let r = self.inner.steal_into(max, self.fifo(), |v| {
-            if first.is_none() {
-                first = Some(v);
-            } else {
-                dest.push_unbounded(v);
-            }
-        });
-        match r {
-            Steal::Success(_) => Steal::Success(first.expect("a successful steal takes an item")),
-            Steal::Empty => Steal::Empty,
-            Steal::Retry => Steal::Retry,
-        }
+        steal_batch_and_pop_into(self, dest, limit)
     }
 
     /// Whether the deque is empty (a snapshot).
