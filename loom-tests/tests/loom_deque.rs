@@ -219,7 +219,7 @@ fn two_stealers_vs_pop() {
 /// fresh buffer and writes there. Nobody waits for the thief.
 #[test]
 fn owner_reuses_slot_after_thief_read() {
-    model(3, || {
+    model(2, || {
         let w = Worker::new_lifo();
         w.push(0usize);
         w.push(1);
