@@ -189,8 +189,8 @@ fn steal_batch_vs_fifo_pop() {
     });
 }
 
-/// Two thieves and the owner on one item each way: a steal in flight makes the other
-/// thief retry, never take twice.
+/// Two thieves and the owner on one item each way: both thieves may have claims in
+/// flight at once (neither waits for the other); nothing is taken twice.
 #[test]
 fn two_stealers_vs_pop() {
     model(2, || {

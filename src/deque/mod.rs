@@ -104,8 +104,9 @@
 //!    `[h, h + capacity)` writable-or-live, and publishes it (Release). So a claim that
 //!    succeeds reads the buffer it was made for, which holds the item (the
 //!    CVE-2021-32810 double take came from reading through a buffer loaded before the
-//!    CAS without such a check). A stealer that sees the new generation but the old
-//!    buffer returns [`Steal::Retry`].
+//!    CAS without such a check). A stealer that sees the new generation but still
+//!    the old buffer returns [`Steal::Retry`]: items pushed after the swap exist only
+//!    in the new buffer, so reading the old one could return a stale item.
 //! 5. (reclamation) A replaced buffer is retired with `defer_destroy`; every stealer
 //!    holds an epoch guard from before it loads the buffer to after its last read, so
 //!    a stealer still reading a replaced buffer keeps it alive.
