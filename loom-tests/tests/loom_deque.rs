@@ -110,7 +110,8 @@ fn steal_after_buffer_swap_cve_2021_32810() {
         w.push(0usize);
         w.push(1);
         let s = w.stealer();
-        let t = thread::spawn(move || steal_one(&s).into_iter().collect::<Vec<_>>());
+        // One attempt: a `Retry` leaves the item to the owner (a smaller model).
+        let t = thread::spawn(move || s.steal().success().into_iter().collect::<Vec<_>>());
         w.push(2); // full: grows
         let mut got: Vec<_> = w.pop().into_iter().collect();
         got.extend(w.pop());
@@ -224,7 +225,8 @@ fn owner_reuses_slot_after_thief_read() {
         w.push(0usize);
         w.push(1);
         let s = w.stealer();
-        let t = thread::spawn(move || steal_one(&s).into_iter().collect::<Vec<_>>());
+        // One attempt: a `Retry` leaves the item to the owner (a smaller model).
+        let t = thread::spawn(move || s.steal().success().into_iter().collect::<Vec<_>>());
         w.push(2); // slot of index 0: in place once the thief is done, else a new buffer
         let mut got: Vec<_> = std::iter::from_fn(|| w.pop()).collect();
         got.extend(t.join().unwrap());
