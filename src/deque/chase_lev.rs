@@ -383,7 +383,7 @@ impl<T> Inner<T> {
             // Dekker race and no fence; the CAS decides index `nb` against the
             // thieves' claim CASes (I1).
             // SAFETY: owner only, current buffer.
-            return unsafe { self.take_last(buf, heads, nb) };
+            return unsafe { self.take_last(buf, free_until, heads, nb) };
         }
         // Ordering: Release + the SeqCst fence below (Lê et al., `take`): the store
         // of `bottom` and the load of `heads` are ordered against a stealer's load
@@ -426,9 +426,31 @@ impl<T> Inner<T> {
         }
         // SAFETY: we won the CAS on index `nb` (I1); we wrote it ourselves.
         let value = unsafe { (**buf).read(nb) };
-        // SAFETY: the owner's current buffer is alive (I5).
-        unsafe { (**buf).release(nb) };
+        // SAFETY: owner only, current buffer; we just read index `nb`.
+        unsafe { Self::owner_took(buf, free_until, nb) };
         Some(value)
+    }
+
+    /// Records that the owner took index `i` from the top and read it: the slot is
+    /// free for `i + capacity`. When that index is the end of the owner's free run,
+    /// the run just grows by one and the stamp is left alone (only the owner's
+    /// `free_run` reads it, and never for an index inside the run); else the stamp is
+    /// advanced as a thief would (I2).
+    ///
+    /// # Safety
+    ///
+    /// Only the owner calls this; `buf` is the current buffer, `free_until` the
+    /// owner's free run in it.
+    #[inline]
+    unsafe fn owner_took(buf: &*const Buffer<T>, free_until: &mut u32, i: u32) {
+        // SAFETY: the owner's current buffer is alive (I5).
+        let buf = unsafe { &**buf };
+        let next = i.wrapping_add(buf.cap() as u32);
+        if *free_until == next {
+            *free_until = next.wrapping_add(1);
+        } else {
+            buf.release(i);
+        }
     }
 
     /// Takes index `nb`, the last item, from the top with a CAS expecting `heads`.
@@ -438,7 +460,13 @@ impl<T> Inner<T> {
     /// Only the owner calls this; `buf` is the current buffer, `nb == bottom - 1`
     /// and `heads` a value of `heads` the owner has read.
     #[inline]
-    unsafe fn take_last(&self, buf: &*const Buffer<T>, heads: u64, nb: u32) -> Option<T> {
+    unsafe fn take_last(
+        &self,
+        buf: &*const Buffer<T>,
+        free_until: &mut u32,
+        heads: u64,
+        nb: u32,
+    ) -> Option<T> {
         self.heads
             .compare_exchange(
                 heads,
@@ -453,8 +481,8 @@ impl<T> Inner<T> {
             .ok()?;
         // SAFETY: we won the CAS on index `nb` (I1); we wrote it ourselves.
         let value = unsafe { (**buf).read(nb) };
-        // SAFETY: the owner's current buffer is alive (I5).
-        unsafe { (**buf).release(nb) };
+        // SAFETY: owner only, current buffer; we just read index `nb`.
+        unsafe { Self::owner_took(buf, free_until, nb) };
         Some(value)
     }
 
@@ -490,8 +518,8 @@ impl<T> Inner<T> {
         }
         // SAFETY: we claimed `h` (I1) and wrote it ourselves.
         let value = unsafe { (**buf).read(h) };
-        // SAFETY: the owner's current buffer is alive (I5).
-        unsafe { (**buf).release(h) };
+        // SAFETY: owner only, current buffer; we just read index `h`.
+        unsafe { Self::owner_took(buf, free_until, h) };
         // SAFETY: owner only, current buffer.
         unsafe { self.maybe_shrink(buf, free_until, h.wrapping_add(1), b) };
         Some(value)
