@@ -255,13 +255,8 @@ impl<T> Inner<T> {
         // Ordering: Relaxed; only the owner writes `bottom`.
         let b = self.bottom.load(Ordering::Relaxed);
         if dist(b, *free_until) <= 0 {
-            // SAFETY: the owner's cached buffer is the current one, alive until the
-            // owner retires it (I5).
-            *free_until = unsafe { (**buf).free_run(b) };
-            if *free_until == b {
-                // SAFETY: owner only, current buffer.
-                *buf = unsafe { self.grow(*buf, b, free_until) };
-            }
+            // SAFETY: owner only, current buffer, `b` the current bottom.
+            unsafe { self.refill(buf, free_until, b) };
         }
         // SAFETY: the slot is free for `b` (`b < free_until`), so no thief reads it
         // (I2) and it holds no live item (I3).
@@ -269,6 +264,25 @@ impl<T> Inner<T> {
         // Ordering: Release (Lê et al.: `fence(release)` + relaxed store) publishes
         // the slot write to stealers' Acquire load of `bottom`.
         self.bottom.store(b.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Finds the next run of free indices from `b` on, replacing the buffer when the
+    /// slot of `b` itself is not free. Out of line: it runs once per run, and
+    /// inlined it would burden every push with its registers.
+    ///
+    /// # Safety
+    ///
+    /// Only the owner calls this; `buf` is the current buffer, `b` the current bottom.
+    #[cold]
+    #[inline(never)]
+    unsafe fn refill(&self, buf: &mut *const Buffer<T>, free_until: &mut u32, b: u32) {
+        // SAFETY: the owner's cached buffer is the current one, alive until the owner
+        // retires it (I5).
+        *free_until = unsafe { (**buf).free_run(b) };
+        if *free_until == b {
+            // SAFETY: owner only, current buffer.
+            *buf = unsafe { self.grow(*buf, b, free_until) };
+        }
     }
 
     /// Replaces the buffer so that the slot of `b` is free: twice as large when the
