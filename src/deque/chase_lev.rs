@@ -9,12 +9,17 @@ use core::mem::MaybeUninit;
 use crossbeam_epoch::{self as epoch, Atomic, Owned};
 use crossbeam_utils::CachePadded;
 
-/// Smallest buffer, and the size a new deque starts with. Small under the model
-/// checkers so that a handful of pushes already grows and shrinks the buffer.
+/// Smallest buffer, and the size a new deque starts with: twice the default batch,
+/// so that a thief's local deque does not grow and shrink on every batch steal (each
+/// resize allocates). Small under the model checkers so that a handful of pushes
+/// already grows and shrinks the buffer.
 #[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
-pub(super) const MIN_CAP: usize = 16;
+pub(super) const MIN_CAP: usize = 64;
 #[cfg(any(atomkit_loom, atomkit_shuttle))]
 pub(super) const MIN_CAP: usize = 2;
+
+/// Items a steal reads (and releases) before handing them on.
+const CHUNK: usize = 32;
 
 /// Largest buffer: lengths must stay below half the index space (I6).
 pub(super) const MAX_CAP: usize = 1 << 30;
@@ -694,14 +699,28 @@ impl<T> Inner<T> {
             }
             n
         };
-        for k in 0..n {
-            let i = h.wrapping_add(k);
-            // SAFETY: we claimed `i` in generation `g`, the generation of `buf`, so
-            // `buf` holds its item (I4); nobody writes the slot before we release it
-            // (I2).
-            let value = unsafe { buf.read(i) };
-            buf.release(i);
-            sink(value);
+        // Read and release the claimed slots a chunk at a time *before* handing the
+        // items to `sink` (which may be slow: a batch pushes into another deque), so
+        // that the slots are free again as soon as possible (I2, I7: an owner that
+        // laps an unreleased slot copies the deque). If `sink` panics, the items of
+        // the chunk not yet handed over are leaked, never dropped twice.
+        let mut k = 0;
+        while k < n {
+            let m = (n - k).min(CHUNK as u32);
+            let mut items: [MaybeUninit<T>; CHUNK] = [const { MaybeUninit::uninit() }; CHUNK];
+            for (j, item) in items.iter_mut().enumerate().take(m as usize) {
+                let i = h.wrapping_add(k + j as u32);
+                // SAFETY: we claimed `i` in generation `g`, the generation of `buf`,
+                // so `buf` holds its item (I4); nobody writes the slot before we
+                // release it (I2).
+                item.write(unsafe { buf.read(i) });
+                buf.release(i);
+            }
+            for item in &mut items[..m as usize] {
+                // SAFETY: initialized just above, and read out exactly once here.
+                sink(unsafe { item.assume_init_read() });
+            }
+            k += m;
         }
         drop(guard);
         Steal::Success(n as usize)

@@ -118,7 +118,7 @@
 //! 7. (growth and shrinking) A push whose slot is not free replaces the buffer: twice
 //!    as large when `bottom - h` reached the capacity, the same size when only a
 //!    stalled reader holds the slot. A pop halves it when `bottom - h` is at most a
-//!    quarter of it (never below 16 slots, 2 under the model checkers).
+//!    quarter of it (never below 64 slots, 2 under the model checkers).
 //!
 //! A steal is one CAS to claim and one Release store to the stamp. A batch steal from
 //! a LIFO worker claims one index at a time, each behind its own fence, because the
