@@ -110,7 +110,8 @@ fn steal_after_buffer_swap_cve_2021_32810() {
         w.push(0usize);
         w.push(1);
         let s = w.stealer();
-        let t = thread::spawn(move || steal_one(&s).into_iter().collect::<Vec<_>>());
+        // One attempt: a `Retry` leaves the item to the owner (a smaller model).
+        let t = thread::spawn(move || s.steal().success().into_iter().collect::<Vec<_>>());
         w.push(2); // full: grows
         let mut got: Vec<_> = w.pop().into_iter().collect();
         got.extend(w.pop());
@@ -189,8 +190,8 @@ fn steal_batch_vs_fifo_pop() {
     });
 }
 
-/// Two thieves and the owner on one item each way: a steal in flight makes the other
-/// thief retry, never take twice.
+/// Two thieves and the owner on one item each way: both thieves may have claims in
+/// flight at once (neither waits for the other); nothing is taken twice.
 #[test]
 fn two_stealers_vs_pop() {
     model(2, || {
@@ -207,6 +208,48 @@ fn two_stealers_vs_pop() {
         for t in ts {
             got.extend(t.join().unwrap());
         }
+        got.extend(std::iter::from_fn(|| w.pop()));
+        exactly_once(got, 2);
+    });
+}
+
+/// A thief claims index 0 and reads its slot while the owner pushes item 2, whose
+/// index maps to the same slot (2 slots under loom). The owner may write the slot
+/// only after the thief's read: it sees the slot's stamp advanced (Acquire, paired
+/// with the thief's Release store after its read), or it copies the deque into a
+/// fresh buffer and writes there. Nobody waits for the thief.
+#[test]
+fn owner_reuses_slot_after_thief_read() {
+    model(2, || {
+        let w = Worker::new_lifo();
+        w.push(0usize);
+        w.push(1);
+        let s = w.stealer();
+        // One attempt: a `Retry` leaves the item to the owner (a smaller model).
+        let t = thread::spawn(move || s.steal().success().into_iter().collect::<Vec<_>>());
+        w.push(2); // slot of index 0: in place once the thief is done, else a new buffer
+        let mut got: Vec<_> = std::iter::from_fn(|| w.pop()).collect();
+        got.extend(t.join().unwrap());
+        exactly_once(got, 3);
+    });
+}
+
+/// The owner pushes *after* the thief starts (so nothing but `bottom` orders the
+/// slot writes before the thief's read), then pops with two items, storing
+/// `bottom - 1`. A thief whose Acquire load of `bottom` reads that store must
+/// synchronize with the earlier slot writes: were the store Relaxed (as in Lê et
+/// al., whose slots are atomics), the thief's read of slot 0 would race the owner's
+/// write of it.
+#[test]
+fn steal_reads_bottom_stored_by_pop() {
+    model(3, || {
+        let w = Worker::new_lifo();
+        let s = w.stealer();
+        let t = thread::spawn(move || steal_one(&s).into_iter().collect::<Vec<_>>());
+        w.push(0usize);
+        w.push(1);
+        let mut got: Vec<_> = w.pop().into_iter().collect();
+        got.extend(t.join().unwrap());
         got.extend(std::iter::from_fn(|| w.pop()));
         exactly_once(got, 2);
     });

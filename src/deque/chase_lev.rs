@@ -9,45 +9,42 @@ use core::mem::MaybeUninit;
 use crossbeam_epoch::{self as epoch, Atomic, Owned};
 use crossbeam_utils::CachePadded;
 
-/// Smallest buffer, and the size a new deque starts with. Small under the model
-/// checkers so that a handful of pushes already grows and shrinks the buffer.
+/// Smallest buffer, and the size a new deque starts with: twice the default batch,
+/// so that a thief's local deque does not grow and shrink on every batch steal (each
+/// resize allocates). Small under the model checkers so that a handful of pushes
+/// already grows and shrinks the buffer.
 #[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
-pub(super) const MIN_CAP: usize = 16;
+pub(super) const MIN_CAP: usize = 64;
 #[cfg(any(atomkit_loom, atomkit_shuttle))]
 pub(super) const MIN_CAP: usize = 2;
+
+/// Items a steal reads (and releases) before handing them on.
+const CHUNK: usize = 32;
 
 /// Largest buffer: lengths must stay below half the index space (I6).
 pub(super) const MAX_CAP: usize = 1 << 30;
 
-/// Packs the heads word: the released index `s` in the high half, the claimed index
-/// `h` in the low half.
+/// Packs the heads word: the claimed index `h` in the high half (so that adding
+/// `ONE_H` moves it and wraps without touching the rest), the buffer generation `g`
+/// in the low half.
 #[inline]
-pub(super) fn pack(s: u32, h: u32) -> u64 {
-    (u64::from(s) << 32) | u64::from(h)
+pub(super) fn pack(g: u32, h: u32) -> u64 {
+    (u64::from(h) << 32) | u64::from(g)
 }
 
-/// The released index `s` of a heads word.
+/// `h += 1` on a heads word (wrapping).
+const ONE_H: u64 = 1 << 32;
+
+/// The buffer generation `g` of a heads word.
 #[inline]
-pub(super) fn released(heads: u64) -> u32 {
-    (heads >> 32) as u32
+pub(super) fn generation(heads: u64) -> u32 {
+    heads as u32
 }
 
 /// The claimed index `h` of a heads word.
 #[inline]
 pub(super) fn claimed(heads: u64) -> u32 {
-    heads as u32
-}
-
-/// The heads word after the owner takes up to `h`: with no steal in flight
-/// (`s == h`) the owner's take is released at once, else the stealer's release-CAS
-/// moves `s` past it (I1).
-#[inline]
-fn after_take(heads: u64, h: u32) -> u64 {
-    if released(heads) == claimed(heads) {
-        pack(h, h)
-    } else {
-        pack(released(heads), h)
-    }
+    (heads >> 32) as u32
 }
 
 /// `to - from` as a signed distance in the wrapping index space (I6).
@@ -56,21 +53,38 @@ pub(super) fn dist(from: u32, to: u32) -> i32 {
     to.wrapping_sub(from) as i32
 }
 
-/// A slot holds an item's bits; who may touch it is decided by the indices (I1-I3).
+/// A slot holds an item's bits; who may touch it is decided by the indices (I1) and
+/// the slot's stamp (I2).
 type Slot<T> = UnsafeCell<MaybeUninit<T>>;
 
 /// A power-of-two ring of slots. Indices map to slots modulo the length, which
 /// divides 2^32, so the mapping survives index wrap-around.
 pub(super) struct Buffer<T> {
+    /// The generation of `heads` this buffer belongs to (I4).
+    generation: u32,
     slots: Box<[Slot<T>]>,
+    /// One stamp per slot, in an array of their own so that the thieves' stamp
+    /// stores do not share cache lines with the owner's slot writes. The stamp is the
+    /// index the owner may write into the slot next: while the slot holds the item
+    /// of index `i` (not yet read by whoever takes it) it is `i`; the taker sets it
+    /// to `i + capacity` once it has read the item (I2).
+    stamps: Box<[AtomicU32]>,
 }
 
 impl<T> Buffer<T> {
-    fn new(cap: usize) -> Self {
+    /// A buffer of generation `generation` whose slots are free for the indices
+    /// `[from, from + cap)`.
+    fn new(cap: usize, generation: u32, from: u32) -> Self {
         debug_assert!(cap.is_power_of_two() && cap <= MAX_CAP);
+        let mask = cap as u32 - 1;
         Buffer {
+            generation,
             slots: (0..cap)
                 .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .collect(),
+            // Slot `k` is free for the index of `[from, from + cap)` that maps to it.
+            stamps: (0..cap as u32)
+                .map(|k| AtomicU32::new(from.wrapping_add(k.wrapping_sub(from) & mask)))
                 .collect(),
         }
     }
@@ -82,15 +96,48 @@ impl<T> Buffer<T> {
 
     #[inline]
     fn slot(&self, index: u32) -> &Slot<T> {
-        &self.slots[index as usize & (self.slots.len() - 1)]
+        let k = index as usize & (self.slots.len() - 1);
+        // SAFETY: the length is a power of two (at least 1), so the mask keeps `k`
+        // in bounds.
+        unsafe { self.slots.get_unchecked(k) }
+    }
+
+    #[inline]
+    fn stamp(&self, index: u32) -> &AtomicU32 {
+        let k = index as usize & (self.stamps.len() - 1);
+        // SAFETY: as in `slot`; `stamps` has the length of `slots`.
+        unsafe { self.stamps.get_unchecked(k) }
+    }
+
+    /// The end of the run of indices from `b` on whose slots the owner may write:
+    /// every read of the item that last lived in each of them is finished (I2).
+    /// `b` itself is free iff the result is not `b`.
+    fn free_run(&self, b: u32) -> u32 {
+        let mut j = b;
+        // Ordering: Acquire pairs with the Release store in `release` by the taker of
+        // the slot's previous item: its read of the slot happens before our writes (I2).
+        while (dist(b, j) as usize) < self.cap() && self.stamp(j).load(Ordering::Acquire) == j {
+            j = j.wrapping_add(1);
+        }
+        j
+    }
+
+    /// Marks the slot of `index`, whose item the caller has just read, free for the
+    /// index one lap later (I2).
+    #[inline]
+    fn release(&self, index: u32) {
+        // Ordering: Release pairs with the owner's Acquire load in `free_run`: our
+        // read of the slot happens before the owner writes it again (I2).
+        self.stamp(index)
+            .store(index.wrapping_add(self.cap() as u32), Ordering::Release);
     }
 
     /// Writes `value` into the slot of `index`.
     ///
     /// # Safety
     ///
-    /// The caller is the owner, `index` is in the owner's free range (I2: no
-    /// stealer reads that slot) and the slot holds no live item.
+    /// The caller is the owner, the slot is free for `index` (I2: no thief reads
+    /// it) and holds no live item (I3).
     #[inline]
     unsafe fn write(&self, index: u32, value: T) {
         // SAFETY: the caller guarantees exclusive access to this slot (I2).
@@ -102,12 +149,12 @@ impl<T> Buffer<T> {
     ///
     /// # Safety
     ///
-    /// The caller has claimed `index` (I1, I3) so it is the only one taking this
-    /// item, the slot holds an initialized item in this buffer (I4), and no thread
-    /// writes the slot until the caller releases it (I2).
+    /// The caller has taken `index` (I1) so it is the only one reading this item,
+    /// the slot holds that item in this buffer (I4), and the owner does not write
+    /// the slot until it is released (I2).
     #[inline]
     unsafe fn read(&self, index: u32) -> T {
-        // SAFETY: the caller guarantees the slot is initialized and claimed by it.
+        // SAFETY: the caller guarantees the slot is initialized and taken by it.
         self.slot(index)
             .with(|p| unsafe { (*p).assume_init_read() })
     }
@@ -131,9 +178,10 @@ impl<T> Buffer<T> {
 
 /// The shared state of one deque.
 pub(super) struct Inner<T> {
-    /// `pack(s, h)`: `h` is the next index to take from the top (claimed below it),
-    /// `s` is the released index (I1). Written by stealers (claim and release CASes)
-    /// and by the owner (last-item CAS in LIFO mode, every pop in FIFO mode).
+    /// `pack(g, h)`: `h` is the next index to take from the top (everything below
+    /// is taken, I1), `g` the generation of the current buffer (I4). `h` is moved by
+    /// the thieves' claim CASes and the owner's top CASes (last item in LIFO mode,
+    /// every pop in FIFO mode); `g` only by the owner, when it replaces the buffer.
     pub(super) heads: CachePadded<AtomicU64>,
     /// One past the newest item. Written only by the owner.
     pub(super) bottom: CachePadded<AtomicU32>,
@@ -182,9 +230,9 @@ fn around_fence(normal: Ordering) -> Ordering {
 impl<T> Inner<T> {
     pub(super) fn new(start: u32) -> Self {
         Inner {
-            heads: CachePadded::new(AtomicU64::new(pack(start, start))),
+            heads: CachePadded::new(AtomicU64::new(pack(0, start))),
             bottom: CachePadded::new(AtomicU32::new(start)),
-            buffer: CachePadded::new(Atomic::new(Buffer::new(MIN_CAP))),
+            buffer: CachePadded::new(Atomic::new(Buffer::new(MIN_CAP, 0, start))),
             reclaim: Reclaim::new(),
         }
     }
@@ -200,63 +248,127 @@ impl<T> Inner<T> {
 
     // ----------------------------------------------------------------- owner side
 
-    /// Pushes `value` at `bottom`. Returns the new buffer if it had to grow.
+    /// Pushes `value` at `bottom`, first replacing the buffer if the slot of `bottom`
+    /// is not free (the deque is full, or a thief has not finished reading it).
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `buf` is the current buffer; `cached_s` is a
-    /// released index the owner has read (with Acquire) before (any older one is
-    /// a conservative stand-in: `s` only grows).
-    pub(super) unsafe fn push(&self, buf: &mut *const Buffer<T>, cached_s: &mut u32, value: T) {
+    /// Only the owner calls this; `buf` is the current buffer; every index of
+    /// `[bottom, free_until)` is free in it (I2; `free_until == bottom` if unknown).
+    #[inline]
+    pub(super) unsafe fn push(&self, buf: &mut *const Buffer<T>, free_until: &mut u32, value: T) {
         // Ordering: Relaxed; only the owner writes `bottom`.
         let b = self.bottom.load(Ordering::Relaxed);
-        // SAFETY: the owner's cached buffer is the current one, alive until the
-        // owner retires it (I5).
-        let mut cap = unsafe { (**buf).cap() };
-        if dist(*cached_s, b) as usize >= cap {
-            // Ordering: Acquire pairs with the Release release-CAS in
-            // `Inner::finish_steal`: the stealers' reads of slots below `s` happen
-            // before we overwrite them (I2). (Lê et al.: `load_acquire(top)`.)
-            let s = released(self.heads.load(Ordering::Acquire));
-            *cached_s = s;
-            if dist(s, b) as usize >= cap {
-                assert!(cap < MAX_CAP, "deque capacity overflow");
-                cap *= 2;
-                // SAFETY: owner only; `[s, b)` is everything a stealer may still read.
-                *buf = unsafe { self.resize(*buf, s, b, cap) };
-            }
+        if dist(b, *free_until) <= 0 {
+            // SAFETY: owner only, current buffer, `b` the current bottom.
+            unsafe { self.refill(buf, free_until, b) };
         }
-        // SAFETY: `b - s < cap`, so slot `b` is no stealer's (I2), and it holds no
-        // live item (I3).
+        // SAFETY: the slot is free for `b` (`b < free_until`), so no thief reads it
+        // (I2) and it holds no live item (I3).
         unsafe { (**buf).write(b, value) };
         // Ordering: Release (Lê et al.: `fence(release)` + relaxed store) publishes
-        // the slot write and any new buffer to stealers' Acquire load of `bottom`.
+        // the slot write to stealers' Acquire load of `bottom`.
         self.bottom.store(b.wrapping_add(1), Ordering::Release);
     }
 
-    /// Replaces the buffer by one of `cap` slots holding indices `[s, b)`.
+    /// Finds the next run of free indices from `b` on, replacing the buffer when the
+    /// slot of `b` itself is not free. Out of line: it runs once per run, and
+    /// inlined it would burden every push with its registers.
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `old` is the current buffer; `s` is a released
-    /// index read by the owner (no stealer reads below it), `b` the current bottom,
-    /// and `b - s <= cap`.
-    unsafe fn resize(&self, old: *const Buffer<T>, s: u32, b: u32, cap: usize) -> *const Buffer<T> {
-        let new = Buffer::new(cap);
-        let mut i = s;
+    /// Only the owner calls this; `buf` is the current buffer, `b` the current bottom.
+    #[cold]
+    #[inline(never)]
+    unsafe fn refill(&self, buf: &mut *const Buffer<T>, free_until: &mut u32, b: u32) {
+        // SAFETY: the owner's cached buffer is the current one, alive until the owner
+        // retires it (I5).
+        *free_until = unsafe { (**buf).free_run(b) };
+        if *free_until == b {
+            // SAFETY: owner only, current buffer.
+            *buf = unsafe { self.grow(*buf, b, free_until) };
+        }
+    }
+
+    /// Replaces the buffer so that the slot of `b` is free: twice as large when the
+    /// deque is full, the same size when a thief is still reading the slot. Sets
+    /// `free_until` for the new buffer.
+    ///
+    /// # Safety
+    ///
+    /// Only the owner calls this; `old` is the current buffer, `b` the current bottom.
+    #[cold]
+    #[inline(never)]
+    unsafe fn grow(&self, old: *const Buffer<T>, b: u32, free_until: &mut u32) -> *const Buffer<T> {
+        let (g, h) = self.next_generation();
+        // SAFETY: the owner's current buffer is alive (I5).
+        let cap = unsafe { (*old).cap() };
+        let cap = if dist(h, b) as usize >= cap {
+            assert!(cap < MAX_CAP, "deque capacity overflow");
+            cap * 2
+        } else {
+            cap
+        };
+        *free_until = h.wrapping_add(cap as u32);
+        // SAFETY: owner only; `h` is exact (taken by the generation bump), and
+        // `b - h < cap`.
+        unsafe { self.resize(old, g, h, b, cap) }
+    }
+
+    /// Moves `heads` to the next generation (I4) and returns it with the exact
+    /// `h` it was moved at: no claim made in an older generation succeeds after this.
+    fn next_generation(&self) -> (u32, u32) {
+        // Ordering: Relaxed; the CAS below revalidates it.
+        let mut heads = self.heads.load(Ordering::Relaxed);
+        loop {
+            let g = generation(heads).wrapping_add(1);
+            match self.heads.compare_exchange_weak(
+                heads,
+                pack(g, claimed(heads)),
+                // Ordering: Relaxed; the RMW only fixes `h` and fails the thieves'
+                // claims that expect the old generation (one modification order on
+                // one word). The new buffer is published by the Release swap of
+                // `buffer`, which comes after this in program order.
+                Ordering::Relaxed,
+                // Ordering: Relaxed; the loop re-checks the fresh value.
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return (g, claimed(heads)),
+                Err(cur) => heads = cur,
+            }
+        }
+    }
+
+    /// Replaces the buffer by one of generation `g` and `cap` slots holding the
+    /// items `[h, b)`, free for every other index of `[h, h + cap)`.
+    ///
+    /// # Safety
+    ///
+    /// Only the owner calls this; `old` is the current buffer; `(g, h)` was returned
+    /// by `next_generation` (so `[h, b)` are exactly the items left), `b` is the
+    /// current bottom, and `b - h <= cap`.
+    unsafe fn resize(
+        &self,
+        old: *const Buffer<T>,
+        g: u32,
+        h: u32,
+        b: u32,
+        cap: usize,
+    ) -> *const Buffer<T> {
+        debug_assert!(dist(h, b) >= 0 && dist(h, b) as usize <= cap);
+        let new = Buffer::new(cap, g, h);
+        let mut i = h;
         while i != b {
-            // SAFETY: owner only; `new` is unpublished; `[s, b)` holds every index a
-            // stealer may claim or still read (I4), which we copy bit for bit.
+            // SAFETY: owner only; `new` is unpublished; `[h, b)` holds every item a
+            // thief can still claim in generation `g` (I4), which we copy bit for bit.
             unsafe { (*old).copy_to(&new, i) };
             i = i.wrapping_add(1);
         }
         let guard = self.reclaim.pin();
-        // Ordering: Release pairs with the Acquire load of `buffer` in a steal after
-        // its claim, so the copied bits are visible there (I4). (Lê et al. use
-        // `store_relaxed(array)` and rely on the later release of `bottom`; the
-        // re-read after claiming needs the buffer itself published.)
+        // Ordering: Release pairs with the Acquire load of `buffer` in a steal: the
+        // copied bits, the stamps and the generation bump are visible there (I4).
         let old_shared = self.buffer.swap(Owned::new(new), Ordering::Release, &guard);
-        // SAFETY: `old_shared` is no longer reachable from `self.buffer`; stealers
+        // SAFETY: `old_shared` is no longer reachable from `self.buffer`; thieves
         // still reading it are pinned, so the collector frees it after them (I5).
         unsafe { guard.defer_destroy(old_shared) };
         // Ordering: Relaxed; we just stored it ourselves.
@@ -267,16 +379,31 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `buf` is the current buffer.
-    pub(super) unsafe fn pop_lifo(&self, buf: &mut *const Buffer<T>) -> Option<T> {
+    /// As `push`.
+    #[inline]
+    pub(super) unsafe fn pop_lifo(
+        &self,
+        buf: &mut *const Buffer<T>,
+        free_until: &mut u32,
+    ) -> Option<T> {
         // Ordering: Relaxed; only the owner writes `bottom`.
         let b = self.bottom.load(Ordering::Relaxed);
         // Ordering: Relaxed; a stale `h` is smaller, so this only skips the protocol
-        // when the deque is truly empty (`h` never decreases).
-        if claimed(self.heads.load(Ordering::Relaxed)) == b {
+        // when the deque is truly empty (`h` never decreases), and the CAS below
+        // revalidates it.
+        let heads = self.heads.load(Ordering::Relaxed);
+        if claimed(heads) == b {
             return None;
         }
         let nb = b.wrapping_sub(1);
+        if claimed(heads) == nb {
+            // One item left (or none, if `h` moved on since): take it from the top
+            // with a CAS, like a FIFO pop. `bottom` does not move, so there is no
+            // Dekker race and no fence; the CAS decides index `nb` against the
+            // thieves' claim CASes (I1).
+            // SAFETY: owner only, current buffer.
+            return unsafe { self.take_last(buf, free_until, heads, nb) };
+        }
         // Ordering: Release + the SeqCst fence below (Lê et al., `take`): the store
         // of `bottom` and the load of `heads` are ordered against a stealer's load
         // of `heads`, fence, load of `bottom` (Dekker): at least one of us sees the other.
@@ -287,45 +414,94 @@ impl<T> Inner<T> {
         self.bottom.store(nb, around_fence(Ordering::Release));
         seqcst_fence();
         // Ordering: Relaxed after the fence (Lê et al.: `load_relaxed(top)`).
-        let mut heads = self.heads.load(around_fence(Ordering::Relaxed));
+        let heads = self.heads.load(around_fence(Ordering::Relaxed));
         let left = dist(claimed(heads), nb);
-        if left < 0 {
-            // Empty: undo the decrement.
-            // Ordering: Release, for the slot writes it publishes (see the decrement).
-            self.bottom.store(b, Ordering::Release);
-            return None;
+        if left > 0 {
+            // SAFETY: `h < nb` after the Dekker fence: no stealer can claim `nb` (I1);
+            // we wrote it ourselves.
+            let value = unsafe { (**buf).read(nb) };
+            // SAFETY: owner only, current buffer.
+            unsafe { self.maybe_shrink(buf, free_until, claimed(heads), nb) };
+            return Some(value);
         }
-        if left == 0 {
-            // The last item: race the stealers for it with a CAS on `h` (I1).
-            let won = loop {
-                if claimed(heads) != nb {
-                    break false;
-                }
-                match self.heads.compare_exchange_weak(
+        let won = left == 0
+            && self
+                .heads
+                .compare_exchange(
                     heads,
-                    after_take(heads, b),
+                    pack(generation(heads), b),
                     // Ordering: SeqCst as in Lê et al.; the CAS decides the race on
                     // the last item against the stealers' claim CAS on the same word.
                     Ordering::SeqCst,
-                    // Ordering: Relaxed; the loop re-checks the fresh value.
+                    // Ordering: Relaxed; a failure means a stealer took it.
                     Ordering::Relaxed,
-                ) {
-                    Ok(_) => break true,
-                    Err(cur) => heads = cur,
-                }
-            };
-            // Ordering: Release, for the slot writes it publishes (see the decrement):
-            // `bottom == h` again, empty.
-            self.bottom.store(b, Ordering::Release);
-            if !won {
-                return None;
-            }
+                )
+                .is_ok();
+        // Ordering: Release, for the slot writes it publishes (see the decrement):
+        // `bottom == h` again, empty.
+        self.bottom.store(b, Ordering::Release);
+        if !won {
+            return None;
         }
-        // SAFETY: index `nb` is ours: either `h < nb` after the Dekker fence (no
-        // stealer can claim it, I1) or we won the CAS on it; we wrote it ourselves.
+        // SAFETY: we won the CAS on index `nb` (I1); we wrote it ourselves.
         let value = unsafe { (**buf).read(nb) };
-        // SAFETY: owner only, current buffer.
-        unsafe { self.maybe_shrink(buf, released(heads), nb.wrapping_add((left == 0) as u32)) };
+        // SAFETY: owner only, current buffer; we just read index `nb`.
+        unsafe { Self::owner_took(buf, free_until, nb) };
+        Some(value)
+    }
+
+    /// Records that the owner took index `i` from the top and read it: the slot is
+    /// free for `i + capacity`. When that index is the end of the owner's free run,
+    /// the run just grows by one and the stamp is left alone (only the owner's
+    /// `free_run` reads it, and never for an index inside the run); else the stamp is
+    /// advanced as a thief would (I2).
+    ///
+    /// # Safety
+    ///
+    /// Only the owner calls this; `buf` is the current buffer, `free_until` the
+    /// owner's free run in it.
+    #[inline]
+    unsafe fn owner_took(buf: &*const Buffer<T>, free_until: &mut u32, i: u32) {
+        // SAFETY: the owner's current buffer is alive (I5).
+        let buf = unsafe { &**buf };
+        let next = i.wrapping_add(buf.cap() as u32);
+        if *free_until == next {
+            *free_until = next.wrapping_add(1);
+        } else {
+            buf.release(i);
+        }
+    }
+
+    /// Takes index `nb`, the last item, from the top with a CAS expecting `heads`.
+    ///
+    /// # Safety
+    ///
+    /// Only the owner calls this; `buf` is the current buffer, `nb == bottom - 1`
+    /// and `heads` a value of `heads` the owner has read.
+    #[inline]
+    unsafe fn take_last(
+        &self,
+        buf: &*const Buffer<T>,
+        free_until: &mut u32,
+        heads: u64,
+        nb: u32,
+    ) -> Option<T> {
+        self.heads
+            .compare_exchange(
+                heads,
+                pack(generation(heads), nb.wrapping_add(1)),
+                // Ordering: Relaxed, as the FIFO pop's CAS: it only arbitrates index
+                // `nb` with the thieves' claims (one RMW order on one word); `bottom`
+                // is not touched, and the slot is our own write.
+                Ordering::Relaxed,
+                // Ordering: Relaxed; a failure means a thief took it: empty.
+                Ordering::Relaxed,
+            )
+            .ok()?;
+        // SAFETY: we won the CAS on index `nb` (I1); we wrote it ourselves.
+        let value = unsafe { (**buf).read(nb) };
+        // SAFETY: owner only, current buffer; we just read index `nb`.
+        unsafe { Self::owner_took(buf, free_until, nb) };
         Some(value)
     }
 
@@ -333,61 +509,83 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `buf` is the current buffer.
-    pub(super) unsafe fn pop_fifo(&self, buf: &mut *const Buffer<T>) -> Option<T> {
+    /// As `push`.
+    #[inline]
+    pub(super) unsafe fn pop_fifo(
+        &self,
+        buf: &mut *const Buffer<T>,
+        free_until: &mut u32,
+    ) -> Option<T> {
         // Ordering: Relaxed; only the owner writes `bottom`.
         let b = self.bottom.load(Ordering::Relaxed);
-        // Ordering: Relaxed; the CAS below revalidates it.
-        let mut heads = self.heads.load(Ordering::Relaxed);
-        let h = loop {
-            let h = claimed(heads);
-            if h == b {
-                return None;
-            }
-            match self.heads.compare_exchange_weak(
-                heads,
-                after_take(heads, h.wrapping_add(1)),
-                // Ordering: Relaxed; the CAS only arbitrates index `h` with the
-                // stealers' claims (one RMW order on one word). In FIFO mode `bottom`
-                // never decreases, so there is no Dekker race, and the slot is our own
-                // write.
-                Ordering::Relaxed,
-                // Ordering: Relaxed; the loop re-checks the fresh value.
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break h,
-                Err(cur) => heads = cur,
-            }
-        };
+        // Ordering: Relaxed; a stale `h` is smaller, so this only skips the RMW when
+        // the deque is truly empty; the RMW below decides.
+        if claimed(self.heads.load(Ordering::Relaxed)) == b {
+            return None;
+        }
+        // Ordering: Relaxed; the RMW only arbitrates index `h` with the stealers'
+        // claim CASes (one RMW order on one word). In FIFO mode `bottom` never
+        // decreases, so there is no Dekker race, and the slot is our own write.
+        let h = claimed(self.heads.fetch_add(ONE_H, Ordering::Relaxed));
+        if h == b {
+            // The thieves took the last item since our check: undo. Nobody else
+            // moves `h` meanwhile: thieves claim only below `bottom`, and the owner
+            // (us) is the only one to move the generation.
+            // Ordering: Relaxed, as the RMW above.
+            self.heads.fetch_sub(ONE_H, Ordering::Relaxed);
+            return None;
+        }
         // SAFETY: we claimed `h` (I1) and wrote it ourselves.
         let value = unsafe { (**buf).read(h) };
+        // SAFETY: owner only, current buffer; we just read index `h`.
+        unsafe { Self::owner_took(buf, free_until, h) };
         // SAFETY: owner only, current buffer.
-        unsafe { self.maybe_shrink(buf, released(heads), b) };
+        unsafe { self.maybe_shrink(buf, free_until, h.wrapping_add(1), b) };
         Some(value)
     }
 
-    /// Halves the buffer when it is at most a quarter full and everything a stealer
-    /// may still read (`[s, b)`) fits.
+    /// Halves the buffer when it is at most a quarter full.
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `buf` is the current buffer; `s` a released index
-    /// the owner has read, `b` the current bottom.
-    unsafe fn maybe_shrink(&self, buf: &mut *const Buffer<T>, s: u32, b: u32) {
+    /// As `push`; `h` a claimed index the owner has read, `b` the current bottom.
+    #[inline]
+    unsafe fn maybe_shrink(
+        &self,
+        buf: &mut *const Buffer<T>,
+        free_until: &mut u32,
+        h: u32,
+        b: u32,
+    ) {
         // SAFETY: the owner's current buffer is alive (I5).
         let cap = unsafe { (**buf).cap() };
-        let span = dist(s, b) as usize;
-        if cap > MIN_CAP && span <= cap / 4 {
-            // SAFETY: owner only; `b - s <= cap / 4 <= cap / 2`. A stale `s` is
-            // smaller and only copies more (still released) bits.
-            *buf = unsafe { self.resize(*buf, s, b, cap / 2) };
+        if cap > MIN_CAP && dist(h, b) as usize <= cap / 4 {
+            // SAFETY: owner only, current buffer.
+            unsafe { self.shrink(buf, free_until, b) };
         }
+    }
+
+    /// Halves the buffer.
+    ///
+    /// # Safety
+    ///
+    /// As `maybe_shrink`, and the deque holds at most a quarter of the capacity.
+    #[cold]
+    #[inline(never)]
+    unsafe fn shrink(&self, buf: &mut *const Buffer<T>, free_until: &mut u32, b: u32) {
+        let (g, h) = self.next_generation();
+        // SAFETY: the owner's current buffer is alive (I5).
+        let cap = unsafe { (**buf).cap() } / 2;
+        *free_until = h.wrapping_add(cap as u32);
+        // SAFETY: owner only; `h` is exact and only grew since the caller's check,
+        // so `b - h <= cap / 2`.
+        *buf = unsafe { self.resize(*buf, g, h, b, cap) };
     }
 
     /// Drops the items still in the deque. Called once, when the last handle goes.
     pub(super) fn drain_on_drop(&mut self) {
         // SAFETY: `&mut self`: no other thread holds a handle, so nothing is pinned
-        // on this buffer and no stealer is in the middle of a claim (s == h).
+        // on this buffer and no stealer is in the middle of a steal.
         let guard = unsafe { epoch::unprotected() };
         // Ordering: Relaxed; exclusive access.
         let h = claimed(self.heads.load(Ordering::Relaxed));
@@ -408,19 +606,20 @@ impl<T> Inner<T> {
 
     // --------------------------------------------------------------- stealer side
 
-    /// Claims index `h` given the heads word `(s0, h)` the stealer expects, after
-    /// checking `h < bottom` behind the SeqCst fence (Lê et al., `steal`).
-    fn claim_one(&self, s0: u32, h: u32) -> Claim {
+    /// Claims index `h` in generation `g`, after checking `h < bottom` behind the
+    /// SeqCst fence (Lê et al., `steal`).
+    #[inline]
+    fn claim_one(&self, g: u32, h: u32) -> Claim {
         seqcst_fence();
-        // Ordering: Acquire pairs with the Release store of `bottom` in `push`: the
-        // slot write (and the buffer it went into) happen before our read (I4).
+        // Ordering: Acquire pairs with the Release stores of `bottom` (push, pop): the
+        // slot write happens before our read (I4).
         let b = self.bottom.load(around_fence(Ordering::Acquire));
         if dist(h, b) <= 0 {
             return Claim::Empty;
         }
         match self.heads.compare_exchange(
-            pack(s0, h),
-            pack(s0, h.wrapping_add(1)),
+            pack(g, h),
+            pack(g, h.wrapping_add(1)),
             // Ordering: SeqCst as in Lê et al.: decides index `h` against the owner's
             // last-item CAS and other stealers (I1).
             Ordering::SeqCst,
@@ -432,45 +631,11 @@ impl<T> Inner<T> {
         }
     }
 
-    /// Starts a steal: returns `h` when no other steal is in flight (`s == h`).
-    fn begin_steal(&self) -> Result<u32, Steal<()>> {
-        // Ordering: Acquire (Lê et al.: `load_acquire(top)`); pairs with the Release
-        // of the previous stealer's release-CAS, ordering its reads before ours.
-        let heads = self.heads.load(around_fence(Ordering::Acquire));
-        let (s, h) = (released(heads), claimed(heads));
-        if s != h {
-            // Another stealer holds `[s, h)` (I1): one steal at a time.
-            return Err(Steal::Retry);
-        }
-        Ok(h)
-    }
-
-    /// Releases a steal that claimed from `s0`: sets `s := h` (I1).
-    fn finish_steal(&self, s0: u32) {
-        // Ordering: Relaxed; the CAS below revalidates it.
-        let mut heads = self.heads.load(Ordering::Relaxed);
-        loop {
-            debug_assert_eq!(released(heads), s0);
-            match self.heads.compare_exchange_weak(
-                heads,
-                pack(claimed(heads), claimed(heads)),
-                // Ordering: Release pairs with the owner's Acquire load of `heads` in
-                // `push` (and the next stealer's in `begin_steal`): our reads of the
-                // claimed slots happen before the owner reuses them (I2).
-                Ordering::Release,
-                // Ordering: Relaxed; the loop re-checks the fresh value.
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(cur) => heads = cur,
-            }
-        }
-    }
-
     /// Steals up to `max` items (at least one if any) from the top, giving them
-    /// oldest first to `sink`. `half` limits the batch to half the length, rounded up.
+    /// oldest first to `sink`. A batch is at most half the length, rounded up.
     /// `fifo` is the owner's flavor: a FIFO owner never decrements `bottom`, so a
     /// range can be claimed with one CAS.
+    #[inline]
     pub(super) fn steal_into(
         &self,
         max: usize,
@@ -479,11 +644,19 @@ impl<T> Inner<T> {
     ) -> Steal<usize> {
         debug_assert!(max >= 1);
         let guard = self.reclaim.pin();
-        let h = match self.begin_steal() {
-            Ok(h) => h,
-            Err(e) => return e.map_never(),
-        };
-        let mut n: u32 = if fifo && max > 1 {
+        // Ordering: Acquire (Lê et al.: `load_acquire(top)`).
+        let heads = self.heads.load(around_fence(Ordering::Acquire));
+        let (g, h) = (generation(heads), claimed(heads));
+        // Ordering: Acquire pairs with the Release swap in `resize`: the buffer's
+        // copied bits and stamps are visible (I4).
+        let buf = self.buffer.load(Ordering::Acquire, &guard);
+        // SAFETY: loaded under our guard, never null (I5).
+        let buf = unsafe { buf.deref() };
+        if buf.generation != g {
+            // The owner is between a generation bump and the buffer swap (I4).
+            return Steal::Retry;
+        }
+        let n: u32 = if fifo && max > 1 {
             seqcst_fence();
             // Ordering: Acquire, as in `claim_one`.
             let b = self.bottom.load(around_fence(Ordering::Acquire));
@@ -493,8 +666,8 @@ impl<T> Inner<T> {
             }
             let want = (len as u32 as usize).div_ceil(2).min(max) as u32;
             match self.heads.compare_exchange(
-                pack(h, h),
-                pack(h, h.wrapping_add(want)),
+                pack(g, h),
+                pack(g, h.wrapping_add(want)),
                 // Ordering: SeqCst, as the single claim in `claim_one` (I1). `bottom`
                 // never decreases in FIFO mode, so all of `[h, h + want)` is below it.
                 Ordering::SeqCst,
@@ -505,48 +678,51 @@ impl<T> Inner<T> {
                 Err(_) => return Steal::Retry,
             }
         } else {
-            match self.claim_one(h, h) {
+            let mut n = match self.claim_one(g, h) {
                 Claim::Got => 1,
                 Claim::Empty => return Steal::Empty,
                 Claim::Retry => return Steal::Retry,
-            }
-        };
-        if !fifo && max > 1 {
-            // LIFO owner: claim one index at a time, each behind its own fence, so the
-            // owner's fence-only pop stays correct (I1). Stop at half of what we saw.
-            // Ordering: Relaxed; only a size hint, every claim rechecks `bottom`.
-            let seen = dist(h, self.bottom.load(Ordering::Relaxed)).max(1) as u32 as usize;
-            let want = seen.div_ceil(2).min(max) as u32;
-            while n < want {
-                match self.claim_one(h, h.wrapping_add(n)) {
-                    Claim::Got => n += 1,
-                    _ => break,
+            };
+            if max > 1 {
+                // LIFO owner: claim one index at a time, each behind its own fence, so
+                // the owner's fence-only pop stays correct (I1). Stop at half of what
+                // we saw.
+                // Ordering: Relaxed; only a size hint, every claim rechecks `bottom`.
+                let seen = dist(h, self.bottom.load(Ordering::Relaxed)).max(1) as u32 as usize;
+                let want = seen.div_ceil(2).min(max) as u32;
+                while n < want {
+                    match self.claim_one(g, h.wrapping_add(n)) {
+                        Claim::Got => n += 1,
+                        _ => break,
+                    }
                 }
             }
+            n
+        };
+        // Read and release the claimed slots a chunk at a time *before* handing the
+        // items to `sink` (which may be slow: a batch pushes into another deque), so
+        // that the slots are free again as soon as possible (I2, I7: an owner that
+        // laps an unreleased slot copies the deque). If `sink` panics, the items of
+        // the chunk not yet handed over are leaked, never dropped twice.
+        let mut k = 0;
+        while k < n {
+            let m = (n - k).min(CHUNK as u32);
+            let mut items: [MaybeUninit<T>; CHUNK] = [const { MaybeUninit::uninit() }; CHUNK];
+            for (j, item) in items.iter_mut().enumerate().take(m as usize) {
+                let i = h.wrapping_add(k + j as u32);
+                // SAFETY: we claimed `i` in generation `g`, the generation of `buf`,
+                // so `buf` holds its item (I4); nobody writes the slot before we
+                // release it (I2).
+                item.write(unsafe { buf.read(i) });
+                buf.release(i);
+            }
+            for item in &mut items[..m as usize] {
+                // SAFETY: initialized just above, and read out exactly once here.
+                sink(unsafe { item.assume_init_read() });
+            }
+            k += m;
         }
-        // Re-read the buffer after claiming (the CVE-2021-32810 fix), never before.
-        // Ordering: Acquire pairs with the Release swap in `resize`; together with the
-        // Acquire of `bottom` in the claim it yields a buffer holding `[h, h + n)` (I4).
-        let buf = self.buffer.load(Ordering::Acquire, &guard);
-        // SAFETY: loaded under our guard, never null (I5).
-        let buf = unsafe { buf.deref() };
-        for k in 0..n {
-            // SAFETY: we claimed `h + k` (I1); it is initialized in `buf` (I4) and
-            // nobody writes it before `finish_steal` (I2).
-            sink(unsafe { buf.read(h.wrapping_add(k)) });
-        }
-        self.finish_steal(h);
         drop(guard);
         Steal::Success(n as usize)
-    }
-}
-
-impl<T> Steal<T> {
-    /// Converts a non-success.
-    fn map_never<U>(self) -> Steal<U> {
-        match self {
-            Steal::Empty => Steal::Empty,
-            _ => Steal::Retry,
-        }
     }
 }

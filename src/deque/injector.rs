@@ -13,7 +13,10 @@
 //! 4. A block is retired (epoch) by the one stealer whose CAS moved `head` past it;
 //!    `tail` has moved past it by then or is moved by a thread still pinned.
 
-use super::{check_limit, Reclaim, Steal, Worker, MAX_BATCH};
+use super::{
+    steal_batch_and_pop_into, steal_batch_into, steal_one, Reclaim, Source, Steal, Worker,
+    MAX_BATCH,
+};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::UnsafeCell;
 use core::fmt;
@@ -39,9 +42,10 @@ struct Block<T> {
     /// The successor, linked once (J3). Written by one pusher's CAS.
     next: Atomic<Block<T>>,
     /// Slots handed out to pushers; may run past `BLOCK` (those pushers move on).
-    pushed: AtomicUsize,
-    /// Slots claimed by stealers, at most `BLOCK` (J2).
-    taken: AtomicUsize,
+    /// On its own cache line: pushers and stealers hammer different counters.
+    pushed: CachePadded<AtomicUsize>,
+    /// Slots claimed by stealers, at most `BLOCK` (J2). On its own cache line.
+    taken: CachePadded<AtomicUsize>,
     slots: [Slot<T>; BLOCK],
 }
 
@@ -50,8 +54,8 @@ impl<T> Block<T> {
         Block {
             start,
             next: Atomic::null(),
-            pushed: AtomicUsize::new(0),
-            taken: AtomicUsize::new(0),
+            pushed: CachePadded::new(AtomicUsize::new(0)),
+            taken: CachePadded::new(AtomicUsize::new(0)),
             slots: core::array::from_fn(|_| Slot {
                 ready: AtomicBool::new(false),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
@@ -221,7 +225,7 @@ impl<T> Injector<T> {
     }
 
     /// Takes up to `max` ready values from the head block, oldest first.
-    fn steal_into(&self, max: usize, mut sink: impl FnMut(T)) -> Steal<usize> {
+    fn take_into(&self, max: usize, mut sink: impl FnMut(T)) -> Steal<usize> {
         debug_assert!(max >= 1);
         let guard = self.reclaim.pin();
         loop {
@@ -313,12 +317,7 @@ impl<T> Injector<T> {
     /// assert_eq!(q.steal(), Steal::Success(1));
     /// ```
     pub fn steal(&self) -> Steal<T> {
-        let mut out = None;
-        match self.steal_into(1, |v| out = Some(v)) {
-            Steal::Success(_) => Steal::Success(out.expect("a successful steal takes one item")),
-            Steal::Empty => Steal::Empty,
-            Steal::Retry => Steal::Retry,
-        }
+        steal_one(self)
     }
 
     /// Steals a batch (up to half of the ready items of the current block, at most
@@ -355,16 +354,7 @@ impl<T> Injector<T> {
     /// assert_eq!(w.len(), 3);
     /// ```
     pub fn steal_batch_with_limit(&self, dest: &Worker<T>, limit: usize) -> Steal<()> {
-        check_limit(limit);
-        let max = limit.min(dest.room());
-        if max == 0 {
-            return Steal::Empty;
-        }
-        match self.steal_into(max, |v| dest.push_unbounded(v)) {
-            Steal::Success(_) => Steal::Success(()),
-            Steal::Empty => Steal::Empty,
-            Steal::Retry => Steal::Retry,
-        }
+        steal_batch_into(self, dest, limit)
     }
 
     /// Steals a batch (at most 32), returns the oldest and pushes the rest into `dest`.
@@ -401,21 +391,7 @@ impl<T> Injector<T> {
     /// assert_eq!(w.len(), 1);
     /// ```
     pub fn steal_batch_with_limit_and_pop(&self, dest: &Worker<T>, limit: usize) -> Steal<T> {
-        check_limit(limit);
-        let max = limit.min(dest.room().saturating_add(1));
-        let mut first = None;
-        let r = self.steal_into(max, |v| {
-            if first.is_none() {
-                first = Some(v);
-            } else {
-                dest.push_unbounded(v);
-            }
-        });
-        match r {
-            Steal::Success(_) => Steal::Success(first.expect("a successful steal takes an item")),
-            Steal::Empty => Steal::Empty,
-            Steal::Retry => Steal::Retry,
-        }
+        steal_batch_and_pop_into(self, dest, limit)
     }
 
     /// The number of items (a snapshot; pushes in flight count).
@@ -454,6 +430,12 @@ impl<T> Injector<T> {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl<T> Source<T> for Injector<T> {
+    fn steal_into(&self, max: usize, sink: impl FnMut(T)) -> Steal<usize> {
+        self.take_into(max, sink)
     }
 }
 

@@ -58,8 +58,8 @@
 //! [`Worker`]/[`Stealer`] are the Chase-Lev deque (Chase and Lev, SPAA 2005) with the
 //! C11 memory orderings of Lê, Pop, Cohen and Zappa Nardelli, "Correct and Efficient
 //! Work-Stealing for Weak Memory Models" (PPoPP 2013, figure 1), changed in two ways:
-//! a stealer *claims an index first and reads its slot afterwards*, and it re-reads
-//! the buffer pointer after the claim.
+//! a stealer *claims an index first and reads its slot afterwards*, and every slot
+//! carries a *stamp* that tells the owner whether the last reader of the slot is done.
 //!
 //! In the paper a thief reads `a[t]` and then tries `CAS(top, t, t+1)`. That read is
 //! a data race whenever the CAS is going to fail: by then other thieves may have
@@ -67,73 +67,90 @@
 //! around (crossbeam-deque reads it with a volatile read and discards the value, which
 //! is still undefined behaviour, and why its tests run Miri without preemption).
 //! Here a thief reads only slots it has already won, and the owner never writes a slot
-//! that a thief has won but not yet finished reading. For that, the top of the deque is
-//! two indices in one word, as in tokio's run queue and st3:
+//! that a thief has won but not yet finished reading: the thief marks the slot free
+//! (its stamp) after reading, and an owner that finds the slot of `bottom` not free
+//! moves to a fresh buffer instead of waiting.
 //!
 //! | bits of `heads` (u64) | name | written by | meaning |
 //! |-----------------------|------|------------|---------|
-//! | 0..32  | `h` (claimed)  | claim CASes of stealers; the owner's last-item CAS (LIFO) and pop CAS (FIFO) | next index to take from the top; everything below is taken |
-//! | 32..64 | `s` (released) | the release-CAS of the stealer that ends a steal; the owner's CAS when no steal is in flight | every slot below `s` has been read by whoever took it |
+//! | 0..32  | `g` (generation) | the owner, when it replaces the buffer | which buffer a claim is valid for |
+//! | 32..64 | `h` (claimed)    | claim CASes of stealers; the owner's last-item CAS (LIFO) and pop `fetch_add` (FIFO) | next index to take from the top; everything below is taken |
 //!
 //! `bottom` (u32) is one past the newest item, written only by the owner. The buffer
-//! is a power-of-two ring of `MaybeUninit` slots behind a `crossbeam-epoch` pointer,
-//! swapped only by the owner. Indices are `u32` and wrap; the slot of index `i` is
-//! `i mod capacity`. Deques start 8 indices below the wrap point, so every test,
-//! model and fuzz run crosses it.
+//! is a power-of-two ring of slots behind a `crossbeam-epoch` pointer, swapped only by
+//! the owner; it records its generation. A slot is a `MaybeUninit` cell and an atomic
+//! `stamp`: the index the owner may write into it next. Indices are `u32` and wrap;
+//! the slot of index `i` is `i mod capacity`. Deques start 8 indices below the wrap
+//! point, so every test, model and fuzz run crosses it.
 //!
 //! Invariants:
 //!
 //! 1. (claims) An index is taken by exactly one party: a stealer by a CAS moving `h`
 //!    past it, the owner by a CAS (FIFO pop, the LIFO last item) or, in LIFO mode, by
 //!    decrementing `bottom` past it while it saw `h` below it behind the SeqCst fence.
-//!    At most one steal is in flight: a stealer starts only when `s == h`, claims
-//!    `[s, h)` and ends by setting `s := h`; others see `s != h` and return
-//!    [`Steal::Retry`].
-//! 2. (no racing write) The owner writes slot `b` only when `b - s < capacity`, with
-//!    `s` read with Acquire from the stealer's Release release-CAS; so every read of a
-//!    claimed slot happens before the slot is written again.
-//! 3. (live items) `[h, bottom)` are the items in the deque; `[s, h)` have been taken
-//!    and are being read; slots outside `[s, bottom)` hold no live item.
-//! 4. (re-read after claim) The buffer holds the bits of every index in
-//!    `[s, bottom)`: a resize copies exactly that range before publishing the new
-//!    buffer, and a stealer loads the buffer after its claim, so it reads from a
-//!    buffer that holds the index it won (the CVE-2021-32810 double take came from
-//!    reading through a buffer loaded before the CAS).
+//!    Claims by different stealers are independent: any number may be in flight.
+//! 2. (no racing write) While a slot holds the item of index `i` its stamp is `i`;
+//!    whoever takes `i` from the top reads the item and then stores `i + capacity`
+//!    (Release). The owner writes index `b` only into a slot whose stamp it read
+//!    (Acquire) as `b`, so every read of a slot happens before the slot is written
+//!    again. A LIFO pop leaves the stamp at `i`: the next push writes `i` again.
+//! 3. (live items) `[h, bottom)` are the items in the deque; slots of indices below
+//!    `h` whose stamp is not yet advanced are being read by their takers.
+//! 4. (generations) A stealer loads `heads` = `(g, h)`, then the buffer, and goes on
+//!    only if the buffer's generation is `g`; its claim CAS expects `(g, h)`. To
+//!    replace the buffer the owner first moves `heads` to `(g + 1, h)` with a CAS
+//!    (which fixes `h` and fails every claim still expecting `g`), copies `[h, bottom)`
+//!    into a new buffer of generation `g + 1` whose stamps make every index of
+//!    `[h, h + capacity)` writable-or-live, and publishes it (Release). So a claim that
+//!    succeeds reads the buffer it was made for, which holds the item (the
+//!    CVE-2021-32810 double take came from reading through a buffer loaded before the
+//!    CAS without such a check). A stealer that sees the new generation but still
+//!    the old buffer returns [`Steal::Retry`]: items pushed after the swap exist only
+//!    in the new buffer, so reading the old one could return a stale item.
 //! 5. (reclamation) A replaced buffer is retired with `defer_destroy`; every stealer
-//!    holds an epoch guard from before its claim to after its last read.
-//! 6. (wrap-around) `bottom - s` never exceeds the capacity, at most 2^30, so every
+//!    holds an epoch guard from before it loads the buffer to after its last read, so
+//!    a stealer still reading a replaced buffer keeps it alive.
+//! 6. (wrap-around) `bottom - h` never exceeds the capacity, at most 2^30, so every
 //!    difference of two indices fits an `i32` and `wrapping_sub` gives the distance.
-//! 7. (growth and shrinking) Push doubles the buffer when `bottom - s` reaches the
-//!    capacity; pop halves it when `bottom - s` is at most a quarter of it (never below
-//!    16 slots, 2 under the model checkers).
+//!    (A stealer stalled between its load of `heads` and its claim for 2^32 buffer
+//!    replacements *and* index wrap-arounds could be fooled by a repeated `(g, h)`;
+//!    that takes billions of operations while it sleeps.)
+//! 7. (growth and shrinking) A push whose slot is not free replaces the buffer: twice
+//!    as large when `bottom - h` reached the capacity, the same size when only a
+//!    stalled reader holds the slot. A pop halves it when `bottom - h` is at most a
+//!    quarter of it (never below 64 slots, 2 under the model checkers).
 //!
-//! A steal is one CAS to claim and one to release. A batch steal from a LIFO worker
-//! claims one index at a time, each behind its own fence, because the owner pops
-//! without a CAS; from a FIFO worker, whose owner claims with a CAS too, it claims the
-//! whole range in one CAS. A batch is at most half the items (rounded up), at most
-//! the limit (32 by default) and at most the room in a bounded destination.
+//! A steal is one CAS to claim and one Release store to the stamp. A batch steal from
+//! a LIFO worker claims one index at a time, each behind its own fence, because the
+//! owner pops without a CAS; from a FIFO worker, whose owner claims with a CAS too, it
+//! claims the whole range in one CAS. A batch is at most half the items (rounded up),
+//! at most the limit (32 by default) and at most the room in a bounded destination.
 //!
 //! Progress: push and pop are wait-free apart from the buffer copy on a resize and
-//! the last-item CAS. A stealer preempted in the middle of its steal makes other
-//! stealers see [`Steal::Retry`] until it runs again (never the owner): the price of
-//! reading only claimed slots.
+//! the last-item and generation CASes. Stealers are lock-free: a stealer preempted
+//! in the middle of its steal blocks nobody. Other stealers claim the next indices
+//! (nothing waits for a release), and an owner that wraps around to the slot it
+//! still reads copies the deque into a fresh buffer instead of waiting; the stalled
+//! stealer finishes in the old buffer, which the epoch keeps alive. The only
+//! [`Steal::Retry`]s are a lost claim CAS (someone else took an item) and the short
+//! window of a buffer replacement in which the owner itself is between its two steps.
 //!
 //! [`Injector`] is a linked list of blocks of slots, each slot with a ready flag.
 //! A pusher takes a slot with `fetch_add` on the tail block's push counter, writes it
 //! and sets the flag (Release); a full block gets a successor linked by a CAS on its
 //! `next`. A stealer claims ready slots with a CAS on the head block's take counter
 //! and only then reads them; an exhausted block is unlinked by a CAS on `head` and
-//! retired through the epoch collector.
+//! retired through the epoch collector. The push and take counters sit on cache
+//! lines of their own, so pushers and stealers do not invalidate each other's.
 //!
 //! ## Memory orderings
 //!
 //! Lê et al.'s orderings, operation by operation, with what each pairs with:
 //!
 //! - `push`: `load_relaxed(bottom)`; `load_acquire(top)` becomes an Acquire load of
-//!   `heads` taken only when the owner's cached `s` says the buffer may be full
-//!   (`s` only grows, so a stale one is conservative); `fence(release)` +
-//!   `store_relaxed(bottom)` becomes a Release store of `bottom`, pairing with the
-//!   stealers' Acquire load of `bottom`.
+//!   the stamp of the slot of `bottom` (it pairs with the Release stamp store of the
+//!   slot's last reader, I2); `fence(release)` + `store_relaxed(bottom)` becomes a
+//!   Release store of `bottom`, pairing with the stealers' Acquire load of `bottom`.
 //! - `pop` (LIFO, the paper's `take`): `store_relaxed(bottom, b-1)` becomes a Release
 //!   store; `fence(seq_cst)`; `load_relaxed(top)` — the Dekker pairing with the
 //!   stealer's fence: of the owner's store of `bottom` and a stealer's load of it, at
@@ -143,23 +160,29 @@
 //!   stealer whose Acquire load of `bottom` reads a value stored by `pop` must still
 //!   synchronize with the owner's earlier slot writes: every store of `bottom` is
 //!   Release (Miri's race detector caught the relaxed version).
-//! - `pop` (FIFO): a Relaxed CAS on `heads`; `bottom` never decreases in FIFO mode,
-//!   so there is no Dekker race, and the owner reads only its own writes.
-//! - `steal`: `load_acquire(top)` (here `heads`, also pairing with the previous
-//!   stealer's Release release-CAS); `fence(seq_cst)`; `load_acquire(bottom)` (pairs
-//!   with `push`'s Release store); `CAS(top, seq_cst)` to claim. Then, unlike the paper,
-//!   an Acquire load of the buffer pointer (pairs with the Release swap in the resize),
-//!   the read of the slot, and a Release CAS setting `s := h` (pairs with the owner's
-//!   Acquire load of `heads` in `push`).
-//! - A resize publishes the new buffer with a Release swap before the Release store of
-//!   `bottom` that publishes the next item.
+//! - `pop` (FIFO): a Relaxed `fetch_add` on `h` (undone by a `fetch_sub` when the
+//!   thieves emptied the deque since the owner looked: while `h` is past `bottom` no
+//!   claim succeeds); `bottom` never decreases in FIFO mode, so there is no Dekker
+//!   race, and the owner reads only its own writes. A LIFO pop that sees one item
+//!   left takes it the same way, with a Relaxed CAS at the top, without touching
+//!   `bottom` and without the fence.
+//! - `steal`: `load_acquire(top)` (here `heads`); an Acquire load of the buffer
+//!   pointer (pairs with the Release swap of a resize: copied bits and stamps);
+//!   `fence(seq_cst)`; `load_acquire(bottom)` (pairs with the Release stores of
+//!   `bottom`); `CAS(top, seq_cst)` to claim. Then, unlike the paper, the read of the
+//!   slot and a Release store of its stamp (pairs with the owner's Acquire load of
+//!   the stamp in `push`).
+//! - A resize moves the generation with a Relaxed CAS (it only has to fail older
+//!   claims, one modification order on one word) and publishes the new buffer with a
+//!   Release swap before the Release store of `bottom` that publishes the next item.
 //! - Under `--cfg atomkit_tsan` the two SeqCst fences are left out and the accesses
 //!   around them (`bottom` store and `heads` load in `pop`, `heads` and `bottom` loads
 //!   in a steal) are SeqCst: one total order over them gives the same Dekker argument,
 //!   and ThreadSanitizer understands it.
 //! - [`Injector`]: slot ready flags Release/Acquire; block links (`next`, `head`,
 //!   `tail`) Release on publish and Acquire on load; the push counter is Relaxed
-//!   (it only hands out slots); the take CAS is AcqRel.
+//!   (it only hands out slots); the take CAS is Relaxed (the slots were acquired
+//!   through their ready flags).
 
 mod chase_lev;
 mod injector;
@@ -408,8 +431,9 @@ pub struct Worker<T> {
     inner: Arc<Inner<T>>,
     /// The owner's copy of the current buffer pointer (only the owner swaps it).
     buffer: Cell<*const Buffer<T>>,
-    /// A released index `s` the owner has read with Acquire (lags the real one).
-    cached_s: Cell<u32>,
+    /// Every index from `bottom` up to this one is free in the current buffer
+    /// (invariant 2): the owner reads the stamps once per run, not once per push.
+    free_until: Cell<u32>,
     flavor: Flavor,
     /// Maximum length, for bounded workers.
     bound: Option<usize>,
@@ -427,7 +451,7 @@ impl<T> Worker<T> {
         Worker {
             inner,
             buffer,
-            cached_s: Cell::new(START),
+            free_until: Cell::new(START),
             flavor,
             bound,
             _not_sync: PhantomData,
@@ -553,16 +577,29 @@ impl<T> Worker<T> {
         }
     }
 
+    /// Stores the owner's buffer and free run back, only when they changed: the
+    /// next push or pop reads them at once, and an unchanged store would put a
+    /// store-to-load forwarding on that path.
+    #[inline]
+    fn save(&self, buf: *const Buffer<T>, free_until: u32) {
+        if buf != self.buffer.get() {
+            self.buffer.set(buf);
+        }
+        if free_until != self.free_until.get() {
+            self.free_until.set(free_until);
+        }
+    }
+
     /// Pushes without checking the bound.
     #[inline]
     fn push_unbounded(&self, value: T) {
         let mut buf = self.buffer.get();
-        let mut s = self.cached_s.get();
+        let mut free_until = self.free_until.get();
         // SAFETY: we are the owner (`Worker` is `!Sync` and owns the only owner
-        // handle); `buf` is our cached current buffer, `s` a released index we read.
-        unsafe { self.inner.push(&mut buf, &mut s, value) };
-        self.buffer.set(buf);
-        self.cached_s.set(s);
+        // handle); `buf` is our cached current buffer, `free_until` our run of free
+        // indices in it.
+        unsafe { self.inner.push(&mut buf, &mut free_until, value) };
+        self.save(buf, free_until);
     }
 
     /// Pushes an item.
@@ -650,14 +687,16 @@ impl<T> Worker<T> {
     #[inline]
     pub fn pop(&self) -> Option<T> {
         let mut buf = self.buffer.get();
-        // SAFETY: we are the owner and `buf` is our cached current buffer.
+        let mut free_until = self.free_until.get();
+        // SAFETY: we are the owner; `buf` is our cached current buffer, `free_until`
+        // our run of free indices in it.
         let v = unsafe {
             match self.flavor {
-                Flavor::Lifo => self.inner.pop_lifo(&mut buf),
-                Flavor::Fifo => self.inner.pop_fifo(&mut buf),
+                Flavor::Lifo => self.inner.pop_lifo(&mut buf, &mut free_until),
+                Flavor::Fifo => self.inner.pop_fifo(&mut buf, &mut free_until),
             }
         };
-        self.buffer.set(buf);
+        self.save(buf, free_until);
         v
     }
 
@@ -750,11 +789,64 @@ fn check_limit(limit: usize) {
     assert!(limit > 0, "steal limit must be at least 1");
 }
 
-impl<T> Stealer<T> {
-    fn fifo(&self) -> bool {
-        self.flavor == Flavor::Fifo
-    }
+/// Where steals take items from: a [`Stealer`]'s deque or the [`Injector`]. The
+/// public steal methods of both are this one operation plus the helpers below.
+trait Source<T> {
+    /// Takes up to `max >= 1` items (at least one if any), oldest first, into `sink`.
+    fn steal_into(&self, max: usize, sink: impl FnMut(T)) -> Steal<usize>;
+}
 
+impl<T> Steal<T> {
+    /// Maps a success, keeping `Empty` and `Retry`.
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Steal<U> {
+        match self {
+            Steal::Success(t) => Steal::Success(f(t)),
+            Steal::Empty => Steal::Empty,
+            Steal::Retry => Steal::Retry,
+        }
+    }
+}
+
+/// One item from `src`.
+fn steal_one<T>(src: &impl Source<T>) -> Steal<T> {
+    let mut out = None;
+    src.steal_into(1, |v| out = Some(v))
+        .map(|_| out.expect("a successful steal takes an item"))
+}
+
+/// At most `limit` items (and at most what `src` allows) from `src` into `dest`.
+fn steal_batch_into<T>(src: &impl Source<T>, dest: &Worker<T>, limit: usize) -> Steal<()> {
+    check_limit(limit);
+    let max = limit.min(dest.room());
+    if max == 0 {
+        return Steal::Empty;
+    }
+    src.steal_into(max, |v| dest.push_unbounded(v)).map(|_| ())
+}
+
+/// As `steal_batch_into`, but the oldest item is returned instead of pushed.
+fn steal_batch_and_pop_into<T>(src: &impl Source<T>, dest: &Worker<T>, limit: usize) -> Steal<T> {
+    check_limit(limit);
+    let max = limit.min(dest.room().saturating_add(1));
+    let mut first = None;
+    src.steal_into(max, |v| {
+        if first.is_none() {
+            first = Some(v);
+        } else {
+            dest.push_unbounded(v);
+        }
+    })
+    .map(|_| first.expect("a successful steal takes an item"))
+}
+
+impl<T> Source<T> for Stealer<T> {
+    fn steal_into(&self, max: usize, sink: impl FnMut(T)) -> Steal<usize> {
+        self.inner
+            .steal_into(max, self.flavor == Flavor::Fifo, sink)
+    }
+}
+
+impl<T> Stealer<T> {
     /// Steals the oldest item.
     ///
     /// # Examples
@@ -767,12 +859,7 @@ impl<T> Stealer<T> {
     /// assert_eq!(w.stealer().steal(), Steal::Success(1));
     /// ```
     pub fn steal(&self) -> Steal<T> {
-        let mut out = None;
-        match self.inner.steal_into(1, self.fifo(), |v| out = Some(v)) {
-            Steal::Success(_) => Steal::Success(out.expect("a successful steal takes one item")),
-            Steal::Empty => Steal::Empty,
-            Steal::Retry => Steal::Retry,
-        }
+        steal_one(self)
     }
 
     /// Steals a batch (up to half the items, at most 32) into `dest`.
@@ -813,26 +900,15 @@ impl<T> Stealer<T> {
     /// assert_eq!(mine.len(), 2);
     /// ```
     pub fn steal_batch_with_limit(&self, dest: &Worker<T>, limit: usize) -> Steal<()> {
-        check_limit(limit);
         if Arc::ptr_eq(&self.inner, &dest.inner) {
+            check_limit(limit);
             return if dest.is_empty() {
                 Steal::Empty
             } else {
                 Steal::Success(())
             };
         }
-        let max = limit.min(dest.room());
-        if max == 0 {
-            return Steal::Empty;
-        }
-        match self
-            .inner
-            .steal_into(max, self.fifo(), |v| dest.push_unbounded(v))
-        {
-            Steal::Success(_) => Steal::Success(()),
-            Steal::Empty => Steal::Empty,
-            Steal::Retry => Steal::Retry,
-        }
+        steal_batch_into(self, dest, limit)
     }
 
     /// Steals a batch (up to half, at most 32), returns the oldest stolen item and
@@ -871,27 +947,14 @@ impl<T> Stealer<T> {
     /// assert_eq!(mine.pop(), None);
     /// ```
     pub fn steal_batch_with_limit_and_pop(&self, dest: &Worker<T>, limit: usize) -> Steal<T> {
-        check_limit(limit);
         if Arc::ptr_eq(&self.inner, &dest.inner) {
+            check_limit(limit);
             return match dest.pop() {
                 Some(v) => Steal::Success(v),
                 None => Steal::Empty,
             };
         }
-        let max = limit.min(dest.room().saturating_add(1));
-        let mut first = None;
-        let r = self.inner.steal_into(max, self.fifo(), |v| {
-            if first.is_none() {
-                first = Some(v);
-            } else {
-                dest.push_unbounded(v);
-            }
-        });
-        match r {
-            Steal::Success(_) => Steal::Success(first.expect("a successful steal takes an item")),
-            Steal::Empty => Steal::Empty,
-            Steal::Retry => Steal::Retry,
-        }
+        steal_batch_and_pop_into(self, dest, limit)
     }
 
     /// Whether the deque is empty (a snapshot).
