@@ -29,8 +29,13 @@ pub(super) struct Channel<T> {
     /// `CLOSING | CLOSED`, set once each by the one winning `close`, in that order.
     state: CachePadded<AtomicU32>,
     /// Sends in flight per stripe: +1 before a sender checks `CLOSING`, -1 after its
-    /// push (or after it saw `CLOSING`). Written by senders and by `close`'s touch.
-    stripes: Box<[CachePadded<AtomicUsize>]>,
+    /// push (or after it saw `CLOSING`). Written by senders, and touched (`+0`) by
+    /// `close` and by receivers about to sleep.
+    send_stripes: Box<[CachePadded<AtomicUsize>]>,
+    /// Always 0: each receiver read-modify-writes its own stripe (`+0`) after a pop,
+    /// before it looks for sleeping senders; touched by `close` and by senders about
+    /// to sleep (invariant 5).
+    recv_stripes: Box<[CachePadded<AtomicUsize>]>,
     /// Senders waiting for room.
     senders: CachePadded<Side>,
     /// Receivers waiting for a value.
@@ -42,9 +47,8 @@ impl<T> Channel<T> {
         Channel {
             queue: ArrayQueue::new(cap),
             state: CachePadded::new(AtomicU32::new(0)),
-            stripes: (0..STRIPES)
-                .map(|_| CachePadded::new(AtomicUsize::new(0)))
-                .collect(),
+            send_stripes: stripes(),
+            recv_stripes: stripes(),
             senders: CachePadded::new(Side::new()),
             receivers: CachePadded::new(Side::new()),
         }
@@ -81,7 +85,7 @@ impl<T> Channel<T> {
         if self.is_closed() {
             return Err((value, Refused::Closed));
         }
-        let count = &self.stripes[stripe];
+        let count = &self.send_stripes[stripe];
         // Ordering: Acquire pairs with the AcqRel touch in `close` (invariant 3): if
         // this increment comes after the touch, the load of `state` below sees
         // `CLOSING`. Its Release half is not needed: the decrement publishes the push.
@@ -92,9 +96,12 @@ impl<T> Channel<T> {
             return Err((value, Refused::Closed));
         }
         let pushed = self.queue.push(value);
-        // Ordering: Release pairs with the Acquire loads in `wait_closed_quiet`: a
-        // receiver that sees the count drop also sees the push (invariant 4).
-        count.fetch_sub(1, Ordering::Release);
+        // Ordering: AcqRel. Release pairs with the Acquire loads in
+        // `wait_closed_quiet` (a receiver that sees the count drop also sees the push,
+        // invariant 4) and with a sleeping receiver's touch (invariant 5: it then sees
+        // the push). Acquire pairs with that touch the other way round (if the touch
+        // came first, `notify_one` below sees the receiver counted).
+        count.fetch_sub(1, Ordering::AcqRel);
         match pushed {
             Ok(()) => {
                 self.receivers.notify_one();
@@ -105,9 +112,14 @@ impl<T> Channel<T> {
     }
 
     /// Pops a value; `Ok(None)` if empty and open, `Err(())` if closed and drained.
+    /// Wakes a sender if one sleeps.
     #[inline]
-    pub(super) fn try_recv(&self) -> Result<Option<T>, ()> {
+    pub(super) fn try_recv(&self, stripe: usize) -> Result<Option<T>, ()> {
         if let Some(v) = self.queue.pop() {
+            // Ordering: AcqRel, the receiving waker's side of invariant 5 (see the
+            // decrement in `try_send`): ordered with a sleeping sender's touch, so
+            // either it sees the slot we freed or `notify_one` sees it counted.
+            self.recv_stripes[stripe].fetch_add(0, Ordering::AcqRel);
             self.senders.notify_one();
             return Ok(Some(v));
         }
@@ -121,13 +133,8 @@ impl<T> Channel<T> {
             return Ok(None);
         }
         self.wait_closed_quiet();
-        match self.queue.pop() {
-            Some(v) => {
-                self.senders.notify_one();
-                Ok(Some(v))
-            }
-            None => Err(()),
-        }
+        // No sender can wait for the room this frees: sends fail once closed.
+        self.queue.pop().map(Some).ok_or(())
     }
 
     /// Waits until the close that began has finished and no send is in flight; after
@@ -141,7 +148,7 @@ impl<T> Channel<T> {
         while self.state.load(Ordering::Acquire) & CLOSED == 0 {
             snooze(&backoff);
         }
-        for count in self.stripes.iter() {
+        for count in self.send_stripes.iter() {
             // Ordering: Acquire pairs with the Release decrement in `try_send`, so the
             // push of a send counted here is visible to the pop that follows.
             while count.load(Ordering::Acquire) != 0 {
@@ -171,7 +178,7 @@ impl<T> Channel<T> {
                 continue;
             }
             // Invariant 5: register, then look again, then sleep.
-            let epoch = self.senders.register();
+            let epoch = self.senders.register(&self.recv_stripes);
             match self.try_send(value, stripe) {
                 Ok(()) => {
                     self.senders.unregister();
@@ -189,10 +196,10 @@ impl<T> Channel<T> {
     }
 
     /// Receives, waiting for a value until `until` gives up.
-    pub(super) fn recv(&self, until: Until<'_>) -> Result<T, Fail> {
+    pub(super) fn recv(&self, stripe: usize, until: Until<'_>) -> Result<T, Fail> {
         let backoff = Backoff::new();
         loop {
-            match self.try_recv() {
+            match self.try_recv(stripe) {
                 Ok(Some(v)) => return Ok(v),
                 Err(()) => return Err(Fail::Closed),
                 Ok(None) => {}
@@ -204,8 +211,8 @@ impl<T> Channel<T> {
                 continue;
             }
             // Invariant 5: register, then look again, then sleep.
-            let epoch = self.receivers.register();
-            let again = self.try_recv();
+            let epoch = self.receivers.register(&self.send_stripes);
+            let again = self.try_recv(stripe);
             if !matches!(again, Ok(None)) {
                 self.receivers.unregister();
                 return again
@@ -232,12 +239,18 @@ impl<T> Channel<T> {
             }
             return false;
         }
-        for count in self.stripes.iter() {
+        for count in self.send_stripes.iter() {
             // Invariant 3: the touch. Ordering: AcqRel; as a read-modify-write it is
             // ordered with every sender's increment of this stripe: an increment
             // before it is counted in what later readers see, an increment after it
-            // acquires it (Release half) and so sees `CLOSING`.
+            // acquires it (Release half) and so sees `CLOSING`. It also orders this
+            // close with receivers about to sleep (invariant 5, as a waker).
             count.fetch_add(0, Ordering::AcqRel);
+        }
+        for stripe in self.recv_stripes.iter() {
+            // Ordering: AcqRel; orders this close with senders about to sleep, which
+            // touch these stripes (invariant 5, as a waker).
+            stripe.fetch_add(0, Ordering::AcqRel);
         }
         // Ordering: Release pairs with the Acquire loads in `wait_closed_quiet`, so a
         // receiver that sees `CLOSED` sees every touch above.
@@ -255,6 +268,12 @@ impl<T> Channel<T> {
         self.wait_closed_quiet();
         while self.queue.pop().is_some() {}
     }
+}
+
+fn stripes() -> Box<[CachePadded<AtomicUsize>]> {
+    (0..STRIPES)
+        .map(|_| CachePadded::new(AtomicUsize::new(0)))
+        .collect()
 }
 
 /// One step of the spin before sleeping: true while the backoff says keep spinning.

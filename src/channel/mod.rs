@@ -71,7 +71,8 @@
 //! | field      | what | written by |
 //! |------------|------|------------|
 //! | `state`    | bit 0 `CLOSING`: a close began, sends fail; bit 1 `CLOSED`: that close has touched every stripe | the one winning `close` (`fetch_or`) |
-//! | `stripes`  | 8 cache-padded counts of sends in flight (2 under the model checkers); each `Sender` handle picks one when made | senders (+1 / -1), `close` (a `fetch_add(0)` touch) |
+//! | `send_stripes` | 8 cache-padded counts of sends in flight (2 under the model checkers); each `Sender` handle picks one when made | senders (+1 / -1); touched (`+0`) by `close` and by receivers about to sleep |
+//! | `recv_stripes` | 8 cache-padded words that stay 0; each `Receiver` handle picks one | receivers (`+0` after each pop); touched by `close` and by senders about to sleep |
 //! | `senders`, `receivers` | a sleeping place per side: `epoch`, the futex word, bumped by every wake; `sleepers`, threads registered to sleep there | wakers bump `epoch`; sleepers count themselves |
 //!
 //! Invariants:
@@ -86,23 +87,35 @@
 //!    count every later reader sees; an increment after it acquires the touch and
 //!    therefore sees `CLOSING` and does not push.
 //! 4. A receiver reports "closed" only after: a pop found nothing, it saw
-//!    `CLOSING`, then `CLOSED`, then every stripe at zero, and a second pop found
-//!    nothing. By 2 and 3 no value can enter the queue after that point, and every
-//!    push that will ever succeed is visible to the second pop. So close is
+//!    `CLOSING`, then `CLOSED`, then every send stripe at zero, and a second pop
+//!    found nothing. By 2 and 3 no value can enter the queue after that point, and
+//!    every push that will ever succeed is visible to the second pop. So close is
 //!    linearizable against sends and receives, and a send that returned `Ok` is
 //!    never stranded. (The wait for in-flight sends is the one place a receiver
 //!    waits for another thread without sleeping: only on a closed channel, and only
 //!    while a sender is suspended between its count and its push.)
-//! 5. **No lost wake-up.** A thread goes to sleep only as: count itself in its side's
-//!    `sleepers`, read `epoch`, SeqCst fence, try its operation again, then
-//!    futex-wait while `epoch` still holds what it read. A thread that changed the
-//!    queue (push: receivers' side; pop: senders' side; close: both) then issues a
-//!    SeqCst fence and reads `sleepers`; only if it is non-zero does it bump `epoch`
-//!    and wake. Of the two fences one comes first in the single SeqCst order, so
-//!    either the waker sees the sleeper counted (and bumps, so the sleeper's futex
-//!    compare fails or its sleep is ended), or the sleeper's retry sees the change.
-//!    With nobody counted, a send or receive costs no write and no syscall beyond
-//!    the queue operation, the stripe count and the fence.
+//! 5. **No lost wake-up.** This is a store-load (Dekker) pairing: "I am about to
+//!    sleep, then I look at the queue" against "I changed the queue, then I look for
+//!    sleepers". It goes through read-modify-writes of the stripes instead of
+//!    standalone fences. A thread goes to sleep only as: count itself in its side's
+//!    `sleepers`, read `epoch`, touch every stripe of the other side (`fetch_add(0)`,
+//!    AcqRel), try its operation again, then futex-wait while `epoch` still holds
+//!    what it read. A thread that changed the queue read-modify-writes its own
+//!    stripe with AcqRel right after (the sender's count decrement; the receiver's
+//!    `fetch_add(0)`), then reads the other side's `sleepers`, and only if that is
+//!    non-zero bumps `epoch` and wakes. The waker's and the sleeper's
+//!    read-modify-writes of that stripe are totally ordered: if the waker's comes
+//!    first, the sleeper's touch acquires it and its retry sees the change; if the
+//!    touch comes first, the waker's read-modify-write acquires it and sees the
+//!    sleeper counted, and then it bumps `epoch` (so the futex compare fails) or
+//!    wakes the sleeper. `close` is a waker of both sides: it touches every stripe
+//!    after setting `CLOSING` and before reading `sleepers`. With nobody counted, a
+//!    send or receive costs no write and no syscall beyond the queue operation and
+//!    its own stripe, which stays in its own cache line; no SeqCst fence is needed
+//!    anywhere, which is cheaper than a fence on every send and receive (measured:
+//!    the uncontended pair went from 1.28x to 1.13x the queue's push+pop) and is
+//!    understood by ThreadSanitizer as it is. The sleepers pay: one
+//!    read-modify-write per stripe before they sleep, next to a futex call.
 //! 6. A push or pop wakes one sleeper of the other side (it made room for, or
 //!    brought, one value); close wakes all of both sides.
 //! 7. A woken thread always retries its operation before it looks at its deadline
@@ -139,12 +152,12 @@
 //!   Acquire load that reports "closed" (Go: a close happens before a receive that
 //!   returns because of it); touches AcqRel; `fetch_or(CLOSED)` Release, paired with
 //!   the Acquire loads that wait for it.
-//! - Sleep/wake: the two SeqCst fences of invariant 5; `sleepers` itself Relaxed.
-//!   The wake bumps `epoch` with Release and the sleeper reads it with Acquire, so a
-//!   sleeper that reads an epoch already bumped also sees the change behind it.
-//!   Under `--cfg atomkit_tsan` (ThreadSanitizer ignores fences) the fences go and
-//!   the registration and the waker's read of `sleepers` become SeqCst
-//!   read-modify-writes of that word, which order the two sides the same way.
+//! - Sleep/wake (invariant 5): the stripe read-modify-writes on both sides are
+//!   AcqRel, each pairing with the other in whichever order they fall; `sleepers`
+//!   itself is Relaxed. The wake bumps `epoch` with Release and the sleeper reads it
+//!   with Acquire, so a sleeper that reads an epoch already bumped also sees the
+//!   change behind it. No standalone fence is used, so the ThreadSanitizer build
+//!   (`--cfg atomkit_tsan`) needs no special case.
 //! - Rendezvous: the mutex orders everything; the per-waiter words are Release /
 //!   Acquire only to end the wait.
 
@@ -345,7 +358,7 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
             chan: chan.clone(),
             stripe: 0,
         },
-        Receiver { chan },
+        Receiver { chan, stripe: 0 },
     )
 }
 
@@ -665,6 +678,8 @@ impl<T> fmt::Debug for Sender<T> {
 /// ```
 pub struct Receiver<T> {
     chan: Arc<Chan<T>>,
+    /// This handle's wake-check stripe (buffered flavor).
+    stripe: usize,
 }
 
 // SAFETY: a `Receiver` only moves `T`s out of the channel, each to one thread; no `&T`
@@ -713,7 +728,7 @@ impl<T> Receiver<T> {
     #[inline]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         let r = match &self.chan.flavor {
-            Flavor::Array(c) => c.try_recv(),
+            Flavor::Array(c) => c.try_recv(self.stripe),
             Flavor::Zero(c) => c.try_recv(),
         };
         match r {
@@ -809,7 +824,7 @@ impl<T> Receiver<T> {
 
     fn recv_inner(&self, until: Until<'_>) -> Result<T, Fail> {
         match &self.chan.flavor {
-            Flavor::Array(c) => c.recv(until),
+            Flavor::Array(c) => c.recv(self.stripe, until),
             Flavor::Zero(c) => c.recv(until),
         }
     }
@@ -945,6 +960,7 @@ impl<T> Clone for Receiver<T> {
         self.chan.receivers.fetch_add(1, Ordering::Relaxed);
         Receiver {
             chan: self.chan.clone(),
+            stripe: self.chan.new_stripe(),
         }
     }
 }

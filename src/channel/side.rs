@@ -1,26 +1,11 @@
 //! One side's sleeping place: the futex word that threads blocked on that side sleep
 //! on, and the count of threads that may be asleep there (see the module doc of
-//! [`channel`](super), "Waking").
+//! [`channel`](super), invariant 5).
 
-use crate::sync::atomic::{AtomicU32, Ordering};
+use crate::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use crate::sync::time::Instant;
 use crate::wait;
-
-/// The Dekker fence of the sleep/wake protocol (invariant 5 of the module doc):
-/// between "I registered as a sleeper" and "I look at the channel again" on the
-/// sleeper's side, and between "I changed the channel" and "I look for sleepers" on
-/// the waker's side. Under ThreadSanitizer, which ignores fences, the accesses around
-/// it are SeqCst read-modify-writes instead (see [`Side::register`] and
-/// [`Side::sleepers_after_change`]).
-#[inline(always)]
-fn dekker_fence() {
-    #[cfg(not(atomkit_tsan))]
-    // Ordering: SeqCst, pairing the two sides as described above: of two SeqCst
-    // fences one precedes the other in the single total order, so either the waker's
-    // load after its fence sees the sleeper's registration, or the sleeper's recheck
-    // after its fence sees the waker's change.
-    crate::sync::atomic::fence(Ordering::SeqCst);
-}
+use crossbeam_utils::CachePadded;
 
 /// A sleeping place for the senders (waiting for room) or the receivers (waiting for
 /// a value) of one channel.
@@ -42,41 +27,31 @@ impl Side {
         }
     }
 
-    /// The waker's half: called right after a change that may let one sleeper of this
-    /// side proceed (a push for receivers, a pop for senders). No syscall and no write
-    /// unless someone is registered.
+    /// The waker's half, step 2: the caller has just made a change that may let one
+    /// sleeper of this side proceed (a push for receivers, a pop for senders) and then
+    /// read-modify-written its own stripe with `AcqRel` (step 1, invariant 5). No
+    /// write and no syscall unless someone is registered.
     #[inline(always)]
     pub(super) fn notify_one(&self) {
-        if self.sleepers_after_change() != 0 {
+        if self.sleepers() != 0 {
             self.wake(false);
         }
     }
 
-    /// Like [`notify_one`](Self::notify_one), waking every sleeper (close).
+    /// Like [`notify_one`](Self::notify_one), waking every sleeper (close, after its
+    /// touches of every stripe).
     pub(super) fn notify_all(&self) {
-        if self.sleepers_after_change() != 0 {
+        if self.sleepers() != 0 {
             self.wake(true);
         }
     }
 
-    /// Fence, then read the sleeper count (invariant 5).
     #[inline(always)]
-    fn sleepers_after_change(&self) -> u32 {
-        dekker_fence();
-        #[cfg(not(atomkit_tsan))]
-        {
-            // Ordering: Relaxed; the fence before it pairs with the fence in
-            // `register` (invariant 5), and the count guards no memory.
-            self.sleepers.load(Ordering::Relaxed)
-        }
-        #[cfg(atomkit_tsan)]
-        {
-            // Ordering: a SeqCst read-modify-write stands in for fence + load under
-            // TSan: it reads the latest count, and a sleeper whose registration comes
-            // later in the word's order synchronizes with it (Release half) and so
-            // sees our change.
-            self.sleepers.fetch_add(0, Ordering::SeqCst)
-        }
+    fn sleepers(&self) -> u32 {
+        // Ordering: Relaxed; the caller's AcqRel stripe read-modify-write just before
+        // it orders this load after any sleeper registration that touched that
+        // stripe earlier (invariant 5), and the count guards no memory.
+        self.sleepers.load(Ordering::Relaxed)
     }
 
     #[cold]
@@ -93,20 +68,23 @@ impl Side {
         }
     }
 
-    /// The sleeper's half, step 1: count ourselves, read the epoch, fence. The caller
-    /// must then look at the channel again and, only if it still has to wait, call
-    /// [`sleep`](Self::sleep) with the returned epoch and [`unregister`] after.
-    pub(super) fn register(&self) -> u32 {
-        #[cfg(not(atomkit_tsan))]
-        // Ordering: Relaxed; ordered before the recheck by the fence below.
+    /// The sleeper's half: count ourselves, read the epoch, then touch every stripe
+    /// of the other side's wakers (invariant 5). The caller must then try its
+    /// operation again and, only if it still has to wait, call
+    /// [`sleep`](Self::sleep) with the returned epoch; [`unregister`](Self::unregister)
+    /// after either.
+    pub(super) fn register(&self, wakers: &[CachePadded<AtomicUsize>]) -> u32 {
+        // Ordering: Relaxed; the AcqRel touches below carry it to the wakers.
         self.sleepers.fetch_add(1, Ordering::Relaxed);
-        #[cfg(atomkit_tsan)]
-        // Ordering: SeqCst read-modify-write, standing in for the fence under TSan
-        // (see `sleepers_after_change`).
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
         // Ordering: Acquire pairs with the Release bump in `wake`.
         let e = self.epoch.load(Ordering::Acquire);
-        dekker_fence();
+        for stripe in wakers {
+            // Ordering: AcqRel, the sleeper's side of invariant 5. Release: a waker
+            // whose stripe read-modify-write comes later reads this touch (or a later
+            // value) and so sees our registration. Acquire: if the waker's comes
+            // first, we see the change it made before it.
+            stripe.fetch_add(0, Ordering::AcqRel);
+        }
         e
     }
 
