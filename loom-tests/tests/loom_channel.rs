@@ -249,3 +249,22 @@ fn rendezvous_close_wakes_sender() {
         assert_eq!(rx.recv(), Err(RecvError));
     });
 }
+
+/// Two receivers asleep, two sends: each send wakes one unless a wake is already on
+/// its way to every sleeper (the `woken` count); neither receiver is left behind.
+#[test]
+fn two_receivers_two_sends() {
+    model_bound(1, || {
+        let (tx, rx) = bounded::<u64>(2);
+        let rs: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = rx.clone();
+                thread::spawn(move || rx.recv().unwrap())
+            })
+            .collect();
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        let got: u64 = rs.into_iter().map(|r| r.join().unwrap()).sum();
+        assert_eq!(got, 3);
+    });
+}
