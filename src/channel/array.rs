@@ -165,6 +165,7 @@ impl<T> Channel<T> {
         until: Until<'_>,
     ) -> Result<(), (T, Fail)> {
         let backoff = Backoff::new();
+        let mut yields = 0;
         loop {
             match self.try_send(value, stripe) {
                 Ok(()) => return Ok(()),
@@ -174,7 +175,7 @@ impl<T> Channel<T> {
             if let Some(fail) = until.expired() {
                 return Err((value, fail));
             }
-            if spin(&backoff) {
+            if spin(&backoff, &mut yields) {
                 continue;
             }
             // Invariant 5: register, then look again, then sleep.
@@ -198,6 +199,7 @@ impl<T> Channel<T> {
     /// Receives, waiting for a value until `until` gives up.
     pub(super) fn recv(&self, stripe: usize, until: Until<'_>) -> Result<T, Fail> {
         let backoff = Backoff::new();
+        let mut yields = 0;
         loop {
             match self.try_recv(stripe) {
                 Ok(Some(v)) => return Ok(v),
@@ -207,7 +209,7 @@ impl<T> Channel<T> {
             if let Some(fail) = until.expired() {
                 return Err(fail);
             }
-            if spin(&backoff) {
+            if spin(&backoff, &mut yields) {
                 continue;
             }
             // Invariant 5: register, then look again, then sleep.
@@ -276,21 +278,32 @@ fn stripes() -> Box<[CachePadded<AtomicUsize>]> {
         .collect()
 }
 
-/// One step of the spin before sleeping: true while the backoff says keep spinning.
-/// Under the model checkers there is no spin: it would only multiply interleavings.
+/// How many extra yields a waiter makes after `Backoff` is done, before it
+/// registers to sleep. A registered sleeper costs every push (or pop) a futex wake
+/// until it runs again, so on a busy machine a few more yields pay for themselves.
+const EXTRA_YIELDS: u32 = 16;
+
+/// The spin before sleeping: `Backoff` (spin, then yield), then [`EXTRA_YIELDS`]
+/// more yields. True while the caller should keep spinning. Under the model checkers
+/// there is no spin: it would only multiply interleavings.
 #[inline]
-pub(super) fn spin(backoff: &Backoff) -> bool {
+pub(super) fn spin(backoff: &Backoff, yields: &mut u32) -> bool {
     #[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
     {
         if !backoff.is_completed() {
             backoff.snooze();
             return true;
         }
+        if *yields < EXTRA_YIELDS {
+            *yields += 1;
+            crate::sync::thread::yield_now();
+            return true;
+        }
         false
     }
     #[cfg(any(atomkit_loom, atomkit_shuttle))]
     {
-        let _ = backoff;
+        let _ = (backoff, yields);
         false
     }
 }

@@ -235,6 +235,7 @@ impl<T> Channel<T> {
 /// deadline, the signal). Returns whether the token was set.
 fn block(token: &Token, until: Until<'_>) -> bool {
     let backoff = Backoff::new();
+    let mut yields = 0;
     loop {
         // Ordering: Acquire pairs with the Release store in `notify`.
         if token.load(Ordering::Acquire) != 0 {
@@ -243,7 +244,7 @@ fn block(token: &Token, until: Until<'_>) -> bool {
         if until.expired().is_some() {
             return false;
         }
-        if spin(&backoff) {
+        if spin(&backoff, &mut yields) {
             continue;
         }
         wait::wait_maybe_until(token, 0, until.wake_at());
