@@ -281,6 +281,7 @@ fn stripes() -> Box<[CachePadded<AtomicUsize>]> {
 /// How many extra yields a waiter makes after `Backoff` is done, before it
 /// registers to sleep. A registered sleeper costs every push (or pop) a futex wake
 /// until it runs again, so on a busy machine a few more yields pay for themselves.
+#[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
 const EXTRA_YIELDS: u32 = 16;
 
 /// The spin before sleeping: `Backoff` (spin, then yield), then [`EXTRA_YIELDS`]
