@@ -122,6 +122,14 @@
 //!    or signal, so a wake is never swallowed by a thread that then gives up: it
 //!    either uses the value or room it was woken for, or someone else did.
 //!
+//! Before registering, a blocked call spins with `crossbeam_utils::Backoff` (spin,
+//! then yield) and then yields 16 more times, retrying between steps: a registered
+//! sleeper costs every push (or pop) on the other side a futex wake until it runs
+//! again, so on a busy machine a few more yields pay for themselves. (A variant that
+//! counted wakes in flight, to skip wakes already on their way, lost a wake-up by
+//! ABA on the futex word in the loom model `two_receivers_two_sends`, and was
+//! dropped.)
+//!
 //! The queue's capacity-1 window (module doc of [`queue`](crate::queue), "What is
 //! *not* promised": a `push` that took the only slot makes a `pop` see "empty" and
 //! another `push` see "full" at once) is harmless here: a receiver that sleeps on
