@@ -106,8 +106,11 @@ pub(super) fn wait(atom: &AtomicU32, expected: u32) {
     };
     #[cfg(atomkit_loom)]
     {
-        let _ = id;
         waker.wait();
+        // loom's `Notify` may return spuriously (it models spurious wake-ups). Leave no
+        // registration behind then: a later `wake_one` spent on it would wake nobody
+        // and strand the thread that sleeps here next.
+        dequeue(id);
     }
     #[cfg(atomkit_shuttle)]
     {
