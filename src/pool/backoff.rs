@@ -262,7 +262,7 @@ mod tests {
             .factor(-3.0)
             .jitter(7.0)
             .max_attempts(100);
-        assert!(b.all(|d| d <= Duration::from_millis(4)));
+        assert!(b.into_iter().all(|d| d <= Duration::from_millis(4)));
     }
 
     #[test]

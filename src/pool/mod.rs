@@ -124,7 +124,6 @@ mod queue;
 pub use backoff::Backoff;
 pub use job::{with_signal, Job, JobError, JobHandle, JoinTimeoutError, Panic, WithSignal};
 
-use queue::{self as channel, Receiver, SendTimeoutError, SendUntilError, Sender, TrySendError};
 use crate::signal::{Cause, Signal};
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::sync::time::{self, Duration, Instant};
@@ -133,6 +132,7 @@ use crate::wait;
 use core::fmt;
 use crossbeam_utils::CachePadded;
 use job::{new_task, take_back, Outcome, TaskRef};
+use queue::{self as channel, Receiver, SendTimeoutError, SendUntilError, Sender, TrySendError};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The most workers a pool may have.
@@ -172,16 +172,14 @@ impl WorkerStats {
     fn bump(counter: &AtomicU64, n: u64) {
         // Ordering: Relaxed; single writer, so load-then-store loses nothing, and the
         // counter publishes no memory (see `# Implementation`).
-        counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        counter.store(
+            counter.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 
     /// Records how a task ended; called before its result is published (invariant 5).
-    fn record(
-        &self,
-        outcome: Outcome,
-        enqueued: Option<Instant>,
-        started: Option<Instant>,
-    ) {
+    fn record(&self, outcome: Outcome, enqueued: Option<Instant>, started: Option<Instant>) {
         match outcome {
             Outcome::Completed => Self::bump(&self.completed, 1),
             Outcome::Panicked => Self::bump(&self.panicked, 1),
@@ -191,7 +189,10 @@ impl WorkerStats {
             if let Some(q) = enqueued {
                 Self::bump(&self.wait_ns, nanos(started.saturating_duration_since(q)));
             }
-            Self::bump(&self.run_ns, nanos(time::now().saturating_duration_since(started)));
+            Self::bump(
+                &self.run_ns,
+                nanos(time::now().saturating_duration_since(started)),
+            );
         }
     }
 }
@@ -231,12 +232,241 @@ struct Shared {
 /// assert_eq!(h.join().unwrap(), 2);
 /// ```
 pub struct WorkerPool {
-    tx: Sender<TaskRef>,
+    /// The pool's own intake handle (it holds the shared state too).
+    submitter: Submitter,
     /// Kept for the shutdown's drain; the workers have their own clones.
     rx: Receiver<TaskRef>,
-    shared: Arc<Shared>,
     threads: Vec<thread::JoinHandle<()>>,
     capacity: usize,
+}
+
+/// A cloneable handle for submitting jobs to a [`WorkerPool`] from other threads;
+/// from [`WorkerPool::submitter`].
+///
+/// It has the pool's submit methods and nothing else: it cannot shut the pool down,
+/// and it does not keep it running. After the pool's shutdown begins (or the pool is
+/// dropped) every submit through it fails with `ShutDown` and hands the job back.
+///
+/// # Examples
+///
+/// ```
+/// use atomkit::pool::WorkerPool;
+///
+/// let pool = WorkerPool::builder().workers(1).build().unwrap();
+/// let s = pool.submitter();
+/// drop(pool);
+/// assert!(s.try_submit(|| 1).unwrap_err().is_shut_down());
+/// ```
+#[derive(Clone)]
+pub struct Submitter {
+    tx: Sender<TaskRef>,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Submitter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Submitter").finish_non_exhaustive()
+    }
+}
+
+impl Submitter {
+    fn rejected(&self) {
+        // Ordering: Relaxed; a metric only.
+        self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+    /// See [`WorkerPool::try_submit`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`WorkerPool::try_submit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = atomkit::pool::WorkerPool::builder().workers(1).build().unwrap();
+    /// let s = pool.submitter();
+    /// let h = std::thread::spawn(move || s.try_submit(|| 1)).join().unwrap();
+    /// assert_eq!(h.unwrap().join().unwrap(), 1);
+    /// ```
+    pub fn try_submit<J: Job>(&self, job: J) -> Result<JobHandle<J::Output>, SubmitError<J>> {
+        let (task, handle) = new_task(job, self.shared.timed);
+        match self.tx.try_send(task) {
+            Ok(()) => Ok(handle),
+            Err(e) => {
+                self.rejected();
+                drop(handle);
+                Err(match e {
+                    TrySendError::Full(t) => SubmitError::Full(take_back(&t)),
+                    TrySendError::Closed(t) => SubmitError::ShutDown(take_back(&t)),
+                })
+            }
+        }
+    }
+    /// See [`WorkerPool::submit`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`WorkerPool::submit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = atomkit::pool::WorkerPool::builder().workers(1).build().unwrap();
+    /// let s = pool.submitter();
+    /// let h = std::thread::spawn(move || s.submit(|| 1)).join().unwrap();
+    /// assert_eq!(h.unwrap().join().unwrap(), 1);
+    /// ```
+    pub fn submit<J: Job>(&self, job: J) -> Result<JobHandle<J::Output>, ShutDownError<J>> {
+        let (task, handle) = new_task(job, self.shared.timed);
+        match self.tx.send(task) {
+            Ok(()) => Ok(handle),
+            Err(e) => {
+                self.rejected();
+                drop(handle);
+                Err(ShutDownError(take_back(&e.into_inner())))
+            }
+        }
+    }
+    /// See [`WorkerPool::submit_timeout`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`WorkerPool::submit_timeout`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = atomkit::pool::WorkerPool::builder().workers(1).build().unwrap();
+    /// let s = pool.submitter();
+    /// let h = std::thread::spawn(move || s.submit_timeout(|| 1, std::time::Duration::from_secs(1))).join().unwrap();
+    /// assert_eq!(h.unwrap().join().unwrap(), 1);
+    /// ```
+    pub fn submit_timeout<J: Job>(
+        &self,
+        job: J,
+        timeout: Duration,
+    ) -> Result<JobHandle<J::Output>, SubmitTimeoutError<J>> {
+        match time::now().checked_add(timeout) {
+            Some(deadline) => self.submit_deadline(job, deadline),
+            None => self
+                .submit(job)
+                .map_err(|e| SubmitTimeoutError::ShutDown(e.into_inner())),
+        }
+    }
+    /// See [`WorkerPool::submit_deadline`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`WorkerPool::submit_deadline`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = atomkit::pool::WorkerPool::builder().workers(1).build().unwrap();
+    /// let s = pool.submitter();
+    /// let h = std::thread::spawn(move || s.submit_deadline(|| 1, std::time::Instant::now() + std::time::Duration::from_secs(1))).join().unwrap();
+    /// assert_eq!(h.unwrap().join().unwrap(), 1);
+    /// ```
+    pub fn submit_deadline<J: Job>(
+        &self,
+        job: J,
+        deadline: Instant,
+    ) -> Result<JobHandle<J::Output>, SubmitTimeoutError<J>> {
+        let (task, handle) = new_task(job, self.shared.timed);
+        match self.tx.send_deadline(task, deadline) {
+            Ok(()) => Ok(handle),
+            Err(e) => {
+                self.rejected();
+                drop(handle);
+                Err(match e {
+                    SendTimeoutError::Timeout(t) => SubmitTimeoutError::Timeout(take_back(&t)),
+                    SendTimeoutError::Closed(t) => SubmitTimeoutError::ShutDown(take_back(&t)),
+                })
+            }
+        }
+    }
+    /// See [`WorkerPool::submit_until`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`WorkerPool::submit_until`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = atomkit::pool::WorkerPool::builder().workers(1).build().unwrap();
+    /// let s = pool.submitter();
+    /// let h = std::thread::spawn(move || s.submit_until(|| 1, &atomkit::Signal::new())).join().unwrap();
+    /// assert_eq!(h.unwrap().join().unwrap(), 1);
+    /// ```
+    pub fn submit_until<J: Job>(
+        &self,
+        job: J,
+        signal: &Signal,
+    ) -> Result<JobHandle<J::Output>, SubmitUntilError<J>> {
+        let (task, handle) = new_task(job, self.shared.timed);
+        match self.tx.send_until(task, signal) {
+            Ok(()) => Ok(handle),
+            Err(e) => {
+                self.rejected();
+                drop(handle);
+                Err(match e {
+                    SendUntilError::Cancelled(t, cause) => {
+                        SubmitUntilError::Cancelled(take_back(&t), cause)
+                    }
+                    SendUntilError::Closed(t) => SubmitUntilError::ShutDown(take_back(&t)),
+                })
+            }
+        }
+    }
+    /// See [`WorkerPool::submit_with_retry`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`WorkerPool::submit_with_retry`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = atomkit::pool::WorkerPool::builder().workers(1).build().unwrap();
+    /// let s = pool.submitter();
+    /// let h = std::thread::spawn(move || s.submit_with_retry(|| 1, atomkit::pool::Backoff::default())).join().unwrap();
+    /// assert_eq!(h.unwrap().join().unwrap(), 1);
+    /// ```
+    pub fn submit_with_retry<J: Job>(
+        &self,
+        job: J,
+        backoff: Backoff,
+    ) -> Result<JobHandle<J::Output>, SubmitError<J>> {
+        let (mut task, handle) = new_task(job, self.shared.timed);
+        let mut delays = backoff;
+        let refused = loop {
+            match self.tx.try_send(task) {
+                Ok(()) => return Ok(handle),
+                Err(TrySendError::Full(t)) => match delays.next() {
+                    Some(delay) => {
+                        task = t;
+                        self.pause(delay);
+                    }
+                    None => break SubmitError::Full(take_back(&t)),
+                },
+                Err(TrySendError::Closed(t)) => break SubmitError::ShutDown(take_back(&t)),
+            }
+        };
+        self.rejected();
+        drop(handle);
+        Err(refused)
+    }
+
+    /// Sleeps for `delay`, or until intake closes.
+    fn pause(&self, delay: Duration) {
+        match time::now().checked_add(delay) {
+            Some(until) => {
+                self.shared.stopping.wait_deadline(until);
+            }
+            None => self.shared.stopping.wait(),
+        }
+    }
 }
 
 /// Configures and builds a [`WorkerPool`].
@@ -404,9 +634,8 @@ impl Builder {
             }
         }
         Ok(WorkerPool {
-            tx,
+            submitter: Submitter { tx, shared },
             rx,
-            shared,
             threads,
             capacity: self.capacity,
         })
@@ -464,7 +693,7 @@ impl WorkerPool {
     /// assert_eq!(pool.workers(), 2);
     /// ```
     pub fn workers(&self) -> usize {
-        self.shared.stats.len()
+        self.submitter.shared.stats.len()
     }
 
     /// The queue's capacity.
@@ -477,11 +706,6 @@ impl WorkerPool {
     /// ```
     pub fn queue_capacity(&self) -> usize {
         self.capacity
-    }
-
-    fn rejected(&self) {
-        // Ordering: Relaxed; a metric only.
-        self.shared.rejected.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Queues `job` if there is room, without blocking.
@@ -518,18 +742,7 @@ impl WorkerPool {
     /// assert_eq!(queued.join().unwrap(), 1);
     /// ```
     pub fn try_submit<J: Job>(&self, job: J) -> Result<JobHandle<J::Output>, SubmitError<J>> {
-        let (task, handle) = new_task(job, self.shared.timed);
-        match self.tx.try_send(task) {
-            Ok(()) => Ok(handle),
-            Err(e) => {
-                self.rejected();
-                drop(handle);
-                Err(match e {
-                    TrySendError::Full(t) => SubmitError::Full(take_back(&t)),
-                    TrySendError::Closed(t) => SubmitError::ShutDown(take_back(&t)),
-                })
-            }
-        }
+        self.submitter.try_submit(job)
     }
 
     /// Queues `job`, blocking while the queue is full (backpressure).
@@ -548,15 +761,7 @@ impl WorkerPool {
     /// assert_eq!(got, (0..10).collect::<Vec<_>>());
     /// ```
     pub fn submit<J: Job>(&self, job: J) -> Result<JobHandle<J::Output>, ShutDownError<J>> {
-        let (task, handle) = new_task(job, self.shared.timed);
-        match self.tx.send(task) {
-            Ok(()) => Ok(handle),
-            Err(e) => {
-                self.rejected();
-                drop(handle);
-                Err(ShutDownError(take_back(&e.into_inner())))
-            }
-        }
+        self.submitter.submit(job)
     }
 
     /// Queues `job`, blocking at most `timeout` while the queue is full.
@@ -582,12 +787,7 @@ impl WorkerPool {
         job: J,
         timeout: Duration,
     ) -> Result<JobHandle<J::Output>, SubmitTimeoutError<J>> {
-        match time::now().checked_add(timeout) {
-            Some(deadline) => self.submit_deadline(job, deadline),
-            None => self
-                .submit(job)
-                .map_err(|e| SubmitTimeoutError::ShutDown(e.into_inner())),
-        }
+        self.submitter.submit_timeout(job, timeout)
     }
 
     /// Queues `job`, blocking until `deadline` at most while the queue is full. A
@@ -612,18 +812,7 @@ impl WorkerPool {
         job: J,
         deadline: Instant,
     ) -> Result<JobHandle<J::Output>, SubmitTimeoutError<J>> {
-        let (task, handle) = new_task(job, self.shared.timed);
-        match self.tx.send_deadline(task, deadline) {
-            Ok(()) => Ok(handle),
-            Err(e) => {
-                self.rejected();
-                drop(handle);
-                Err(match e {
-                    SendTimeoutError::Timeout(t) => SubmitTimeoutError::Timeout(take_back(&t)),
-                    SendTimeoutError::Closed(t) => SubmitTimeoutError::ShutDown(take_back(&t)),
-                })
-            }
-        }
+        self.submitter.submit_deadline(job, deadline)
     }
 
     /// Queues `job`, blocking while the queue is full until `signal` closes (or its
@@ -650,20 +839,7 @@ impl WorkerPool {
         job: J,
         signal: &Signal,
     ) -> Result<JobHandle<J::Output>, SubmitUntilError<J>> {
-        let (task, handle) = new_task(job, self.shared.timed);
-        match self.tx.send_until(task, signal) {
-            Ok(()) => Ok(handle),
-            Err(e) => {
-                self.rejected();
-                drop(handle);
-                Err(match e {
-                    SendUntilError::Cancelled(t, cause) => {
-                        SubmitUntilError::Cancelled(take_back(&t), cause)
-                    }
-                    SendUntilError::Closed(t) => SubmitUntilError::ShutDown(take_back(&t)),
-                })
-            }
-        }
+        self.submitter.submit_until(job, signal)
     }
 
     /// Queues `job`, retrying while the queue is full after each delay of `backoff`
@@ -693,34 +869,32 @@ impl WorkerPool {
         job: J,
         backoff: Backoff,
     ) -> Result<JobHandle<J::Output>, SubmitError<J>> {
-        let (mut task, handle) = new_task(job, self.shared.timed);
-        let mut delays = backoff;
-        let refused = loop {
-            match self.tx.try_send(task) {
-                Ok(()) => return Ok(handle),
-                Err(TrySendError::Full(t)) => match delays.next() {
-                    Some(delay) => {
-                        task = t;
-                        self.pause(delay);
-                    }
-                    None => break SubmitError::Full(take_back(&t)),
-                },
-                Err(TrySendError::Closed(t)) => break SubmitError::ShutDown(take_back(&t)),
-            }
-        };
-        self.rejected();
-        drop(handle);
-        Err(refused)
+        self.submitter.submit_with_retry(job, backoff)
     }
 
-    /// Sleeps for `delay`, or until intake closes.
-    fn pause(&self, delay: Duration) {
-        match time::now().checked_add(delay) {
-            Some(until) => {
-                self.shared.stopping.wait_deadline(until);
-            }
-            None => self.shared.stopping.wait(),
-        }
+    /// A cloneable handle for submitting from other threads. It keeps no worker
+    /// alive: once the pool shuts down (or is dropped), its submits fail with
+    /// `ShutDown`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use atomkit::pool::WorkerPool;
+    /// use std::time::Duration;
+    ///
+    /// let pool = WorkerPool::builder().workers(2).build().unwrap();
+    /// let producers: Vec<_> = (0..4)
+    ///     .map(|i| {
+    ///         let s = pool.submitter();
+    ///         std::thread::spawn(move || s.submit(move || i).unwrap().join().unwrap())
+    ///     })
+    ///     .collect();
+    /// let sum: i32 = producers.into_iter().map(|t| t.join().unwrap()).sum();
+    /// assert_eq!(sum, 6);
+    /// pool.shutdown_timeout(Duration::from_secs(10)).unwrap();
+    /// ```
+    pub fn submitter(&self) -> Submitter {
+        self.submitter.clone()
     }
 
     /// A snapshot of the pool's counters. Cheap (a few loads per worker); taken while
@@ -746,7 +920,7 @@ impl WorkerPool {
         let mut wait_ns = 0u64;
         let mut run_ns = 0u64;
         // Ordering (every load below): Relaxed; counters publish no memory.
-        for s in self.shared.stats.iter() {
+        for s in self.submitter.shared.stats.iter() {
             m.running += s.busy.load(Ordering::Relaxed) as usize;
             m.completed += s.completed.load(Ordering::Relaxed);
             m.panicked += s.panicked.load(Ordering::Relaxed);
@@ -754,8 +928,8 @@ impl WorkerPool {
             wait_ns = wait_ns.saturating_add(s.wait_ns.load(Ordering::Relaxed));
             run_ns = run_ns.saturating_add(s.run_ns.load(Ordering::Relaxed));
         }
-        m.cancelled += self.shared.drained.load(Ordering::Relaxed);
-        m.rejected = self.shared.rejected.load(Ordering::Relaxed);
+        m.cancelled += self.submitter.shared.drained.load(Ordering::Relaxed);
+        m.rejected = self.submitter.shared.rejected.load(Ordering::Relaxed);
         m.total_wait = Duration::from_nanos(wait_ns);
         m.total_run = Duration::from_nanos(run_ns);
         m
@@ -854,10 +1028,13 @@ impl WorkerPool {
             }
         }
         // Invariant 4: cancel first, so that workers stop starting jobs; then drain.
-        self.shared.cancel.close();
+        self.submitter.shared.cancel.close();
         while let Ok(task) = self.rx.try_recv() {
             // Ordering: Relaxed; a metric, counted before the result (invariant 5).
-            self.shared.drained.fetch_add(1, Ordering::Relaxed);
+            self.submitter
+                .shared
+                .drained
+                .fetch_add(1, Ordering::Relaxed);
             task.cancel();
             let _ = catch_unwind(AssertUnwindSafe(move || drop(task)));
         }
@@ -870,22 +1047,22 @@ impl WorkerPool {
 
     /// Closes intake: later submits fail with `ShutDown`; workers drain and exit.
     fn close_intake(&self) {
-        self.tx.close();
-        self.shared.stopping.close();
+        self.submitter.tx.close();
+        self.submitter.shared.stopping.close();
     }
 
     /// Waits until every worker has exited or `deadline` passes; true if they have.
     fn wait_for_workers(&self, deadline: Option<Instant>) -> bool {
         loop {
             // Ordering: Acquire pairs with the workers' Release `fetch_sub`.
-            let live = self.shared.live.load(Ordering::Acquire);
+            let live = self.submitter.shared.live.load(Ordering::Acquire);
             if live == 0 {
                 return true;
             }
             if deadline.is_some_and(|d| time::now() >= d) {
                 return false;
             }
-            wait::wait_maybe_until(&self.shared.live, live, deadline);
+            wait::wait_maybe_until(&self.submitter.shared.live, live, deadline);
         }
     }
 

@@ -9,9 +9,7 @@
 //! receivers that find it closed pop what is left and then report closed.
 
 use crate::queue::ArrayQueue;
-use crate::semaphore::{
-    AcquireTimeoutError, AcquireUntilError, Semaphore, TryAcquireError,
-};
+use crate::semaphore::{AcquireTimeoutError, AcquireUntilError, Semaphore, TryAcquireError};
 use crate::signal::{Cause, Signal};
 use crate::sync::atomic::{AtomicU32, Ordering};
 use crate::sync::time::Instant;
@@ -33,6 +31,13 @@ struct Chan<T> {
 
 pub(super) struct Sender<T>(Arc<Chan<T>>);
 pub(super) struct Receiver<T>(Arc<Chan<T>>);
+
+/// Cloning does not count senders: the pool always closes the queue explicitly.
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Sender(self.0.clone())
+    }
+}
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
@@ -210,13 +215,6 @@ impl<T> Sender<T> {
 
     pub(super) fn close(&self) -> bool {
         self.0.close()
-    }
-}
-
-impl<T> Drop for Sender<T> {
-    fn drop(&mut self) {
-        // The pool has one sender: dropping it closes, as the channel's last sender does.
-        self.0.close();
     }
 }
 
