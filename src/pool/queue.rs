@@ -136,14 +136,16 @@ impl<T> Chan<T> {
         prev & CLOSED == 0
     }
 
-    /// Takes one item after winning an `items` permit, or after `items` closed.
+    /// Takes one item after winning an `items` permit (`permit`), or after `items`
+    /// closed. With a permit the item can still be gone: once `items` is closed,
+    /// receivers pop without permits and may take it. That happens only after every
+    /// accepted push has landed (`leave`), so `None` then means closed and drained.
     fn take(&self, permit: bool) -> Option<T> {
         let v = self.queue.pop();
         if v.is_some() || permit {
             // A claimed item frees a place.
             self.slots.add_permits(1);
         }
-        debug_assert!(!permit || v.is_some(), "an items permit guarantees an item");
         v
     }
 }
@@ -224,7 +226,7 @@ impl<T> Receiver<T> {
         match self.0.items.acquire() {
             Ok(p) => {
                 p.forget();
-                Ok(self.0.take(true).expect("permit means item"))
+                self.0.take(true).ok_or(())
             }
             Err(_) => self.0.take(false).ok_or(()),
         }
@@ -234,7 +236,7 @@ impl<T> Receiver<T> {
         match self.0.items.try_acquire() {
             Ok(p) => {
                 p.forget();
-                Ok(self.0.take(true).expect("permit means item"))
+                self.0.take(true).ok_or(())
             }
             Err(TryAcquireError::Closed) => self.0.take(false).ok_or(()),
             Err(_) => Err(()),

@@ -106,8 +106,11 @@ pub(super) fn wait(atom: &AtomicU32, expected: u32) {
     };
     #[cfg(atomkit_loom)]
     {
-        let _ = id;
         waker.wait();
+        // loom's `Notify` may wake spuriously. A spurious return is allowed (the
+        // caller rechecks), but it must not leave this registration behind: a stale
+        // entry would take a later `wake_one` meant for the caller's next sleep.
+        dequeue(id);
     }
     #[cfg(atomkit_shuttle)]
     {
