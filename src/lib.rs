@@ -7,6 +7,7 @@
 //!
 //! | module | what | pick it for |
 //! |--------|------|-------------|
+//! | [`channel`] | [`bounded`](channel::bounded) → [`Sender`](channel::Sender) / [`Receiver`](channel::Receiver): Go's buffered (and unbuffered) channel on the lock-free queue, close-as-broadcast, timeouts, [`Signal`](signal::Signal) cancellation | passing work between threads with backpressure (Go's `make(chan T, n)`, `close(ch)`, `select` with `ctx.Done()`) |
 //! | [`counter_map`] | [`CounterMap`](counter_map::CounterMap): per-key `u64` counters, lock-free to count, hot keys striped, exact `snapshot_and_reset` | per-user / per-route request counting with periodic dumps (Go's mutex'd map of counters) |
 //! | [`deque`] | [`Worker`](deque::Worker) / [`Stealer`](deque::Stealer) (Chase-Lev work-stealing deque) and [`Injector`](deque::Injector) (global MPMC queue) | per-thread task queues of a work-stealing scheduler: the owner pushes and pops locally, idle threads steal the oldest half |
 //! | [`pool`] | [`WorkerPool`]: fixed worker threads on a bounded job queue; `try_submit` hands the job back when full, blocking / timed / retrying submits, [`JobHandle`](pool::JobHandle) results with panics caught, shutdown within a deadline, metrics | running jobs on a few threads with backpressure and a graceful exit (Go's workers ranging over a buffered channel) |
@@ -51,6 +52,7 @@
 pub(crate) mod sync;
 pub(crate) mod wait;
 
+pub mod channel;
 pub mod counter_map;
 pub mod deque;
 pub mod pool;
@@ -58,6 +60,8 @@ pub mod queue;
 pub mod semaphore;
 pub mod signal;
 
+#[doc(inline)]
+pub use channel::{bounded, Receiver, Sender};
 #[doc(inline)]
 pub use counter_map::CounterMap;
 #[doc(inline)]

@@ -32,3 +32,36 @@ fn deque_push_error() {
     let boxed: Box<dyn Error + Send + Sync> = Box::new(PushError(1u64));
     assert_eq!(boxed.to_string(), "deque is full");
 }
+
+#[test]
+fn channel_errors() {
+    use atomkit::channel::{
+        RecvError, RecvTimeoutError, RecvUntilError, SendError, SendTimeoutError, SendUntilError,
+        TryRecvError, TrySendError,
+    };
+    use atomkit::signal::Cause;
+    is_error::<SendError<u64>>();
+    is_error::<TrySendError<u64>>();
+    is_error::<SendTimeoutError<u64>>();
+    is_error::<SendUntilError<u64>>();
+    is_error::<RecvError>();
+    is_error::<TryRecvError>();
+    is_error::<RecvTimeoutError>();
+    is_error::<RecvUntilError>();
+    // The value-carrying errors need neither `T: Debug` nor `T: Display` to be errors.
+    struct Opaque;
+    is_error::<SendError<Opaque>>();
+    is_error::<TrySendError<Opaque>>();
+    let boxed: Box<dyn Error + Send + Sync> = Box::new(TrySendError::Full(1u64));
+    assert_eq!(boxed.to_string(), "sending on a full channel");
+    let boxed: Box<dyn Error + Send + Sync> =
+        Box::new(SendUntilError::Cancelled(1u64, Cause::Closed));
+    assert_eq!(boxed.to_string(), "send cancelled: signal closed");
+    // Copy and Eq where the payload allows, and the value comes back.
+    let e = SendTimeoutError::Timeout(3u8);
+    let f = e;
+    assert_eq!(e, f);
+    assert_eq!(f.into_inner(), 3);
+    assert!(TryRecvError::Empty.is_empty());
+    assert_eq!(RecvTimeoutError::Closed, RecvTimeoutError::from(RecvError));
+}

@@ -62,3 +62,39 @@ fn deque_types() {
     send::<PushError<u64>>();
     sync::<PushError<u64>>();
 }
+
+#[test]
+fn channel_types() {
+    use atomkit::channel::{
+        IntoIter, Iter, Receiver, RecvError, RecvTimeoutError, RecvUntilError, SendError,
+        SendTimeoutError, SendUntilError, Sender, TryIter, TryRecvError, TrySendError,
+    };
+    send::<Sender<u64>>();
+    sync::<Sender<u64>>();
+    send::<Receiver<u64>>();
+    sync::<Receiver<u64>>();
+    unpin::<Sender<u64>>();
+    unpin::<Receiver<u64>>();
+    static_::<Sender<u64>>();
+    static_::<Receiver<u64>>();
+    // `T: Send` is enough to share the handles: values move, never are shared.
+    sync::<Sender<std::cell::Cell<u8>>>();
+    sync::<Receiver<std::cell::Cell<u8>>>();
+    send::<IntoIter<u64>>();
+    send::<Iter<'static, u64>>();
+    send::<TryIter<'static, u64>>();
+    send::<SendError<u64>>();
+    sync::<SendError<u64>>();
+    send::<TrySendError<u64>>();
+    sync::<TrySendError<u64>>();
+    send::<SendTimeoutError<u64>>();
+    sync::<SendTimeoutError<u64>>();
+    send::<SendUntilError<u64>>();
+    sync::<SendUntilError<u64>>();
+    send::<RecvError>();
+    sync::<RecvError>();
+    send::<TryRecvError>();
+    send::<RecvTimeoutError>();
+    send::<RecvUntilError>();
+    sync::<RecvUntilError>();
+}

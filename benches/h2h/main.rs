@@ -7,6 +7,7 @@
 // Bench modules share items with `pub` across this binary only.
 #![allow(unreachable_pub)]
 
+mod channel;
 mod counter_map;
 mod deque;
 mod harness;
@@ -40,6 +41,7 @@ fn main() {
     scenarios.extend(deque::scenarios(scale));
     scenarios.extend(queue::scenarios(scale));
     scenarios.extend(semaphore::scenarios(scale));
+    scenarios.extend(channel::scenarios(scale));
     if let Some(f) = &filter {
         scenarios.retain(|s| s.group.contains(f.as_str()) || s.name.contains(f.as_str()));
     }

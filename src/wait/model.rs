@@ -107,9 +107,9 @@ pub(super) fn wait(atom: &AtomicU32, expected: u32) {
     #[cfg(atomkit_loom)]
     {
         waker.wait();
-        // loom's `Notify` may wake spuriously. A spurious return is allowed (the
-        // caller rechecks), but it must not leave this registration behind: a stale
-        // entry would take a later `wake_one` meant for the caller's next sleep.
+        // loom's `Notify` may return spuriously (it models spurious wake-ups). Leave no
+        // registration behind then: a later `wake_one` spent on it would wake nobody
+        // and strand the thread that sleeps here next.
         dequeue(id);
     }
     #[cfg(atomkit_shuttle)]

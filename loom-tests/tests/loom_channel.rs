@@ -1,0 +1,251 @@
+//! loom models of `atomkit::channel`: every interleaving (up to the preemption bound)
+//! of small blocking scenarios. A lost wake-up leaves a thread asleep for good, which
+//! loom reports as a deadlock (the wait layer's model parks on loom's own `Notify`).
+//!
+//! Run: `RUSTFLAGS="--cfg atomkit_loom --cfg crossbeam_loom" cargo nextest run --release -p atomkit-loom-tests --test loom_channel`
+//! (or `cargo xtask loom`). `LOOM_MAX_PREEMPTIONS` overrides the bound set here.
+//!
+//! Under the model checkers the channel does not spin before sleeping, so every
+//! blocking call that finds the channel empty (or full) goes straight to the
+//! register / retry / sleep protocol of invariant 5 and races the other thread's
+//! push, pop or close at every step. A timed wait gives up at a point loom chooses
+//! (the wait layer's model), so both "woken in time" and "timed out" are explored.
+#![cfg(atomkit_loom)]
+
+use atomkit::channel::{
+    bounded, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+};
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(3600);
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_bound(3, f);
+}
+
+fn model_bound(bound: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(bound);
+    }
+    b.max_branches = 50_000;
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let r = runs.clone();
+    b.check(move || {
+        r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f()
+    });
+    eprintln!(
+        "{} executions",
+        runs.load(std::sync::atomic::Ordering::Relaxed)
+    );
+}
+
+/// A receiver that finds the channel empty and goes to sleep is woken by a send.
+#[test]
+fn recv_sleeps_then_send_wakes() {
+    model(|| {
+        let (tx, rx) = bounded::<u64>(1);
+        let r = thread::spawn(move || rx.recv());
+        tx.send(7).unwrap();
+        assert_eq!(r.join().unwrap(), Ok(7));
+    });
+}
+
+/// A sender that finds the channel full and goes to sleep is woken by a receive.
+#[test]
+fn send_sleeps_on_full_then_recv_wakes() {
+    model(|| {
+        let (tx, rx) = bounded::<u64>(1);
+        tx.send(1).unwrap();
+        let s = thread::spawn(move || tx.send(2));
+        assert_eq!(rx.recv(), Ok(1));
+        assert_eq!(rx.recv(), Ok(2));
+        assert_eq!(s.join().unwrap(), Ok(()));
+    });
+}
+
+/// Close from the sender side wakes a receiver asleep on an empty channel.
+#[test]
+fn close_wakes_blocked_receiver() {
+    model(|| {
+        let (tx, rx) = bounded::<u64>(1);
+        let r = thread::spawn(move || rx.recv());
+        assert!(tx.close());
+        assert_eq!(r.join().unwrap(), Err(RecvError));
+    });
+}
+
+/// Close from the receiver side wakes a sender asleep on a full channel; the sender
+/// gets its value back and the queued value is still received.
+#[test]
+fn close_wakes_blocked_sender() {
+    model(|| {
+        let (tx, rx) = bounded::<u64>(1);
+        tx.send(1).unwrap();
+        let s = thread::spawn(move || tx.send(2));
+        assert!(rx.close());
+        assert_eq!(s.join().unwrap(), Err(SendError(2)));
+        assert_eq!(rx.recv(), Ok(1));
+        assert_eq!(rx.recv(), Err(RecvError));
+    });
+}
+
+/// Dropping the last sender wakes a sleeping receiver, after it has drained.
+#[test]
+fn drop_last_sender_wakes_receiver() {
+    model(|| {
+        let (tx, rx) = bounded::<u64>(2);
+        let r = thread::spawn(move || {
+            let a = rx.recv();
+            let b = rx.recv();
+            (a, b)
+        });
+        tx.send(3).unwrap();
+        drop(tx);
+        assert_eq!(r.join().unwrap(), (Ok(3), Err(RecvError)));
+    });
+}
+
+/// A send racing a close, with a receiver draining: the value is received if and only
+/// if the send returned Ok (invariant 4: never stranded by the close).
+#[test]
+fn close_racing_send_strands_nothing() {
+    model(|| {
+        let (tx, rx) = bounded::<u64>(1);
+        let tx2 = tx.clone();
+        let s = thread::spawn(move || tx2.send(5).is_ok());
+        let r = thread::spawn(move || rx.recv().ok());
+        tx.close();
+        let sent = s.join().unwrap();
+        let got = r.join().unwrap();
+        assert_eq!(sent, got == Some(5), "sent {sent}, received {got:?}");
+    });
+}
+
+/// Capacity 1 with two senders and one receiver: a pop in progress makes the queue
+/// "full" for one sender while a push in progress makes it "empty" for the receiver.
+/// Nobody sleeps through the end of the other's operation.
+#[test]
+fn cap1_full_and_empty_at_once() {
+    model_bound(1, || {
+        let (tx, rx) = bounded::<u64>(1);
+        let tx2 = tx.clone();
+        let s1 = thread::spawn(move || tx.send(1).unwrap());
+        let s2 = thread::spawn(move || tx2.send(2).unwrap());
+        let a = rx.recv().unwrap();
+        let b = rx.recv().unwrap();
+        assert_eq!(a + b, 3);
+        s1.join().unwrap();
+        s2.join().unwrap();
+    });
+}
+
+/// Dropping the last receiver while a send is in flight: the value is dropped exactly
+/// once (by the drain, or handed back to the sender), never leaked.
+#[test]
+fn last_receiver_drop_racing_send() {
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = bounded::<Counted>(1);
+        let d = drops.clone();
+        let s = thread::spawn(move || {
+            let r = tx.send(Counted(d));
+            (r.is_ok(), tx)
+        });
+        drop(rx);
+        let (_, tx) = s.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        assert!(tx.is_closed());
+    });
+}
+
+/// A timed receive racing a send: it gets the value or times out, and a value it did
+/// not get is still in the channel.
+#[test]
+fn recv_timeout_racing_send() {
+    model(|| {
+        let (tx, rx) = bounded::<u64>(1);
+        let rx2 = rx.clone();
+        let r = thread::spawn(move || rx2.recv_timeout(LONG));
+        tx.send(9).unwrap();
+        match r.join().unwrap() {
+            Ok(v) => {
+                assert_eq!(v, 9);
+                assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+            }
+            Err(RecvTimeoutError::Timeout) => assert_eq!(rx.try_recv(), Ok(9)),
+            Err(e) => panic!("{e}"),
+        }
+    });
+}
+
+/// A timed send on a full channel racing a receive: it sends or times out with its
+/// value back, never both.
+#[test]
+fn send_timeout_racing_recv() {
+    model(|| {
+        let (tx, rx) = bounded::<u64>(1);
+        tx.send(1).unwrap();
+        let s = thread::spawn(move || tx.send_timeout(2, LONG));
+        assert_eq!(rx.recv(), Ok(1));
+        match s.join().unwrap() {
+            Ok(()) => assert_eq!(rx.try_recv(), Ok(2)),
+            Err(SendTimeoutError::Timeout(v)) => {
+                assert_eq!(v, 2);
+                assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    });
+}
+
+/// Rendezvous: a send completes only by a receive, both directions of arrival.
+#[test]
+fn rendezvous_send_recv() {
+    model(|| {
+        let (tx, rx) = bounded::<u64>(0);
+        let s = thread::spawn(move || tx.send(4));
+        assert_eq!(rx.recv(), Ok(4));
+        assert_eq!(s.join().unwrap(), Ok(()));
+    });
+}
+
+/// Rendezvous with both sides timed: either the value passed (send Ok and receive
+/// Ok) or it did not (the sender has it back, the receiver timed out). Never
+/// half-delivered.
+#[test]
+fn rendezvous_timeouts() {
+    model(|| {
+        let (tx, rx) = bounded::<u64>(0);
+        let s = thread::spawn(move || tx.send_timeout(6, LONG));
+        let got = rx.recv_timeout(LONG);
+        let sent = s.join().unwrap();
+        match (sent, got) {
+            (Ok(()), Ok(6)) => {}
+            (Err(SendTimeoutError::Timeout(6)), Err(RecvTimeoutError::Timeout)) => {}
+            other => panic!("half-delivered: {other:?}"),
+        }
+    });
+}
+
+/// Rendezvous close wakes a blocked sender, which gets its value back.
+#[test]
+fn rendezvous_close_wakes_sender() {
+    model(|| {
+        let (tx, rx) = bounded::<u64>(0);
+        let s = thread::spawn(move || tx.send(8));
+        rx.close();
+        assert_eq!(s.join().unwrap(), Err(SendError(8)));
+        assert_eq!(rx.recv(), Err(RecvError));
+    });
+}
