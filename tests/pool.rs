@@ -599,3 +599,21 @@ fn worker_threads_are_named() {
         assert!(n == "io-0" || n == "io-1", "{n}");
     }
 }
+
+#[test]
+fn rendezvous_queue_hands_jobs_straight_to_idle_workers() {
+    let p = pool(1, 0);
+    assert_eq!(p.queue_capacity(), 0);
+    // A blocking submit waits until the worker takes the job.
+    let hs: Vec<_> = (0..n(50)).map(|i| p.submit(move || i).unwrap()).collect();
+    for (i, h) in hs.into_iter().enumerate() {
+        assert_eq!(h.join().unwrap(), i);
+    }
+    let (open, g) = gate();
+    let started = blocker(&p, &g);
+    started.recv().unwrap();
+    // The only worker is busy: nobody is waiting to receive.
+    assert!(p.try_submit(|| 0).unwrap_err().is_full());
+    open.send(()).unwrap();
+    p.shutdown(far()).unwrap();
+}

@@ -119,7 +119,6 @@
 
 mod backoff;
 mod job;
-mod queue;
 
 pub use backoff::Backoff;
 pub use job::{with_signal, Job, JobError, JobHandle, JoinTimeoutError, Panic, WithSignal};
@@ -132,14 +131,14 @@ use crate::wait;
 use core::fmt;
 use crossbeam_utils::CachePadded;
 use job::{new_task, take_back, Outcome, TaskRef};
-use queue::{self as channel, Receiver, SendTimeoutError, SendUntilError, Sender, TrySendError};
+use crate::channel::{self, Receiver, SendTimeoutError, SendUntilError, Sender, TrySendError};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The most workers a pool may have.
 pub const MAX_WORKERS: usize = 1 << 16;
 
 /// The largest queue capacity a pool accepts.
-pub const MAX_QUEUE_CAPACITY: usize = queue::MAX_CAPACITY;
+pub const MAX_QUEUE_CAPACITY: usize = crate::queue::MAX_CAPACITY;
 
 /// One worker's counters. Written only by that worker (load, add, store: no
 /// read-modify-write), read by snapshots.
@@ -597,9 +596,6 @@ impl Builder {
         }
         if workers > MAX_WORKERS {
             return Err(BuildError::TooManyWorkers(workers));
-        }
-        if self.capacity == 0 {
-            return Err(BuildError::ZeroCapacity);
         }
         if self.capacity > MAX_QUEUE_CAPACITY {
             return Err(BuildError::CapacityTooLarge(self.capacity));
@@ -1242,8 +1238,6 @@ pub enum BuildError {
     NoWorkers,
     /// More than [`MAX_WORKERS`] workers.
     TooManyWorkers(usize),
-    /// A queue capacity of 0.
-    ZeroCapacity,
     /// A queue capacity above [`MAX_QUEUE_CAPACITY`].
     CapacityTooLarge(usize),
     /// The OS refused to start a worker thread (its message).
@@ -1257,7 +1251,6 @@ impl fmt::Display for BuildError {
             BuildError::TooManyWorkers(n) => {
                 write!(f, "{n} workers exceed the maximum of {MAX_WORKERS}")
             }
-            BuildError::ZeroCapacity => f.write_str("queue capacity must be at least 1"),
             BuildError::CapacityTooLarge(c) => write!(
                 f,
                 "queue capacity {c} exceeds the maximum of {MAX_QUEUE_CAPACITY}"
