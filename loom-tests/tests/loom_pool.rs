@@ -48,7 +48,7 @@ fn shutdown_and_join(p: WorkerPool) -> u64 {
 /// visible (loom checks the cell accesses) and a sleeping join is woken.
 #[test]
 fn join_racing_completion() {
-    model(3, || {
+    model(2, || {
         let p = pool(1);
         let h = p.submit(|| 7u32).unwrap();
         assert_eq!(h.join().unwrap(), 7);
@@ -61,7 +61,7 @@ fn join_racing_completion() {
 /// report counts it exactly when it was accepted.
 #[test]
 fn submit_racing_shutdown() {
-    model(2, || {
+    model(1, || {
         let p = pool(1);
         let dropped = Arc::new(AtomicUsize::new(0));
         let s = p.submitter();
@@ -93,7 +93,7 @@ fn submit_racing_shutdown() {
 /// broadcast) or gets in first; the jobs it got in all run.
 #[test]
 fn blocked_submit_racing_shutdown() {
-    model(2, || {
+    model(1, || {
         let p = pool(1);
         let first = p.submit(|| 1u32).unwrap();
         let s = p.submitter();
@@ -112,7 +112,7 @@ fn blocked_submit_racing_shutdown() {
 /// is still there for the shutdown to join.
 #[test]
 fn panic_is_a_result() {
-    model(2, || {
+    model(1, || {
         let p = pool(1);
         let h = p.submit(|| -> u32 { std::panic::panic_any(9u8) }).unwrap();
         assert!(matches!(h.join(), Err(JobError::Panicked(_))));
