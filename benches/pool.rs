@@ -6,15 +6,16 @@
 #![allow(missing_docs, unreachable_pub)]
 
 #[allow(dead_code)]
-#[path = "h2h/harness.rs"]
-mod harness;
-#[allow(dead_code)]
 #[path = "h2h/pool.rs"]
 mod h2h_pool;
+#[allow(dead_code)]
+#[path = "h2h/harness.rs"]
+mod harness;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use h2h_pool::{
-    latency, throughput, Atomkit, AtomkitNoTiming, Crossbeam, Pool, Rayon, ThreadPoolCrate,
+    latency, throughput, Atomkit, AtomkitChannel, AtomkitNoTiming, Crossbeam, Pool, Rayon,
+    ThreadPoolCrate,
 };
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ fn peers() -> Vec<Peer> {
         peer::<Rayon>("rayon"),
         peer::<ThreadPoolCrate>("threadpool"),
         peer::<Crossbeam>("crossbeam-channel-workers"),
+        peer::<AtomkitChannel>("atomkit-channel-workers"),
     ]
 }
 

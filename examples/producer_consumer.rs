@@ -56,5 +56,8 @@ fn main() {
     }
     assert_eq!(per_consumer.iter().sum::<usize>(), 1_000);
     println!("results per consumer: {per_consumer:?}");
-    println!("longest Collatz chain below 1000: {} ({} steps)", longest.0, longest.1);
+    println!(
+        "longest Collatz chain below 1000: {} ({} steps)",
+        longest.0, longest.1
+    );
 }

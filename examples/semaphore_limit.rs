@@ -19,20 +19,22 @@ fn main() {
     let clients: Vec<_> = (0..12)
         .map(|id| {
             let (pool, in_use, peak) = (pool.clone(), in_use.clone(), peak.clone());
-            thread::spawn(move || match pool.acquire_timeout(Duration::from_millis(30)) {
-                Ok(_permit) => {
-                    let now = in_use.fetch_add(1, Ordering::SeqCst) + 1;
-                    peak.fetch_max(now, Ordering::SeqCst);
-                    thread::sleep(Duration::from_millis(10)); // the query
-                    in_use.fetch_sub(1, Ordering::SeqCst);
-                    println!("client {id:2}: served");
-                    true
-                } // `_permit` drops here: the connection goes back
-                Err(e) => {
-                    println!("client {id:2}: gave up ({e})");
-                    false
-                }
-            })
+            thread::spawn(
+                move || match pool.acquire_timeout(Duration::from_millis(30)) {
+                    Ok(_permit) => {
+                        let now = in_use.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        thread::sleep(Duration::from_millis(10)); // the query
+                        in_use.fetch_sub(1, Ordering::SeqCst);
+                        println!("client {id:2}: served");
+                        true
+                    } // `_permit` drops here: the connection goes back
+                    Err(e) => {
+                        println!("client {id:2}: gave up ({e})");
+                        false
+                    }
+                },
+            )
         })
         .collect();
     let served = clients

@@ -26,6 +26,7 @@ fn pool(workers: usize, cap: usize) -> WorkerPool {
     WorkerPool::builder()
         .workers(workers)
         .queue_capacity(cap)
+        .sample_timing(1)
         .build()
         .unwrap()
 }

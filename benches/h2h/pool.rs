@@ -5,8 +5,9 @@
 //! Peers: rayon's `ThreadPool::spawn`, the threadpool crate (`execute`), and
 //! hand-rolled workers on a crossbeam-channel `bounded(1024)` of boxed closures (the
 //! usual do-it-yourself pool). atomkit runs with its defaults (queue capacity 1024,
-//! metrics and timing on), blocking `submit`, handles dropped (jobs detached); a
-//! second atomkit row turns timing off. Every peer signals completion the same way
+//! metrics on, one job in 32 timed), blocking `submit`, handles dropped (jobs
+//! detached); a second atomkit row turns timing off; a last row runs hand-rolled
+//! workers on atomkit's own channel, to separate the queue's cost from the pool's. Every peer signals completion the same way
 //! (each job bumps one shared counter; the producer spins, then yields, until it
 //! reaches the total). Pool start and teardown are outside the timed region.
 
@@ -47,7 +48,7 @@ impl Pool for Atomkit {
     }
 }
 
-/// atomkit with timing off (no clock reads per job).
+/// atomkit with timing off (no clock reads at all).
 pub struct AtomkitNoTiming(atomkit::pool::WorkerPool);
 
 impl Pool for AtomkitNoTiming {
@@ -56,7 +57,7 @@ impl Pool for AtomkitNoTiming {
             atomkit::pool::WorkerPool::builder()
                 .workers(workers)
                 .queue_capacity(1024)
-                .timing(false)
+                .sample_timing(0)
                 .build()
                 .unwrap(),
         )
@@ -126,6 +127,39 @@ impl Pool for Crossbeam {
             })
             .collect();
         Crossbeam { tx, workers }
+    }
+    fn spawn(&self, job: impl FnOnce() + Send + 'static) {
+        self.tx.send(Box::new(job)).unwrap();
+    }
+    fn stop(self) {
+        drop(self.tx);
+        for w in self.workers {
+            w.join().unwrap();
+        }
+    }
+}
+
+/// Hand-rolled workers on atomkit's own `channel::bounded(1024)`: the pool's queue
+/// without the pool.
+pub struct AtomkitChannel {
+    tx: atomkit::channel::Sender<Boxed>,
+    workers: Vec<thread::JoinHandle<()>>,
+}
+
+impl Pool for AtomkitChannel {
+    fn start(workers: usize) -> Self {
+        let (tx, rx) = atomkit::channel::bounded::<Boxed>(1024);
+        let workers = (0..workers)
+            .map(|_| {
+                let rx = rx.clone();
+                thread::spawn(move || {
+                    for job in rx.iter() {
+                        job();
+                    }
+                })
+            })
+            .collect();
+        AtomkitChannel { tx, workers }
     }
     fn spawn(&self, job: impl FnOnce() + Send + 'static) {
         self.tx.send(Box::new(job)).unwrap();
@@ -216,6 +250,7 @@ macro_rules! contenders {
             Contender::new("rayon ThreadPool::spawn", move || $f::<Rayon>($($arg),*)),
             Contender::new("threadpool", move || $f::<ThreadPoolCrate>($($arg),*)),
             Contender::new("crossbeam-channel workers", move || $f::<Crossbeam>($($arg),*)),
+            Contender::new("atomkit-channel workers", move || $f::<AtomkitChannel>($($arg),*)),
         ]
     };
 }

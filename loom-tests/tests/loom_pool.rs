@@ -24,7 +24,7 @@ fn pool(cap: usize) -> WorkerPool {
     WorkerPool::builder()
         .workers(1)
         .queue_capacity(cap)
-        .timing(false)
+        .sample_timing(0)
         .build()
         .unwrap()
 }

@@ -24,7 +24,7 @@ fn pool(workers: usize, cap: usize) -> WorkerPool {
     WorkerPool::builder()
         .workers(workers)
         .queue_capacity(cap)
-        .timing(false)
+        .sample_timing(0)
         .build()
         .unwrap()
 }
