@@ -618,3 +618,22 @@ fn rendezvous_queue_hands_jobs_straight_to_idle_workers() {
     open.send(()).unwrap();
     p.shutdown(far()).unwrap();
 }
+
+#[test]
+fn default_timing_samples_one_job_in_32() {
+    let p = WorkerPool::builder().workers(1).build().unwrap();
+    let hs: Vec<_> = (0..64)
+        .map(|_| {
+            p.submit(|| thread::sleep(Duration::from_micros(50)))
+                .unwrap()
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    let m = p.metrics();
+    // This test's thread made 64 submits: the 32nd and the 64th were timed.
+    assert_eq!((m.completed, m.timed_jobs), (64, 2));
+    // Scaled up to all 64 jobs: at least 64 x 50 us of run time.
+    assert!(m.total_run >= Duration::from_micros(64 * 50), "{m:?}");
+}

@@ -191,10 +191,9 @@ impl WorkerStats {
             Outcome::Panicked => Self::bump(&self.panicked, 1),
             Outcome::Cancelled => Self::bump(&self.cancelled, 1),
         }
-        if let Some(started) = started {
-            if let Some(q) = enqueued {
-                Self::bump(&self.wait_ns, nanos(started.saturating_duration_since(q)));
-            }
+        if let (Some(q), Some(started)) = (enqueued, started) {
+            Self::bump(&self.timed, 1);
+            Self::bump(&self.wait_ns, nanos(started.saturating_duration_since(q)));
             Self::bump(
                 &self.run_ns,
                 nanos(time::now().saturating_duration_since(started)),
