@@ -125,9 +125,21 @@ fuzz_target!(|input: Input| {
             }
             Op::Len => {
                 let (len, empty, full, c, is_closed) = if let Some(tx) = txs.first() {
-                    (tx.len(), tx.is_empty(), tx.is_full(), tx.capacity(), tx.is_closed())
+                    (
+                        tx.len(),
+                        tx.is_empty(),
+                        tx.is_full(),
+                        tx.capacity(),
+                        tx.is_closed(),
+                    )
                 } else if let Some(rx) = rxs.first() {
-                    (rx.len(), rx.is_empty(), rx.is_full(), rx.capacity(), rx.is_closed())
+                    (
+                        rx.len(),
+                        rx.is_empty(),
+                        rx.is_full(),
+                        rx.capacity(),
+                        rx.is_closed(),
+                    )
                 } else {
                     continue;
                 };
@@ -150,7 +162,11 @@ fuzz_target!(|input: Input| {
                 if rxs.is_empty() {
                     closed = true; // the last receiver closes and drops the values
                     m.clear();
-                    assert_eq!(drops.get(), made.get(), "queued values dropped with the receiver");
+                    assert_eq!(
+                        drops.get(),
+                        made.get(),
+                        "queued values dropped with the receiver"
+                    );
                 }
             }
             _ => {}

@@ -142,12 +142,12 @@ fn linearizable(threads: u64, ops: u64) {
 
 #[test]
 fn three_threads_linearizable() {
-    both(3_000, || linearizable(3, 4));
+    both(8_000, || linearizable(3, 4));
 }
 
 #[test]
 fn four_threads_linearizable() {
-    both(1_500, || linearizable(4, 3));
+    both(4_000, || linearizable(4, 3));
 }
 
 /// `producers` blocking senders and `consumers` blocking receivers on a channel of
@@ -206,17 +206,17 @@ fn mpmc_close(producers: u64, consumers: usize, cap: usize, per: u64) {
 
 #[test]
 fn mpmc_close_cap1() {
-    both(3_000, || mpmc_close(2, 2, 1, 3));
+    both(8_000, || mpmc_close(2, 2, 1, 3));
 }
 
 #[test]
 fn mpmc_close_cap2_three_producers() {
-    both(2_000, || mpmc_close(3, 2, 2, 2));
+    both(5_000, || mpmc_close(3, 2, 2, 2));
 }
 
 #[test]
 fn mpmc_close_rendezvous() {
-    both(2_000, || mpmc_close(2, 2, 0, 2));
+    both(5_000, || mpmc_close(2, 2, 0, 2));
 }
 
 /// Timed senders and receivers at capacity `cap` (timeouts fire at points the
@@ -270,12 +270,12 @@ fn timeouts(cap: usize) {
 
 #[test]
 fn timeouts_cap1() {
-    both(3_000, || timeouts(1));
+    both(8_000, || timeouts(1));
 }
 
 #[test]
 fn timeouts_rendezvous() {
-    both(3_000, || timeouts(0));
+    both(8_000, || timeouts(0));
 }
 
 /// A receiver cancellable by a Signal races a send and the signal's close: it gets
@@ -314,10 +314,10 @@ fn signal_cancel(cap: usize) {
 
 #[test]
 fn signal_cancel_cap1() {
-    both(3_000, || signal_cancel(1));
+    both(8_000, || signal_cancel(1));
 }
 
 #[test]
 fn signal_cancel_rendezvous() {
-    both(3_000, || signal_cancel(0));
+    both(8_000, || signal_cancel(0));
 }
