@@ -65,7 +65,7 @@
 //! one allocation, an `Arc` shared by the queue entry and the [`JobHandle`]: the job
 //! (`Option<J>`), the result slot, and the submit time. The queue carries it as a
 //! trait object; the handle finds its typed result slot through `Any` (a type-id
-//! compare). Per job: one allocation, the channel's send and receive, two `Arc`
+//! compare). Per job: one allocation, the channel's send and receive, three `Arc`
 //! reference-count changes, and one read-modify-write on the slot; no lock.
 //!
 //! The result slot's state word, also the futex word a joining handle sleeps on:
