@@ -29,11 +29,15 @@ fn pool(workers: usize, cap: usize) -> WorkerPool {
         .unwrap()
 }
 
-/// Counts its drops: a job lost or dropped twice shows in the count.
-struct Counted(Arc<AtomicUsize>);
+/// Counts its drops: a job lost or dropped twice shows in the count. It counts with a
+/// std atomic, not shuttle's: it is dropped while a panicking job unwinds, and a
+/// shuttle scheduling point there would let another task run while the OS thread (all
+/// tasks share one) reports `panicking()`, which poisons any `Once` that task
+/// finishes (shuttle's `lazy_static`s included).
+struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -43,7 +47,7 @@ impl Drop for Counted {
 fn submit_shutdown_panic(now: bool) {
     let p = pool(2, 2);
     let made = Arc::new(AtomicUsize::new(0));
-    let dropped = Arc::new(AtomicUsize::new(0));
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let producers: Vec<_> = (0..2)
         .map(|k| {
             let (s, made, dropped) = (p.submitter(), made.clone(), dropped.clone());
@@ -94,7 +98,7 @@ fn submit_shutdown_panic(now: bool) {
     }
     assert!(report.cancelled <= cancelled);
     assert_eq!(
-        dropped.load(Ordering::SeqCst),
+        dropped.load(std::sync::atomic::Ordering::SeqCst),
         made.load(Ordering::SeqCst),
         "a job was lost or dropped twice"
     );
