@@ -60,7 +60,7 @@
 //!
 //! # Implementation
 //!
-//! The queue is a bounded [`channel`](crate::channel) of type-erased tasks; the
+//! The queue is a bounded [`channel`](crate::channel::bounded) of type-erased tasks; the
 //! workers loop on `recv` until it reports the channel closed and drained. A task is
 //! one allocation, an `Arc` shared by the queue entry and the [`JobHandle`]: the job
 //! (`Option<J>`), the result slot, and the submit time. The queue carries it as a
