@@ -65,3 +65,25 @@ fn channel_errors() {
     assert!(TryRecvError::Empty.is_empty());
     assert_eq!(RecvTimeoutError::Closed, RecvTimeoutError::from(RecvError));
 }
+
+#[test]
+fn pool_errors() {
+    use atomkit::pool::{
+        BuildError, JobError, JoinTimeoutError, ShutDownError, ShutdownTimedOut, SubmitError,
+        SubmitTimeoutError, SubmitUntilError,
+    };
+    type J = fn() -> u8;
+    is_error::<BuildError>();
+    is_error::<JobError>();
+    is_error::<JoinTimeoutError<u8>>();
+    is_error::<ShutdownTimedOut>();
+    is_error::<SubmitError<J>>();
+    is_error::<ShutDownError<J>>();
+    is_error::<SubmitTimeoutError<J>>();
+    is_error::<SubmitUntilError<J>>();
+    let boxed: Box<dyn Error + Send + Sync> = Box::new(SubmitError::Full((|| 1) as J));
+    assert_eq!(boxed.to_string(), "job queue is full");
+    assert_eq!(format!("{boxed:?}"), "Full(..)");
+    let boxed: Box<dyn Error + Send + Sync> = Box::new(JobError::Cancelled);
+    assert_eq!(boxed.to_string(), "job cancelled before it ran");
+}

@@ -98,3 +98,26 @@ fn channel_types() {
     send::<RecvUntilError>();
     sync::<RecvUntilError>();
 }
+
+#[test]
+fn pool_types() {
+    use atomkit::pool::{
+        Backoff, Builder, JobHandle, Panic, PoolMetrics, ShutdownReport, Submitter, WithSignal,
+        WorkerPool,
+    };
+    send::<WorkerPool>();
+    sync::<WorkerPool>();
+    static_::<WorkerPool>();
+    send::<Submitter>();
+    sync::<Submitter>();
+    send::<Builder>();
+    send::<Backoff>();
+    // A handle moves its output out, never shares it: Send + Sync whatever `T` is.
+    send::<JobHandle<std::cell::Cell<u8>>>();
+    sync::<JobHandle<std::cell::Cell<u8>>>();
+    send::<Panic>();
+    sync::<Panic>();
+    send::<PoolMetrics>();
+    send::<ShutdownReport>();
+    send::<WithSignal<fn(&atomkit::Signal) -> u8>>();
+}

@@ -11,6 +11,7 @@ mod channel;
 mod counter_map;
 mod deque;
 mod harness;
+mod pool;
 mod queue;
 mod semaphore;
 mod signal;
@@ -41,6 +42,7 @@ fn main() {
     scenarios.extend(deque::scenarios(scale));
     scenarios.extend(queue::scenarios(scale));
     scenarios.extend(semaphore::scenarios(scale));
+    scenarios.extend(pool::scenarios(scale));
     scenarios.extend(channel::scenarios(scale));
     if let Some(f) = &filter {
         scenarios.retain(|s| s.group.contains(f.as_str()) || s.name.contains(f.as_str()));

@@ -1,0 +1,122 @@
+//! loom models of `WorkerPool`: every interleaving of one worker, one job, and a
+//! submit, join, drop or shutdown racing it.
+//!
+//! Run: `RUSTFLAGS="--cfg atomkit_loom --cfg crossbeam_loom" cargo test --release -p atomkit-loom-tests --test loom_pool`
+//! (or `cargo xtask loom`). `LOOM_MAX_PREEMPTIONS` overrides the bound set here.
+#![cfg(atomkit_loom)]
+
+use atomkit::pool::{JobError, WorkerPool};
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+use std::time::Duration;
+
+fn model(bound: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(bound);
+    }
+    b.max_branches = 50_000;
+    b.check(f);
+}
+
+fn pool(cap: usize) -> WorkerPool {
+    WorkerPool::builder()
+        .workers(1)
+        .queue_capacity(cap)
+        .sample_timing(0)
+        .build()
+        .unwrap()
+}
+
+/// Counts its drops.
+struct Counted(Arc<AtomicUsize>);
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Shuts down and joins every worker: loom ends the model when the main thread
+/// returns, so no worker may outlive it (the drop and deadline paths, which leave
+/// workers to exit on their own, are covered by the shuttle tests).
+fn shutdown_and_join(p: WorkerPool) -> u64 {
+    p.shutdown_timeout(Duration::MAX).unwrap().completed
+}
+
+/// A job's result reaches a handle that joins while the worker runs it: the value is
+/// visible (loom checks the cell accesses) and a sleeping join is woken.
+#[test]
+fn join_racing_completion() {
+    model(2, || {
+        let p = pool(1);
+        let h = p.submit(|| 7u32).unwrap();
+        assert_eq!(h.join().unwrap(), 7);
+        assert_eq!(shutdown_and_join(p), 1);
+    });
+}
+
+/// A submit from another thread races the shutdown: the job is refused with
+/// `ShutDown`, or it is accepted and runs; it is dropped exactly once, and the
+/// report counts it exactly when it was accepted.
+#[test]
+fn submit_racing_shutdown() {
+    model(1, || {
+        let p = pool(1);
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let s = p.submitter();
+        let d = dropped.clone();
+        let t = thread::spawn(move || {
+            let c = Counted(d);
+            match s.try_submit(move || {
+                drop(c);
+                1u32
+            }) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    assert!(e.is_shut_down(), "capacity 1 and one job: never full");
+                    None
+                }
+            }
+        });
+        let completed = shutdown_and_join(p);
+        let accepted = t.join().unwrap();
+        assert_eq!(completed, u64::from(accepted.is_some()));
+        if let Some(h) = accepted {
+            assert_eq!(h.join().unwrap(), 1);
+        }
+        assert_eq!(dropped.load(Ordering::Relaxed), 1);
+    });
+}
+
+/// A submit blocked on a full queue is woken by the shutdown (intake close is a
+/// broadcast) or gets in first; the jobs it got in all run.
+#[test]
+fn blocked_submit_racing_shutdown() {
+    model(1, || {
+        let p = pool(1);
+        let first = p.submit(|| 1u32).unwrap();
+        let s = p.submitter();
+        let t = thread::spawn(move || s.submit(|| 2u32).ok());
+        let completed = shutdown_and_join(p);
+        let second = t.join().unwrap();
+        assert_eq!(first.join().unwrap(), 1);
+        assert_eq!(completed, 1 + u64::from(second.is_some()));
+        if let Some(h) = second {
+            assert_eq!(h.join().unwrap(), 2);
+        }
+    });
+}
+
+/// A job that panics: the worker catches it, the handle reports it, and the worker
+/// is still there for the shutdown to join.
+#[test]
+fn panic_is_a_result() {
+    model(1, || {
+        let p = pool(1);
+        let h = p.submit(|| -> u32 { std::panic::panic_any(9u8) }).unwrap();
+        assert!(matches!(h.join(), Err(JobError::Panicked(_))));
+        let r = p.shutdown_timeout(Duration::MAX).unwrap();
+        assert_eq!((r.completed, r.panicked), (0, 1));
+    });
+}

@@ -1,0 +1,144 @@
+//! shuttle tests of `WorkerPool`: submits, panics and shutdowns racing, with a small
+//! pool, under random and PCT schedules. shuttle runs every atomic as SeqCst, so these
+//! find lost wake-ups, lost jobs and logic races, not weak-memory bugs (loom does that).
+//!
+//! Run: `RUSTFLAGS="--cfg atomkit_shuttle" cargo test --release -p atomkit-loom-tests --test shuttle_pool`
+//! (or `cargo xtask shuttle`).
+#![cfg(atomkit_shuttle)]
+
+use atomkit::pool::{JobError, WorkerPool};
+use atomkit_loom_tests::shuttle_iters;
+use shuttle::sync::atomic::{AtomicUsize, Ordering};
+use shuttle::sync::Arc;
+use shuttle::thread;
+use std::time::{Duration, Instant};
+
+fn both(iters: usize, f: impl Fn() + Send + Sync + 'static) {
+    let f = std::sync::Arc::new(f);
+    let g = f.clone();
+    shuttle::check_random(move || g(), shuttle_iters(iters));
+    shuttle::check_pct(move || f(), shuttle_iters(iters), 3);
+}
+
+fn pool(workers: usize, cap: usize) -> WorkerPool {
+    WorkerPool::builder()
+        .workers(workers)
+        .queue_capacity(cap)
+        .sample_timing(0)
+        .build()
+        .unwrap()
+}
+
+/// Counts its drops: a job lost or dropped twice shows in the count. It counts with a
+/// std atomic, not shuttle's: it is dropped while a panicking job unwinds, and a
+/// shuttle scheduling point there would let another task run while the OS thread (all
+/// tasks share one) reports `panicking()`, which poisons any `Once` that task
+/// finishes (shuttle's `lazy_static`s included).
+struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Two producers (try_submit, blocking submit, timed submit; every third job panics)
+/// race a shutdown. Every accepted job either ran (value or panic) or was cancelled,
+/// never both, never neither; every job (accepted or refused) is dropped exactly once.
+fn submit_shutdown_panic(now: bool) {
+    let p = pool(2, 2);
+    let made = Arc::new(AtomicUsize::new(0));
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let producers: Vec<_> = (0..2)
+        .map(|k| {
+            let (s, made, dropped) = (p.submitter(), made.clone(), dropped.clone());
+            thread::spawn(move || {
+                let mut hs = Vec::new();
+                for i in 0..3usize {
+                    made.fetch_add(1, Ordering::SeqCst);
+                    let c = Counted(dropped.clone());
+                    let job = move || {
+                        let _c = c;
+                        if (i + k) % 3 == 0 {
+                            panic!("planned");
+                        }
+                        i
+                    };
+                    let r = match i {
+                        0 => s.try_submit(job).map_err(drop),
+                        1 => s.submit(job).map_err(drop),
+                        _ => s.submit_timeout(job, Duration::from_secs(1)).map_err(drop),
+                    };
+                    if let Ok(h) = r {
+                        hs.push((i, k, h));
+                    }
+                }
+                hs
+            })
+        })
+        .collect();
+    let report = if now {
+        p.shutdown_now()
+    } else {
+        match p.shutdown(Instant::now() + Duration::from_secs(60)) {
+            Ok(r) => r,
+            // Under the model checker a timed wait may give up: still a valid run.
+            Err(e) => *e.report(),
+        }
+    };
+    let mut cancelled = 0u64;
+    for t in producers {
+        for (i, k, h) in t.join().unwrap() {
+            match h.join() {
+                Ok(v) => assert_eq!(v, i),
+                Err(JobError::Panicked(_)) => assert_eq!((i + k) % 3, 0),
+                Err(JobError::Cancelled) => cancelled += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    assert!(report.cancelled <= cancelled);
+    assert_eq!(
+        dropped.load(std::sync::atomic::Ordering::SeqCst),
+        made.load(Ordering::SeqCst),
+        "a job was lost or dropped twice"
+    );
+}
+
+#[test]
+fn submit_racing_graceful_shutdown() {
+    both(5_000, || submit_shutdown_panic(false));
+}
+
+#[test]
+fn submit_racing_shutdown_now() {
+    both(5_000, || submit_shutdown_panic(true));
+}
+
+/// A pool dropped without shutdown still runs every queued job, and `join` returns.
+#[test]
+fn drop_without_shutdown_runs_the_queue() {
+    both(5_000, || {
+        let p = pool(1, 2);
+        let hs: Vec<_> = (0..3).map(|i| p.submit(move || i * 2).unwrap()).collect();
+        drop(p);
+        for (i, h) in hs.into_iter().enumerate() {
+            assert_eq!(h.join().unwrap(), i * 2);
+        }
+    });
+}
+
+/// A handle joined from another thread while the worker completes the job: no lost
+/// wake-up.
+#[test]
+fn join_from_another_thread() {
+    both(5_000, || {
+        let p = pool(1, 1);
+        let h = p.submit(|| 7).unwrap();
+        let t = thread::spawn(move || h.join().unwrap());
+        assert_eq!(t.join().unwrap(), 7);
+        let r = p.shutdown(Instant::now() + Duration::from_secs(60));
+        if let Ok(r) = r {
+            assert_eq!(r.completed, 1);
+        }
+    });
+}
