@@ -58,6 +58,17 @@
 //! - Counts are kept modulo 2<sup>63</sup> (bit 63 of each count word is the
 //!   "removed" flag). A key counted 2<sup>63</sup> times between two resets wraps.
 //!
+//! # When keys are dropped
+//!
+//! [`remove`](CounterMap::remove), [`clear`](CounterMap::clear) and dropping the map
+//! take keys out of the map at once, but a key (and its entry's stripes) is dropped
+//! only when its last reference goes: its [`Counter`] handles, the epoch collector
+//! (as in any crossbeam-epoch structure), and the per-thread cache of every thread
+//! that counted it recently. A cached key is dropped when that thread evicts it or
+//! exits, which can be after the thread was joined. Keys whose `Drop` has side
+//! effects, or that hold an `Arc` whose count you check, see this delay; a `Drop`
+//! that panics inside a thread-local destructor aborts the process.
+//!
 //! # Implementation
 //!
 //! The design is a sharded open-addressing hash table with lock-free readers (in the
@@ -765,6 +776,8 @@ where
     /// Removes `key`, returning its count since the last reset, or `None` if it was
     /// absent. An increment racing the removal is either included in the returned
     /// count or re-inserts the key (see the [module docs](self#consistency)).
+    /// The key itself may be dropped later (see
+    /// [when keys are dropped](self#when-keys-are-dropped)).
     ///
     /// # Examples
     ///
@@ -792,7 +805,8 @@ where
     }
 
     /// Removes every key. Increments racing `clear` are either removed with it or
-    /// re-insert their key.
+    /// re-insert their key. The keys themselves may be dropped later (see
+    /// [when keys are dropped](self#when-keys-are-dropped)).
     ///
     /// # Examples
     ///

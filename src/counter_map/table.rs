@@ -385,12 +385,15 @@ impl<K> Drop for Shard<K> {
         let t = self.table.load(Ordering::Relaxed, guard);
         // SAFETY: the current table is never null and is owned by the shard.
         let table = unsafe { t.into_owned() };
+        // Kill every cell first, in a pass that runs no user code: a per-thread cache
+        // may keep an entry past the map, and a later map at the same address must
+        // not count into it (see `local::MapTag`). Releasing may run `K::drop`; if
+        // that panics, the entries not yet released leak, but all are dead.
         for e in table.entries(guard) {
-            // Kill the cell first: a per-thread cache may keep the entry past the map,
-            // and a later map at the same address must not count into it (see
-            // `local::MapTag`).
             // SAFETY: listed entries are live; we own the tables' reference.
             unsafe { e.deref() }.cell.kill();
+        }
+        for e in table.entries(guard) {
             // SAFETY: the tables' reference of each listed entry is released once, here;
             // no handle can be alive (handles borrow the map), and cache slots hold
             // references of their own.

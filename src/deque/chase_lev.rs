@@ -300,11 +300,20 @@ impl<T> Inner<T> {
     #[cold]
     #[inline(never)]
     unsafe fn grow(&self, old: *const Buffer<T>, b: u32, free_until: &mut u32) -> *const Buffer<T> {
-        let (g, h) = self.next_generation();
         // SAFETY: the owner's current buffer is alive (I5).
         let cap = unsafe { (*old).cap() };
+        // Ordering: Relaxed; the owner's own view of `h`, only to fail before the
+        // generation bump below: a panic after it would leave every steal answering
+        // `Retry` forever. A stale `h` only overstates the length, so at worst this
+        // panics slightly early, at the largest capacity.
+        let seen = dist(claimed(self.heads.load(Ordering::Relaxed)), b);
+        assert!(
+            cap < MAX_CAP || seen < 0 || (seen as usize) < cap,
+            "deque capacity overflow"
+        );
+        let (g, h) = self.next_generation();
         let cap = if dist(h, b) as usize >= cap {
-            assert!(cap < MAX_CAP, "deque capacity overflow");
+            debug_assert!(cap < MAX_CAP);
             cap * 2
         } else {
             cap
@@ -703,7 +712,9 @@ impl<T> Inner<T> {
         // items to `sink` (which may be slow: a batch pushes into another deque), so
         // that the slots are free again as soon as possible (I2, I7: an owner that
         // laps an unreleased slot copies the deque). If `sink` panics, the items of
-        // the chunk not yet handed over are leaked, never dropped twice.
+        // the chunk not yet handed over are leaked, never dropped twice, and so are the
+        // items of later chunks: claimed but never read, their slots stay stamped as
+        // taken, so the owner copies the deque into a new buffer when it laps them.
         let mut k = 0;
         while k < n {
             let m = (n - k).min(CHUNK as u32);

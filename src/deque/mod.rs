@@ -86,10 +86,13 @@
 //! Invariants:
 //!
 //! 1. (claims) An index is taken by exactly one party: a stealer by a CAS moving `h`
-//!    past it, the owner by a CAS (FIFO pop, the LIFO last item) or, in LIFO mode, by
+//!    past it, the owner by a `fetch_add` (FIFO pop, undone if it overshot `bottom`),
+//!    a CAS (the LIFO last item) or, in LIFO mode, by
 //!    decrementing `bottom` past it while it saw `h` below it behind the SeqCst fence.
 //!    Claims by different stealers are independent: any number may be in flight.
-//! 2. (no racing write) While a slot holds the item of index `i` its stamp is `i`;
+//! 2. (no racing write) While a slot holds the item of index `i` its stamp is `i`,
+//!    outside the owner's free run (the owner's own takes from the top extend the run
+//!    without storing a stamp, and stamps are read only beyond the run);
 //!    whoever takes `i` from the top reads the item and then stores `i + capacity`
 //!    (Release). The owner writes index `b` only into a slot whose stamp it read
 //!    (Acquire) as `b`, so every read of a slot happens before the slot is written

@@ -32,7 +32,8 @@ impl FreeList {
     /// A stack for the indices `0..cap`, to hold all of them with `0` on top once
     /// each `below[i]` starts as [`initial_below(i)`](Self::initial_below).
     pub(super) fn new_full(cap: usize) -> FreeList {
-        // `cap <= 2^31`, so `cap` itself (the nil value) fits in `bits <= 32`.
+        // `cap <= 2^31`, so `bits <= 32`, and nil (`2^bits - 1`, at least `cap`) is never
+        // a valid index.
         let bits = (cap as u64 + 1).next_power_of_two().trailing_zeros();
         FreeList {
             top: CachePadded::new(AtomicU64::new(0)),

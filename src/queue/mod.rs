@@ -128,7 +128,7 @@
 //!    past `h` had been handed to an enqueuer yet (`tail` only grows). This is the
 //!    paper's own "empty" condition (`tail <= h + 1` after a failed attempt at
 //!    `h`), tested before the attempt instead of after it: polling an empty queue
-//!    then costs three loads, not a fetch-and-add on `head`, a CAS voiding a
+//!    then costs four loads (`tail`, `head`, the entry, the threshold), not a fetch-and-add on `head`, a CAS voiding a
 //!    position that an enqueuer must then give up, a CAS on `tail` and a decrement
 //!    of the threshold. (An enqueuer that has taken position `h` but not yet
 //!    published there is left to finish.)
