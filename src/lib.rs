@@ -15,9 +15,6 @@
 //! | [`semaphore`] | [`Semaphore`](semaphore::Semaphore): counting semaphore with timed, cancellable and weighted acquires, RAII permits | limiting concurrency across threads (Go's `make(chan struct{}, n)` and `x/sync/semaphore`); one atomic op per acquire and release when uncontended |
 //! | [`signal`] | [`Signal`](signal::Signal): close-as-broadcast with parent/child trees and deadlines | stopping many threads at once; request-scoped cancellation and timeouts (Go's `close(done)` and `context`) |
 //!
-//! More (Go's buffered channel on the queue, a worker pool) are
-//! on the way; the README's table says which are ready.
-//!
 //! # Layers
 //!
 //! `sync` (the switch between std, loom and shuttle) and `wait` (futex-style sleeping)
