@@ -3,6 +3,8 @@
 //! drops (nothing lost, nothing duplicated, nothing dropped twice), plus a
 //! linearizability check of send / try_send / try_recv / close histories.
 
+#[path = "support/chan_model.rs"]
+mod chan_model;
 #[path = "support/lincheck.rs"]
 mod lincheck;
 
@@ -11,8 +13,9 @@ use atomkit::channel::{
     SendUntilError, TryRecvError, TrySendError,
 };
 use atomkit::signal::{Cause, Signal};
-use lincheck::{check, Model, Recorder};
-use std::collections::{HashSet, VecDeque};
+use chan_model::{ChanModel, Op, Ret};
+use lincheck::{check, Recorder};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -723,64 +726,6 @@ fn debug_is_opaque() {
 
 // ---- linearizability ----
 
-/// The sequential specification: a FIFO of capacity `cap` that can be closed; after
-/// close, sends fail and receives drain, then report closed.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct ChanModel {
-    cap: usize,
-    items: VecDeque<u64>,
-    closed: bool,
-}
-
-#[derive(Clone, Debug)]
-enum Op {
-    Send(u64),
-    TrySend(u64),
-    TryRecv,
-    Close,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Ret {
-    Sent,
-    Full,
-    SendClosed,
-    Got(u64),
-    Empty,
-    RecvClosed,
-    Closed(bool),
-}
-
-impl Model for ChanModel {
-    type Op = Op;
-    type Ret = Ret;
-    fn step(&mut self, op: &Op) -> Ret {
-        match *op {
-            Op::Send(v) | Op::TrySend(v) => {
-                if self.closed {
-                    Ret::SendClosed
-                } else if self.items.len() == self.cap {
-                    // Only try_send gets here in our histories (they never fill).
-                    Ret::Full
-                } else {
-                    self.items.push_back(v);
-                    Ret::Sent
-                }
-            }
-            Op::TryRecv => match self.items.pop_front() {
-                Some(v) => Ret::Got(v),
-                None if self.closed => Ret::RecvClosed,
-                None => Ret::Empty,
-            },
-            Op::Close => {
-                let first = !self.closed;
-                self.closed = true;
-                Ret::Closed(first)
-            }
-        }
-    }
-}
-
 /// Small histories of 3 threads racing send / try_send / try_recv / close on a channel
 /// that never fills (the queue's "full" is only promised linearizable when it does
 /// not fill); each history must linearize.
@@ -829,11 +774,7 @@ fn lincheck_send_recv_close() {
         for h in hs {
             h.join().unwrap();
         }
-        let init = ChanModel {
-            cap,
-            items: VecDeque::new(),
-            closed: false,
-        };
+        let init = ChanModel::new(cap);
         if let Err(msg) = check(init, &rec.history()) {
             panic!("round {round}: {msg}");
         }

@@ -10,6 +10,8 @@
 //! (or `cargo xtask shuttle`).
 #![cfg(atomkit_shuttle)]
 
+#[path = "../../tests/support/chan_model.rs"]
+mod chan_model;
 #[path = "../../tests/support/lincheck.rs"]
 mod lincheck;
 
@@ -18,11 +20,11 @@ use atomkit::channel::{
 };
 use atomkit::signal::Signal;
 use atomkit_loom_tests::shuttle_iters;
-use lincheck::{check, Model, Recorder};
+use chan_model::{ChanModel, Op, Ret};
+use lincheck::{check, Recorder};
 use shuttle::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use shuttle::sync::Arc;
 use shuttle::thread;
-use std::collections::VecDeque;
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(3600);
@@ -32,62 +34,6 @@ fn both(iters: usize, f: impl Fn() + Send + Sync + 'static) {
     let g = f.clone();
     shuttle::check_random(move || g(), shuttle_iters(iters));
     shuttle::check_pct(move || f(), shuttle_iters(iters), 3);
-}
-
-/// The sequential specification: a FIFO of capacity `cap` that can be closed.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct ChanModel {
-    cap: usize,
-    items: VecDeque<u64>,
-    closed: bool,
-}
-
-#[derive(Clone, Debug)]
-enum Op {
-    Send(u64),
-    TrySend(u64),
-    TryRecv,
-    Close,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Ret {
-    Sent,
-    Full,
-    SendClosed,
-    Got(u64),
-    Empty,
-    RecvClosed,
-    Closed(bool),
-}
-
-impl Model for ChanModel {
-    type Op = Op;
-    type Ret = Ret;
-    fn step(&mut self, op: &Op) -> Ret {
-        match *op {
-            Op::Send(v) | Op::TrySend(v) => {
-                if self.closed {
-                    Ret::SendClosed
-                } else if self.items.len() == self.cap {
-                    Ret::Full
-                } else {
-                    self.items.push_back(v);
-                    Ret::Sent
-                }
-            }
-            Op::TryRecv => match self.items.pop_front() {
-                Some(v) => Ret::Got(v),
-                None if self.closed => Ret::RecvClosed,
-                None => Ret::Empty,
-            },
-            Op::Close => {
-                let first = !self.closed;
-                self.closed = true;
-                Ret::Closed(first)
-            }
-        }
-    }
 }
 
 /// `threads` threads run `ops` operations each on a channel that never fills; thread
@@ -130,11 +76,7 @@ fn linearizable(threads: u64, ops: u64) {
     for h in hs {
         h.join().unwrap();
     }
-    let init = ChanModel {
-        cap,
-        items: VecDeque::new(),
-        closed: false,
-    };
+    let init = ChanModel::new(cap);
     if let Err(e) = check(init, &rec.history()) {
         panic!("{e}");
     }
