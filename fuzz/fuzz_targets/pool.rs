@@ -9,6 +9,7 @@
 
 use arbitrary::Arbitrary;
 use atomkit::pool::{JobError, SubmitError, SubmitTimeoutError, WorkerPool};
+use atomkit::signal::Signal;
 use libfuzzer_sys::fuzz_target;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,13 +44,16 @@ fuzz_target!(|input: (u8, bool, Vec<Op>)| {
         .sample_timing(0)
         .build()
         .unwrap();
-    // Hold the only worker.
-    let (open, gate) = mpsc::channel::<()>();
+    // Hold the only worker. The gate is a `Signal` (a futex wait): a blocking std
+    // channel receive would leave a thread-local allocation in a worker that may
+    // still be exiting when the fuzzer checks for leaks.
+    let open = Signal::new();
+    let gate = open.clone();
     let (started_tx, started) = mpsc::channel::<()>();
     let gate_job = pool
         .submit(move || {
             started_tx.send(()).unwrap();
-            let _ = gate.recv();
+            gate.wait();
         })
         .unwrap();
     started.recv().unwrap();
@@ -111,7 +115,7 @@ fuzz_target!(|input: (u8, bool, Vec<Op>)| {
     }
     let accepted = queued.len() as u64;
     if graceful {
-        open.send(()).unwrap();
+        open.close();
         let r = pool
             .shutdown(Instant::now() + Duration::from_secs(60))
             .unwrap();
@@ -125,7 +129,7 @@ fuzz_target!(|input: (u8, bool, Vec<Op>)| {
         for (_, h) in kept {
             assert!(matches!(h.join(), Err(JobError::Cancelled)));
         }
-        open.send(()).unwrap();
+        open.close();
     }
     gate_job.join().unwrap();
     assert_eq!(

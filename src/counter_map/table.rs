@@ -2,7 +2,7 @@
 //! lock, and that inserters and removers change under the shard's small mutex.
 
 use super::cell::StripedCell;
-use crate::sync::atomic::{self, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{Mutex, UnsafeCell};
 use core::borrow::Borrow;
 use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
@@ -70,10 +70,19 @@ impl<K> Entry<K> {
         // SAFETY: the caller owns a reference, so the entry is live.
         let e = unsafe { &*ptr };
         // Ordering: Release, so that our last uses of the entry happen before the
-        // freeing thread's Acquire fence below (the `Arc` protocol).
-        if e.refs.fetch_sub(1, Ordering::Release) == 1 {
-            // Ordering: Acquire pairs with every other releaser's Release decrement.
-            atomic::fence(Ordering::Acquire);
+        // freeing thread's Acquire fence below (the `Arc` protocol). ThreadSanitizer
+        // does not model fences, so under `atomkit_tsan` the decrement is AcqRel
+        // instead (the same guarantee, one ordering stronger on every release).
+        let order = if cfg!(atomkit_tsan) {
+            Ordering::AcqRel
+        } else {
+            Ordering::Release
+        };
+        if e.refs.fetch_sub(1, order) == 1 {
+            // Ordering: Acquire pairs with every other releaser's Release decrement
+            // (their release sequences end in our decrement).
+            #[cfg(not(atomkit_tsan))]
+            crate::sync::atomic::fence(Ordering::Acquire);
             // SAFETY: ours was the last reference; the pointer came from `Owned::new`.
             drop(unsafe { Owned::from_raw(ptr.cast_mut()) });
         }
