@@ -46,32 +46,26 @@
 //! SCQ, the Scalable Circular Queue of R. Nikolaev, "A Scalable, Portable, and
 //! Memory-Efficient Lock-Free FIFO Queue" (DISC 2019), in its indirect form (§5):
 //! values sit in a data array of `capacity` slots, and slot indices are passed
-//! around. The paper keeps the free indices in a second SCQ ring; here they sit in
-//! a Treiber stack, which needs one CAS per take or give instead of a ring's
-//! fetch-and-add plus entry update: the order in which free slots are reused does
-//! not matter, only that each is handed to one thread at a time.
+//! around through two SCQ rings (`ring.rs`).
 //!
-//! - `fq` (`free.rs`) holds the indices of free slots (initially all of them), `aq`
-//!   (`ring.rs`) the indices of full slots in FIFO order (initially none).
+//! - `fq` holds the indices of free slots (initially all of them, in order), `aq`
+//!   the indices of full slots in FIFO order (initially none).
 //! - `push`: take an index from `fq` (none: the queue is full), write the value into
 //!   that slot, append the index to `aq`.
 //! - `pop`: take an index from `aq` (none: the queue is empty), move the value out
-//!   of that slot, give the index back to `fq`.
+//!   of that slot, append the index to `fq`.
 //! - `force_push`: a `push`; if `fq` is empty, a `pop` whose slot is refilled with
 //!   the new value and appended to `aq` (retrying the `push` if `aq` was empty too).
 //!
-//! `fq`'s top word is `tag << bits | top`, with `bits = log2((capacity +
-//! 1).next_power_of_two())`: `top` is the index on top of the stack or all ones
-//! (none), and `tag` counts the CASes on the word, so a CAS based on a stale read
-//! of the top fails even when the same index is on top again (ABA). The tag has
-//! `64 - bits >= 32` bits: an ABA would need one thread to stall between its read
-//! and its CAS while exactly a multiple of `2^(64 - bits)` takes and gives run on
-//! the queue. Below each index on the stack, `below[i]` (an `AtomicU32`) names the
-//! next one; it sits next to slot `i`'s value, since the `pop` that gives `i` back
-//! writes both and the `push` that takes `i` next reads one and writes the other
-//! (one cache-line transfer instead of two).
+//! Free slots go back to `fq` in FIFO order, so a producer reuses the slot freed
+//! longest ago, not the one a consumer on another core has just touched. (A
+//! Treiber stack of free indices was tried: one CAS per take or give made the
+//! uncontended pair about 25% cheaper, but producers and consumers then CAS one
+//! shared word per value, and with threads on different cores it was 1.1-2x slower
+//! at capacity 1024. The ring keeps producers on `fq`'s `head` and consumers on its
+//! `tail`, in different cache lines.)
 //!
-//! The ring `aq` (the paper's Figure 8) has `2n` entries for at most `n`
+//! Each ring (the paper's Figure 8) has `2n` entries for at most `n`
 //! indices, `n` = `capacity` rounded up to a power of two, and three counters in
 //! their own cache lines: `head` and `tail` are positions (`u64`, starting at `2n`,
 //! only ever increased) handed out by fetch-and-add, so producers never retry on a
@@ -88,9 +82,9 @@
 //! remapped so that consecutive positions fall on different cache lines. Cycles do
 //! not wrap before `2^63` operations on one ring.
 //!
-//! Invariants (1-3, 5 and 6 are the ring's, 4 and 7 the queue's):
+//! Invariants (1-3, 5 and 6 are each ring's, 4 and 7 the queue's):
 //!
-//! 1. At most `n` indices are in the ring at a time (there are only `capacity <= n`
+//! 1. At most `n` indices are in a ring at a time (there are only `capacity <= n`
 //!    indices, and each is in one place at a time, invariant 7), so an
 //!    enqueue always finds a free entry within a bounded number of positions
 //!    (the paper's Lemma 4.2); an enqueue into the ring therefore never fails, a
@@ -107,10 +101,9 @@
 //!    dequeuer passed.
 //! 4. A data slot is written only by the thread holding its index taken from `fq`,
 //!    and read only by the thread holding it taken from `aq`; the index travels
-//!    into `aq` through a Release CAS (enqueue) and out through an Acquire load
-//!    (dequeue), which orders the slot's write before its read; it travels back
-//!    into `fq` through a Release CAS (`give`) and out through an Acquire read of
-//!    the top word (`take`), which orders the read before the next write.
+//!    through each ring by a Release CAS (enqueue) and an Acquire load (dequeue):
+//!    through `aq` this orders the slot's write before its read, through `fq` the
+//!    read before the next write.
 //! 5. The threshold is reset to `3n - 1` after every enqueue and decremented by
 //!    every failed dequeue attempt; dequeuers give up ("empty") once it goes
 //!    negative. That bounds the work of dequeuers racing ahead of enqueuers (the
@@ -132,12 +125,10 @@
 //!    position that an enqueuer must then give up, a CAS on `tail` and a decrement
 //!    of the threshold. (An enqueuer that has taken position `h` but not yet
 //!    published there is left to finish.)
-//! 7. An index is in at most one place at a time: on `fq`, in `aq`, or in one
-//!    thread's hands. Only the thread holding index `i` writes `below[i]`, just
-//!    before the CAS that puts `i` on top of `fq`; a `take` that reads `below[i]`
-//!    after `i` was taken and given back again reads a newer value, and its CAS
-//!    fails because the tag moved on. `fq` is empty exactly when every index is in
-//!    `aq` or held by an operation in progress: that is "full".
+//! 7. An index is in at most one place at a time: in `fq`, in `aq`, or in one
+//!    thread's hands (a ring hands each enqueued index to exactly one dequeuer,
+//!    invariant 2). `fq` is empty exactly when every index is in `aq` or held by an
+//!    operation in progress: that is "full".
 //!
 //! What is *not* promised:
 //!
@@ -188,12 +179,6 @@
 //!   fence is removed. What no model can check is that the `SeqCst` accesses
 //!   really stand for the fence (loom weakens them); that rests on the argument
 //!   above.
-//! - `fq`: `give` writes `below[i]` Relaxed and publishes it with a Release CAS of
-//!   the top word; `take` reads the top word Acquire (load, and CAS on success and
-//!   failure), then `below[top]` Relaxed. The Release/Acquire pair is also the
-//!   data slot's hand-over from a `pop` to the next `push` (invariant 4); a `take`
-//!   that reads a top written by a later CAS than the `give` still synchronizes
-//!   with it, as every CAS on the word continues the release sequence.
 //! - The emptiness check before a dequeue (invariant 6) loads `head` and the entry
 //!   `Relaxed` (they only decide whether to read `tail`; staleness makes it answer
 //!   "not empty", which is safe) and `tail` `Acquire`, like every other `tail`
@@ -204,7 +189,6 @@
 //!   false "stranded index" failures.
 //! - The data slots are plain cells ordered by invariant 4.
 
-mod free;
 mod ring;
 
 #[cfg(all(atomkit_stall, not(any(atomkit_loom, atomkit_shuttle))))]
@@ -213,11 +197,9 @@ pub mod stall;
 #[cfg(not(all(atomkit_stall, not(any(atomkit_loom, atomkit_shuttle)))))]
 mod stall;
 
-use crate::sync::atomic::AtomicU32;
 use crate::sync::UnsafeCell;
 use core::fmt;
 use core::mem::MaybeUninit;
-use free::{FreeList, Links};
 use ring::Ring;
 use stall::point;
 
@@ -244,27 +226,10 @@ pub struct ArrayQueue<T> {
     /// Indices of full slots, oldest first.
     aq: Ring,
     /// Indices of free slots.
-    fq: FreeList,
+    fq: Ring,
     /// The values; slot `i` is initialised exactly while index `i` is in `aq` or in
     /// the hands of a `pop` that took it from `aq` (invariant 4).
-    slots: Box<[Slot<T>]>,
-}
-
-/// A data slot and its free-list link, side by side: a `pop` writes `below` just
-/// after reading `value`, and the `push` that takes the index next reads `below`
-/// and then writes `value`, so one cache-line transfer serves both.
-struct Slot<T> {
-    /// The free-list link of this slot's index (see `free.rs`, invariant 7).
-    below: AtomicU32,
-    /// The value (invariant 4).
-    value: UnsafeCell<MaybeUninit<T>>,
-}
-
-impl<T> Links for [Slot<T>] {
-    #[inline]
-    fn below(&self, i: u64) -> &AtomicU32 {
-        &self[i as usize].below
-    }
+    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
 }
 
 // SAFETY: the queue owns its values and hands each one to exactly one thread (the one
@@ -278,8 +243,8 @@ unsafe impl<T: Send> Sync for ArrayQueue<T> {}
 impl<T> ArrayQueue<T> {
     /// Creates an empty queue that holds at most `cap` values.
     ///
-    /// Memory: `cap` slots of `T` and `cap` 4-byte free-list links, plus a ring of
-    /// `2 * cap.next_power_of_two()` 8-byte entries.
+    /// Memory: `cap` slots of `T`, plus two rings of `2 * cap.next_power_of_two()`
+    /// 8-byte entries.
     ///
     /// # Panics
     ///
@@ -299,17 +264,12 @@ impl<T> ArrayQueue<T> {
             "capacity overflow: {cap} exceeds ArrayQueue's maximum of {MAX_CAPACITY}"
         );
         let n = cap.next_power_of_two();
-        let fq = FreeList::new_full(cap);
-        let slots = (0..cap)
-            .map(|i| Slot {
-                below: AtomicU32::new(fq.initial_below(i, cap)),
-                value: UnsafeCell::new(MaybeUninit::uninit()),
-            })
-            .collect();
         ArrayQueue {
             aq: Ring::new_empty(n),
-            fq,
-            slots,
+            fq: Ring::new_full(n, cap),
+            slots: (0..cap)
+                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .collect(),
         }
     }
 
@@ -330,7 +290,7 @@ impl<T> ArrayQueue<T> {
     /// assert_eq!(q.push(20), Err(20));
     /// ```
     pub fn push(&self, value: T) -> Result<(), T> {
-        match self.fq.take(&*self.slots) {
+        match self.fq.dequeue() {
             Some(i) => {
                 self.fill(i, value);
                 Ok(())
@@ -358,7 +318,7 @@ impl<T> ArrayQueue<T> {
     /// ```
     pub fn force_push(&self, value: T) -> Option<T> {
         loop {
-            if let Some(i) = self.fq.take(&*self.slots) {
+            if let Some(i) = self.fq.dequeue() {
                 self.fill(i, value);
                 return None;
             }
@@ -367,11 +327,7 @@ impl<T> ArrayQueue<T> {
                 // SAFETY: index `i` came from `aq`, so slot `i` holds a value and only
                 // this thread may touch it until the index is enqueued again
                 // (invariant 4).
-                let old = unsafe {
-                    self.slots[i as usize]
-                        .value
-                        .with_mut(|p| (*p).assume_init_read())
-                };
+                let old = unsafe { self.slots[i as usize].with_mut(|p| (*p).assume_init_read()) };
                 self.fill(i, value);
                 return Some(old);
             }
@@ -389,7 +345,7 @@ impl<T> ArrayQueue<T> {
         // `aq` and its value moved out), so slot `i` is uninitialised and no other
         // thread accesses it until `aq.enqueue(i)` publishes it (invariant 4).
         unsafe {
-            self.slots[i as usize].value.with_mut(|p| {
+            self.slots[i as usize].with_mut(|p| {
                 (*p).write(value);
             })
         };
@@ -415,13 +371,9 @@ impl<T> ArrayQueue<T> {
         // SAFETY: index `i` came from `aq`, so slot `i` holds a value published by the
         // enqueue we acquired, and no other thread accesses it until `fq.give(i)`
         // (invariant 4).
-        let value = unsafe {
-            self.slots[i as usize]
-                .value
-                .with_mut(|p| (*p).assume_init_read())
-        };
+        let value = unsafe { self.slots[i as usize].with_mut(|p| (*p).assume_init_read()) };
         point("pop: read the value");
-        self.fq.give(&*self.slots, i);
+        self.fq.enqueue(i);
         Some(value)
     }
 
@@ -483,7 +435,7 @@ impl<T> ArrayQueue<T> {
 }
 
 impl<T> ArrayQueue<T> {
-    /// The ring's counters and entries and the free list's top, for debugging a
+    /// Both rings' counters and entries, for debugging a
     /// failing loom model.
     #[cfg(atomkit_loom)]
     #[doc(hidden)]

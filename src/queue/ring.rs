@@ -49,6 +49,28 @@ impl Ring {
         }
     }
 
+    /// A ring for at most `n` indices holding `0..count` in order, as if enqueued
+    /// one by one; `n` must be a power of two and `count <= n`.
+    pub(super) fn new_full(n: usize, count: usize) -> Ring {
+        debug_assert!(count <= n);
+        let ring = Ring::new_empty(n);
+        let two_n = 2 * n as u64;
+        for i in 0..count as u64 {
+            let pos = two_n + i;
+            let e = ring.encode(ring.cycle(pos), true, i);
+            // Ordering: Relaxed; the ring is not shared yet (it is moved into an `Arc`
+            // or behind `&` only after construction, which publishes it).
+            ring.entries[ring.slot(pos)].store(e, Ordering::Relaxed);
+        }
+        // Ordering: Relaxed, as above.
+        ring.tail.store(two_n + count as u64, Ordering::Relaxed);
+        if count > 0 {
+            // Ordering: Relaxed, as above.
+            ring.threshold.store(ring.reset_value(), Ordering::Relaxed);
+        }
+        ring
+    }
+
     /// `3n - 1`: enough failed attempts for a dequeuer to reach any index present
     /// when the threshold was last reset (the paper's Lemma 4.3).
     #[inline]
