@@ -311,10 +311,17 @@ impl Drop for PanicOnDrop {
 #[test]
 fn a_panicking_drop_of_a_detached_result_does_not_kill_the_worker() {
     let p = pool(1, 4);
+    // Hold the worker until every handle is dropped, so the worker holds the last
+    // reference to each result and drops it there. (Dropping a handle of a job
+    // that already finished drops the result on the dropping thread.)
+    let (open, g) = gate();
+    let started = blocker(&p, &g);
+    started.recv().unwrap();
     for _ in 0..3 {
         let h = p.submit(|| PanicOnDrop).unwrap();
-        drop(h); // detached: the worker drops the result
+        drop(h); // detached before it runs: the worker drops the result
     }
+    open.send(()).unwrap();
     assert_eq!(p.submit(|| 5).unwrap().join().unwrap(), 5);
     p.shutdown(far()).unwrap();
 }

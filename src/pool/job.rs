@@ -492,7 +492,10 @@ pub(super) fn take_back<J: Job>(task: &TaskRef) -> J {
 
 /// The handle to a submitted job: wait for its result with [`join`](Self::join).
 ///
-/// Dropping the handle detaches the job: it still runs, and its result is dropped.
+/// Dropping the handle detaches the job: it still runs, and its result is dropped
+/// by the worker, or by the thread dropping the handle if the job had already
+/// finished (a panic in the result's `Drop` on a worker is caught; on your thread it
+/// is yours, as with any value you drop).
 ///
 /// # Examples
 ///
