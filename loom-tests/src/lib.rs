@@ -11,3 +11,23 @@ pub fn shuttle_iters(default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// Runs the loom model `f` at preemption bound `bound` (unless `LOOM_MAX_PREEMPTIONS`
+/// sets one: `cargo xtask loom --long`), with room for 50,000 branches per execution,
+/// and prints how many executions it explored.
+#[cfg(atomkit_loom)]
+pub fn loom_model(bound: usize, f: impl Fn() + Sync + Send + 'static) {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(bound);
+    }
+    b.max_branches = 50_000;
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    b.check(move || {
+        r.fetch_add(1, Relaxed);
+        f()
+    });
+    eprintln!("{} executions", runs.load(Relaxed));
+}

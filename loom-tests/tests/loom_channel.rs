@@ -27,21 +27,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 }
 
 fn model_bound(bound: usize, f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(bound);
-    }
-    b.max_branches = 50_000;
-    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let r = runs.clone();
-    b.check(move || {
-        r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f()
-    });
-    eprintln!(
-        "{} executions",
-        runs.load(std::sync::atomic::Ordering::Relaxed)
-    );
+    atomkit_loom_tests::loom_model(bound, f);
 }
 
 /// A receiver that finds the channel empty and goes to sleep is woken by a send.

@@ -26,11 +26,7 @@ fn map() -> Arc<Map> {
 }
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(2);
-    }
-    b.check(f);
+    atomkit_loom_tests::loom_model(2, f);
 }
 
 /// Two threads insert the same new key: one entry, both counts kept.

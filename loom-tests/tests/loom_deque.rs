@@ -12,12 +12,7 @@ use loom::sync::Arc;
 use loom::thread;
 
 fn model(bound: usize, f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(bound);
-    }
-    b.max_branches = 50_000;
-    b.check(f);
+    atomkit_loom_tests::loom_model(bound, f);
 }
 
 /// Steals until success or empty (a `Retry` means another party got in the way).

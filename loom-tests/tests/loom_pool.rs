@@ -12,12 +12,7 @@ use loom::thread;
 use std::time::Duration;
 
 fn model(bound: usize, f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(bound);
-    }
-    b.max_branches = 50_000;
-    b.check(f);
+    atomkit_loom_tests::loom_model(bound, f);
 }
 
 fn pool(cap: usize) -> WorkerPool {

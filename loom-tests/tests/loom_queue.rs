@@ -23,21 +23,7 @@ use loom::sync::Arc;
 use loom::thread;
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(2);
-    }
-    b.max_branches = 50_000;
-    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let r = runs.clone();
-    b.check(move || {
-        r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f()
-    });
-    eprintln!(
-        "{} executions",
-        runs.load(std::sync::atomic::Ordering::Relaxed)
-    );
+    atomkit_loom_tests::loom_model(2, f);
 }
 
 /// Pops until a value comes, yielding in between (see the module doc); gives up

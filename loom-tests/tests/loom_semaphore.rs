@@ -23,12 +23,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 }
 
 fn model_bound(bound: usize, f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(bound);
-    }
-    b.max_branches = 20_000;
-    b.check(f);
+    atomkit_loom_tests::loom_model(bound, f);
 }
 
 /// A release racing a thread that finds no permit and goes to sleep: the sleeper is

@@ -9,12 +9,7 @@ use loom::thread;
 use std::time::Duration;
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    b.max_branches = 20_000;
-    b.check(f);
+    atomkit_loom_tests::loom_model(3, f);
 }
 
 /// A waiter that sleeps is always woken by a racing close: no lost wake-up.
