@@ -98,8 +98,10 @@ impl<F> fmt::Debug for WithSignal<F> {
 /// use std::time::{Duration, Instant};
 ///
 /// let pool = WorkerPool::builder().workers(1).build().unwrap();
+/// let (started_tx, started) = std::sync::mpsc::channel();
 /// let h = pool
-///     .submit(with_signal(|stop| {
+///     .submit(with_signal(move |stop| {
+///         started_tx.send(()).unwrap();
 ///         let mut steps = 0u64;
 ///         while !stop.is_closed() {
 ///             steps += 1; // one step of a long computation
@@ -108,10 +110,14 @@ impl<F> fmt::Debug for WithSignal<F> {
 ///         steps
 ///     }))
 ///     .unwrap();
-/// // The job never ends by itself: shutdown waits 10 ms, then closes the signal.
+/// started.recv().unwrap(); // the job is running
+/// // It never ends by itself: shutdown waits 10 ms, then closes the signal.
 /// let err = pool.shutdown(Instant::now() + Duration::from_millis(10)).unwrap_err();
-/// assert_eq!(err.report().still_running, 1);
-/// assert!(h.join().unwrap() > 0); // the job saw the signal and returned
+/// // Still running when the report was taken, or already back from the signal.
+/// let r = err.report();
+/// assert_eq!(r.still_running as u64 + r.completed, 1);
+/// let steps = h.join().unwrap(); // the job saw the signal and returned
+/// println!("stopped after {steps} steps");
 /// ```
 pub fn with_signal<F, T>(f: F) -> WithSignal<F>
 where
@@ -277,9 +283,11 @@ impl<T> JoinTimeoutError<T> {
     /// use std::time::Duration;
     ///
     /// let pool = WorkerPool::builder().workers(1).build().unwrap();
-    /// let h = pool.submit(|| std::thread::sleep(Duration::from_millis(50))).unwrap();
+    /// let (go, wait) = std::sync::mpsc::channel::<()>();
+    /// let h = pool.submit(move || wait.recv().unwrap()).unwrap();
     /// let e = h.join_timeout(Duration::ZERO).unwrap_err();
     /// assert!(e.is_timeout());
+    /// go.send(()).unwrap();
     /// e.into_handle().unwrap().join().unwrap();
     /// ```
     pub fn is_timeout(&self) -> bool {

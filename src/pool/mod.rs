@@ -1237,9 +1237,14 @@ pub struct ShutdownReport {
 /// use std::time::{Duration, Instant};
 ///
 /// let pool = WorkerPool::builder().workers(1).build().unwrap();
-/// pool.submit(|| std::thread::sleep(Duration::from_millis(200))).unwrap();
+/// let (started_tx, started) = std::sync::mpsc::channel();
+/// pool.submit(move || {
+///     started_tx.send(()).unwrap();
+///     std::thread::sleep(Duration::from_millis(200));
+/// })
+/// .unwrap();
 /// let queued = pool.submit(|| ()).unwrap();
-/// std::thread::sleep(Duration::from_millis(20)); // let the worker start the first job
+/// started.recv().unwrap(); // the worker runs the first job
 /// let e = pool.shutdown(Instant::now()).unwrap_err();
 /// assert_eq!((e.report().still_running, e.report().cancelled), (1, 1));
 /// assert!(queued.join().unwrap_err().is_cancelled());
