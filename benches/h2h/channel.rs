@@ -31,77 +31,40 @@ fn clones<R: Clone>(r: R, k: usize) -> Vec<R> {
     v
 }
 
-pub struct Atomkit;
-impl BenchChan for Atomkit {
-    type S = atomkit::channel::Sender<u64>;
-    type R = atomkit::channel::Receiver<u64>;
-    fn new(cap: usize) -> (Self::S, Self::R) {
-        atomkit::channel::bounded(cap)
-    }
-    fn split(r: Self::R, k: usize) -> Vec<Self::R> {
-        clones(r, k)
-    }
-    fn send(s: &Self::S, v: u64) {
-        s.send(v).unwrap();
-    }
-    fn recv(r: &Self::R) -> u64 {
-        r.recv().unwrap()
-    }
-    fn try_send(s: &Self::S, v: u64) -> bool {
-        s.try_send(v).is_ok()
-    }
-    fn try_recv(r: &Self::R) -> Option<u64> {
-        r.try_recv().ok()
-    }
+/// A peer whose channel has the common shape: `bounded(cap)`, cloneable receivers,
+/// `send`/`recv` returning `Result`, `try_send`/`try_recv` returning `Result`.
+macro_rules! common_chan {
+    ($name:ident, $krate:ident) => {
+        pub struct $name;
+        impl BenchChan for $name {
+            type S = $krate::Sender<u64>;
+            type R = $krate::Receiver<u64>;
+            fn new(cap: usize) -> (Self::S, Self::R) {
+                $krate::bounded(cap)
+            }
+            fn split(r: Self::R, k: usize) -> Vec<Self::R> {
+                clones(r, k)
+            }
+            fn send(s: &Self::S, v: u64) {
+                s.send(v).unwrap();
+            }
+            fn recv(r: &Self::R) -> u64 {
+                r.recv().unwrap()
+            }
+            fn try_send(s: &Self::S, v: u64) -> bool {
+                s.try_send(v).is_ok()
+            }
+            fn try_recv(r: &Self::R) -> Option<u64> {
+                r.try_recv().ok()
+            }
+        }
+    };
 }
 
-pub struct Crossbeam;
-impl BenchChan for Crossbeam {
-    type S = crossbeam_channel::Sender<u64>;
-    type R = crossbeam_channel::Receiver<u64>;
-    fn new(cap: usize) -> (Self::S, Self::R) {
-        crossbeam_channel::bounded(cap)
-    }
-    fn split(r: Self::R, k: usize) -> Vec<Self::R> {
-        clones(r, k)
-    }
-    fn send(s: &Self::S, v: u64) {
-        s.send(v).unwrap();
-    }
-    fn recv(r: &Self::R) -> u64 {
-        r.recv().unwrap()
-    }
-    fn try_send(s: &Self::S, v: u64) -> bool {
-        s.try_send(v).is_ok()
-    }
-    fn try_recv(r: &Self::R) -> Option<u64> {
-        r.try_recv().ok()
-    }
-}
-
-pub struct Flume;
-impl BenchChan for Flume {
-    type S = flume::Sender<u64>;
-    type R = flume::Receiver<u64>;
-    fn new(cap: usize) -> (Self::S, Self::R) {
-        flume::bounded(cap)
-    }
-    fn split(r: Self::R, k: usize) -> Vec<Self::R> {
-        clones(r, k)
-    }
-    fn send(s: &Self::S, v: u64) {
-        s.send(v).unwrap();
-    }
-    fn recv(r: &Self::R) -> u64 {
-        r.recv().unwrap()
-    }
-    fn try_send(s: &Self::S, v: u64) -> bool {
-        s.try_send(v).is_ok()
-    }
-    fn try_recv(r: &Self::R) -> Option<u64> {
-        r.try_recv().ok()
-    }
-}
+use atomkit::channel as atomkit_channel;
+common_chan!(Atomkit, atomkit_channel);
+common_chan!(Crossbeam, crossbeam_channel);
+common_chan!(Flume, flume);
 
 pub struct Kanal;
 impl BenchChan for Kanal {
