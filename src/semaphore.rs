@@ -58,10 +58,12 @@
 //!
 //! [`acquire_until`](Semaphore::acquire_until) gives up when a [`Signal`] closes (or
 //! its deadline passes) and returns [`AcquireUntilError::Cancelled`] with the cause.
-//! A signal has no way to wake a sleeper on another word, so a waiter with a signal
-//! sleeps in slices of at most 1 ms and checks it between slices (it wakes exactly
-//! at the signal's own deadline, if it has one): cancellation is seen within about a
-//! millisecond.
+//! A waiter with a signal sleeps on two futex words at once, the semaphore's and
+//! the signal's (`futex_waitv` on Linux 5.16+), so the signal's close wakes it
+//! directly; it also wakes at the signal's own deadline, if it has one. Where that
+//! call is missing (other platforms, older kernels) it sleeps in slices of 1 ms and
+//! looks at the signal between them, so cancellation is seen within about a
+//! millisecond there.
 //!
 //! # Implementation
 //!
@@ -159,8 +161,8 @@ const HUNGRY_AFTER: Duration = Duration::from_millis(1);
 #[cfg(any(atomkit_loom, atomkit_shuttle))]
 const HUNGRY_AFTER: Duration = Duration::ZERO;
 
-/// The longest a waiter sleeps before it rechecks a [`Signal`] or, when it could not
-/// count itself as a waiter, the word (invariant 6).
+/// The longest a waiter that could not count itself as a waiter sleeps before it
+/// rechecks the word (invariant 6).
 const POLL_SLICE: Duration = Duration::from_millis(1);
 
 #[inline]
@@ -948,12 +950,21 @@ impl Semaphore {
             }
             // Sleep while the word still holds `s` (invariant 2).
             let mut wake_at = deadline;
-            if signal.is_some() || !registered {
+            if !registered {
                 let slice = time::now().checked_add(POLL_SLICE);
                 wake_at = earliest(wake_at, slice);
-                wake_at = earliest(wake_at, signal.and_then(Signal::deadline));
             }
-            wait::wait_maybe_until(&self.state, s, wake_at);
+            match signal {
+                // The signal's close wakes this sleep directly (`wait_either`); a
+                // closed signal skips it, and the loop gives up above.
+                Some(sig) => {
+                    if let Some((sword, sval)) = sig.arm() {
+                        let at = earliest(wake_at, sig.deadline());
+                        wait::wait_either(&self.state, s, sword, sval, at);
+                    }
+                }
+                None => wait::wait_maybe_until(&self.state, s, wake_at),
+            }
             woken = true;
             // Ordering: Acquire, so that a `Closed` seen here is ordered after the
             // closer's writes; the CAS revalidates everything else.

@@ -489,6 +489,33 @@ impl Signal {
         }
     }
 
+    /// Readies a sleep that must also end when this signal closes: marks the signal
+    /// as having waiters (so its close wakes the futex word) and returns that word
+    /// with the value to sleep on, for [`wait::wait_either`]. `None` if the signal is
+    /// closed (its own deadline included).
+    pub(crate) fn arm(&self) -> Option<(&AtomicU32, u32)> {
+        let node = &self.node;
+        loop {
+            // `observe` closes the signal if its own deadline passed.
+            let s = Node::observe(node);
+            if s & CLOSED != 0 {
+                return None;
+            }
+            if s & WAITERS != 0 {
+                return Some((&node.state, s));
+            }
+            // Ordering: Relaxed, as the same CAS in `wait_inner`: it and the closing
+            // CAS are RMWs of one word, so whichever comes second sees the other.
+            if node
+                .state
+                .compare_exchange(s, s | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Some((&node.state, s | WAITERS));
+            }
+        }
+    }
+
     /// Creates a child: it closes when this signal closes (with the same cause), never
     /// the reverse. A child of a closed signal starts closed. Dropping every handle to
     /// a child unlinks it from its parent.

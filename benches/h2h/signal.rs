@@ -148,6 +148,55 @@ fn wake_scenario(waiters: usize) -> Scenario {
     )
 }
 
+/// Go's `select { case v := <-ch: case <-ctx.Done(): }` on an empty channel: how
+/// long from the cancel until the last blocked receive has returned.
+fn cancel_scenario(waiters: usize) -> Scenario {
+    type Cb = (
+        crossbeam_channel::Sender<u64>,
+        crossbeam_channel::Receiver<u64>,
+        Mutex<Option<crossbeam_channel::Sender<()>>>,
+        crossbeam_channel::Receiver<()>,
+    );
+    Scenario::new(
+        "signal",
+        format!("cancel→blocked receives return, {waiters} receivers"),
+        1,
+        vec![
+            Contender::new("atomkit recv_until(&Signal)", move || {
+                wake_latency(
+                    waiters,
+                    || (Signal::new(), atomkit::channel::bounded::<u64>(16)),
+                    |s| {
+                        assert!(s.1 .1.recv_until(&s.0).is_err());
+                    },
+                    |s| {
+                        s.0.close();
+                    },
+                )
+            }),
+            Contender::new("crossbeam-channel select!", move || {
+                wake_latency(
+                    waiters,
+                    || -> Cb {
+                        let (tx, rx) = crossbeam_channel::bounded::<u64>(16);
+                        let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+                        (tx, rx, Mutex::new(Some(done_tx)), done_rx)
+                    },
+                    |s| {
+                        crossbeam_channel::select! {
+                            recv(s.1) -> _ => panic!("nothing is sent"),
+                            recv(s.3) -> _ => {}
+                        }
+                    },
+                    |s| {
+                        s.2.lock().unwrap().take();
+                    },
+                )
+            }),
+        ],
+    )
+}
+
 pub fn scenarios(scale: Scale) -> Vec<Scenario> {
     vec![
         is_closed_scenario(scale, false),
@@ -155,5 +204,7 @@ pub fn scenarios(scale: Scale) -> Vec<Scenario> {
         wake_scenario(1),
         wake_scenario(8),
         wake_scenario(64),
+        cancel_scenario(1),
+        cancel_scenario(8),
     ]
 }

@@ -13,8 +13,10 @@
 #![cfg(atomkit_loom)]
 
 use atomkit::channel::{
-    bounded, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    bounded, RecvError, RecvTimeoutError, RecvUntilError, SendError, SendTimeoutError,
+    SendUntilError, TryRecvError,
 };
+use atomkit::signal::{Cause, Signal};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
@@ -252,5 +254,64 @@ fn two_receivers_two_sends() {
         tx.send(2).unwrap();
         let got: u64 = rs.into_iter().map(|r| r.join().unwrap()).sum();
         assert_eq!(got, 3);
+    });
+}
+
+/// A receiver asleep on an empty channel with a signal (no deadline anywhere) is
+/// woken by the signal's close itself: the model has no timer, so a close that did
+/// not reach the sleep would leave it asleep for good, a deadlock loom reports.
+#[test]
+fn signal_close_wakes_blocked_recv_until() {
+    model(|| {
+        let (_tx, rx) = bounded::<u64>(1);
+        let stop = Signal::new();
+        let r = {
+            let stop = stop.clone();
+            thread::spawn(move || rx.recv_until(&stop))
+        };
+        stop.close();
+        assert_eq!(
+            r.join().unwrap(),
+            Err(RecvUntilError::Cancelled(Cause::Closed))
+        );
+    });
+}
+
+/// The same for a sender asleep on a full channel: it gets its value back, and the
+/// queued value stays.
+#[test]
+fn signal_close_wakes_blocked_send_until() {
+    model(|| {
+        let (tx, rx) = bounded::<u64>(1);
+        tx.send(1).unwrap();
+        let stop = Signal::new();
+        let s = {
+            let stop = stop.clone();
+            thread::spawn(move || tx.send_until(2, &stop))
+        };
+        stop.close();
+        assert_eq!(
+            s.join().unwrap(),
+            Err(SendUntilError::Cancelled(2, Cause::Closed))
+        );
+        assert_eq!(rx.recv(), Ok(1));
+    });
+}
+
+/// A rendezvous sender blocked with a signal is woken by the signal's close.
+#[test]
+fn signal_close_wakes_rendezvous_send_until() {
+    model(|| {
+        let (tx, _rx) = bounded::<u64>(0);
+        let stop = Signal::new();
+        let s = {
+            let stop = stop.clone();
+            thread::spawn(move || tx.send_until(5, &stop))
+        };
+        stop.close();
+        assert_eq!(
+            s.join().unwrap(),
+            Err(SendUntilError::Cancelled(5, Cause::Closed))
+        );
     });
 }

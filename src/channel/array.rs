@@ -191,7 +191,7 @@ impl<T> Channel<T> {
                 }
                 Err((v, Refused::Full)) => value = v,
             }
-            self.senders.sleep(epoch, until.wake_at());
+            self.senders.sleep(epoch, until);
             self.senders.unregister();
         }
     }
@@ -221,7 +221,7 @@ impl<T> Channel<T> {
                     .map(|v| v.expect("checked above"))
                     .map_err(|()| Fail::Closed);
             }
-            self.receivers.sleep(epoch, until.wake_at());
+            self.receivers.sleep(epoch, until);
             self.receivers.unregister();
         }
     }

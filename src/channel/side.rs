@@ -2,8 +2,8 @@
 //! on, and the count of threads that may be asleep there (see the module doc of
 //! [`channel`](super), invariant 5).
 
+use super::Until;
 use crate::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use crate::sync::time::Instant;
 use crate::wait;
 use crossbeam_utils::CachePadded;
 
@@ -88,9 +88,9 @@ impl Side {
         e
     }
 
-    /// Sleeps while the epoch is still `e`, at most until `until`.
-    pub(super) fn sleep(&self, e: u32, until: Option<Instant>) {
-        wait::wait_maybe_until(&self.epoch, e, until);
+    /// Sleeps while the epoch is still `e`, at most until `until` gives up.
+    pub(super) fn sleep(&self, e: u32, until: Until<'_>) {
+        until.sleep(&self.epoch, e);
     }
 
     /// The sleeper leaves.

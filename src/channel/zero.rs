@@ -231,8 +231,9 @@ impl<T> Channel<T> {
     }
 }
 
-/// Waits until `token` is set or `until` says to look again (a slice end, the
-/// deadline, the signal). Returns whether the token was set.
+/// Waits until `token` is set or, for a bounded wait, until the sleep ends (the
+/// deadline, the signal's close, or a spurious wake-up) so the caller can decide.
+/// Returns whether the token was set.
 fn block(token: &Token, until: Until<'_>) -> bool {
     let backoff = Backoff::new();
     let mut yields = 0;
@@ -247,12 +248,12 @@ fn block(token: &Token, until: Until<'_>) -> bool {
         if spin(&backoff, &mut yields) {
             continue;
         }
-        wait::wait_maybe_until(token, 0, until.wake_at());
+        until.sleep(token, 0);
         // Ordering: Acquire, as above.
         if token.load(Ordering::Acquire) != 0 {
             return true;
         }
-        if until.wake_at().is_some() {
+        if until.is_bounded() {
             // A timed or cancellable wait: let the caller recheck.
             return false;
         }

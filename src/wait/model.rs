@@ -24,7 +24,8 @@ type Waker = Arc<loom::sync::Notify>;
 type Waker = shuttle::thread::Thread;
 
 struct Sleeper {
-    addr: usize,
+    /// The words it sleeps on (the same one twice for a single-word wait).
+    addrs: [usize; 2],
     id: u64,
     waker: Waker,
 }
@@ -65,14 +66,16 @@ fn raise_clock(to: Instant) {
 }
 
 /// Compares and enqueues under the registry lock. Returns the sleeper's id and waker,
-/// or `None` when the word no longer holds `expected`.
-fn enqueue(atom: &AtomicU32, expected: u32) -> Option<(u64, Waker)> {
+/// or `None` when a word no longer holds its expected value.
+fn enqueue(words: [(&AtomicU32, u32); 2]) -> Option<(u64, Waker)> {
     let mut reg = lock(&REGISTRY);
-    // Ordering: Relaxed, the weakest the kernel promises. The registry lock orders this
-    // load after any waker's change that preceded its own locked dequeue, so a wake
-    // cannot slip between this check and the enqueue.
-    if atom.load(Ordering::Relaxed) != expected {
-        return None;
+    for (atom, expected) in words {
+        // Ordering: Relaxed, the weakest the kernel promises. The registry lock orders
+        // this load after any waker's change that preceded its own locked dequeue, so
+        // a wake cannot slip between this check and the enqueue.
+        if atom.load(Ordering::Relaxed) != expected {
+            return None;
+        }
     }
     let id = reg.next_id;
     reg.next_id += 1;
@@ -81,7 +84,7 @@ fn enqueue(atom: &AtomicU32, expected: u32) -> Option<(u64, Waker)> {
     #[cfg(atomkit_shuttle)]
     let waker = shuttle::thread::current();
     reg.sleepers.push(Sleeper {
-        addr: atom as *const AtomicU32 as usize,
+        addrs: words.map(|(atom, _)| atom as *const AtomicU32 as usize),
         id,
         waker: waker.clone(),
     });
@@ -101,7 +104,12 @@ fn dequeue(id: u64) -> bool {
 }
 
 pub(super) fn wait(atom: &AtomicU32, expected: u32) {
-    let Some((id, waker)) = enqueue(atom, expected) else {
+    sleep([(atom, expected); 2]);
+}
+
+/// Untimed: sleeps until a waker dequeues us. Timed: see `timed`.
+fn sleep(words: [(&AtomicU32, u32); 2]) {
+    let Some((id, waker)) = enqueue(words) else {
         return;
     };
     #[cfg(atomkit_loom)]
@@ -123,10 +131,15 @@ pub(super) fn wait(atom: &AtomicU32, expected: u32) {
 }
 
 pub(super) fn wait_until(atom: &AtomicU32, expected: u32, deadline: Instant) {
+    timed([(atom, expected); 2], deadline);
+}
+
+/// Enqueues, lets the checker run anything once, then gives up unless woken.
+fn timed(words: [(&AtomicU32, u32); 2], deadline: Instant) {
     if now() >= deadline {
         return;
     }
-    let Some((id, _waker)) = enqueue(atom, expected) else {
+    let Some((id, _waker)) = enqueue(words) else {
         return;
     };
     crate::sync::thread::yield_now();
@@ -143,7 +156,7 @@ fn wake(atom: *const AtomicU32, all: bool) {
         let mut reg = lock(&REGISTRY);
         let mut i = 0;
         while i < reg.sleepers.len() {
-            if reg.sleepers[i].addr == addr {
+            if reg.sleepers[i].addrs.contains(&addr) {
                 woken.push(reg.sleepers.remove(i).waker);
                 if !all {
                     break;
@@ -158,6 +171,19 @@ fn wake(atom: *const AtomicU32, all: bool) {
         w.notify();
         #[cfg(atomkit_shuttle)]
         w.unpark();
+    }
+}
+
+pub(super) fn wait_either(
+    a: &AtomicU32,
+    va: u32,
+    b: &AtomicU32,
+    vb: u32,
+    deadline: Option<Instant>,
+) {
+    match deadline {
+        Some(d) => timed([(a, va), (b, vb)], d),
+        None => sleep([(a, va), (b, vb)]),
     }
 }
 

@@ -77,3 +77,206 @@ pub(super) fn wait_until(atom: &AtomicU32, expected: u32, deadline: Instant) {
         slice = (slice * 2).min(Duration::from_millis(1));
     }
 }
+
+/// `futex_waitv(2)` (Linux 5.16+) is used on these targets; elsewhere, on an older
+/// kernel and under Miri (which does not emulate it), [`wait_either`] falls back to
+/// polling the second word.
+#[cfg(all(
+    not(miri),
+    any(target_os = "linux", target_os = "android"),
+    any(
+        all(target_arch = "x86_64", target_pointer_width = "64"),
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    )
+))]
+mod waitv {
+    use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+    use std::time::Instant;
+
+    /// The syscall's number: one table for every architecture listed above.
+    const SYS_FUTEX_WAITV: libc::c_long = 449;
+    /// `FUTEX2_SIZE_U32 | FUTEX2_PRIVATE`: a 32-bit word, process-private (it then
+    /// matches the `FUTEX_WAKE_PRIVATE` wakes of `atomic-wait` and of this module).
+    const FLAGS: u32 = 0x02 | 128;
+
+    /// The kernel's `struct futex_waitv`.
+    #[repr(C)]
+    struct Waiter {
+        val: u64,
+        uaddr: u64,
+        flags: u32,
+        reserved: u32,
+    }
+
+    /// 0: not tried yet, 1: works, 2: the kernel lacks it (ENOSYS).
+    pub(in crate::wait) static SUPPORT: AtomicU8 = AtomicU8::new(0);
+
+    /// Sleeps on both words; false if the kernel lacks `futex_waitv` (nothing slept).
+    pub(super) fn wait2(words: [(&AtomicU32, u32); 2], deadline: Option<Instant>) -> bool {
+        // Ordering: Relaxed; a cached answer about the kernel, guarding no memory.
+        if SUPPORT.load(Ordering::Relaxed) == 2 {
+            return false;
+        }
+        let waiters = words.map(|(atom, expected)| Waiter {
+            val: u64::from(expected),
+            uaddr: atom.as_ptr() as usize as u64,
+            flags: FLAGS,
+            reserved: 0,
+        });
+        // The timeout is absolute on CLOCK_MONOTONIC, the clock behind `Instant`.
+        let mut abs = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let timeout = match deadline {
+            None => core::ptr::null(),
+            Some(d) => {
+                let Some(left) = d.checked_duration_since(Instant::now()) else {
+                    return true;
+                };
+                // SAFETY: `abs` is a valid, writable `timespec` on our stack.
+                unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut abs) };
+                let nanos = abs.tv_nsec as u64 + u64::from(left.subsec_nanos());
+                let secs = (abs.tv_sec as u64)
+                    .saturating_add(left.as_secs())
+                    .saturating_add(nanos / 1_000_000_000);
+                // A deadline beyond what `timespec` holds is as good as none.
+                abs.tv_sec = libc::time_t::try_from(secs).unwrap_or(libc::time_t::MAX);
+                // Below 1e9, so it fits any `c_long`.
+                abs.tv_nsec = (nanos % 1_000_000_000) as libc::c_long;
+                &abs as *const libc::timespec
+            }
+        };
+        // SAFETY: `waiters` points to two initialised `futex_waitv` records whose
+        // addresses are live, aligned `AtomicU32`s for the whole call (we hold
+        // references to them); `timeout` is null or points to `abs` on our stack. The
+        // kernel reads the words atomically and writes nothing of ours.
+        let r = unsafe {
+            libc::syscall(
+                SYS_FUTEX_WAITV,
+                waiters.as_ptr(),
+                2u32,
+                0u32,
+                timeout,
+                libc::CLOCK_MONOTONIC,
+            )
+        };
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+            // Ordering: Relaxed, as above.
+            SUPPORT.store(2, Ordering::Relaxed);
+            return false;
+        }
+        // Woken, EAGAIN (a word had changed), ETIMEDOUT, EINTR: all a (possibly
+        // spurious) return to the caller.
+        // Ordering: Relaxed, as above.
+        SUPPORT.store(1, Ordering::Relaxed);
+        true
+    }
+}
+
+/// How long a fallback wait sleeps on the first word before it looks at the second.
+const POLL_SLICE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Sleeps while both words hold their values; see [`super::wait_either`].
+pub(super) fn wait_either(
+    a: &AtomicU32,
+    va: u32,
+    b: &AtomicU32,
+    vb: u32,
+    deadline: Option<Instant>,
+) {
+    #[cfg(all(
+        not(miri),
+        any(target_os = "linux", target_os = "android"),
+        any(
+            all(target_arch = "x86_64", target_pointer_width = "64"),
+            target_arch = "aarch64",
+            target_arch = "riscv64"
+        )
+    ))]
+    if waitv::wait2([(a, va), (b, vb)], deadline) {
+        return;
+    }
+    // Fallback: sleep on `a` in slices, so a change of `b` is seen within one slice.
+    // Ordering: Relaxed; the caller reloads both words with its own ordering.
+    if b.load(std::sync::atomic::Ordering::Relaxed) != vb {
+        return;
+    }
+    let slice = Instant::now().checked_add(POLL_SLICE);
+    let until = match (deadline, slice) {
+        (Some(d), Some(s)) => Some(d.min(s)),
+        (d, s) => d.or(s),
+    };
+    match until {
+        Some(u) => wait_until(a, va, u),
+        None => wait(a, va),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    /// A sleeper on two words, woken through each word in turn (`wake_all` on the
+    /// second, `wake_one` on the first); each round loops until its word changed,
+    /// so a lost wake-up hangs the test.
+    #[test]
+    fn wait_either_wakes_through_either_word() {
+        let words = std::sync::Arc::new([AtomicU32::new(0), AtomicU32::new(0)]);
+        for which in [1usize, 0] {
+            let w = words.clone();
+            let t = std::thread::spawn(move || {
+                let words = &*w;
+                while words[which].load(Ordering::Acquire) == 0 {
+                    wait_either(&words[0], 0, &words[1], 0, None);
+                }
+            });
+            std::thread::sleep(Duration::from_millis(20));
+            words[which].store(1, Ordering::Release);
+            if which == 1 {
+                wake_all(&words[1]);
+            } else {
+                wake_one(&words[0]);
+            }
+            t.join().unwrap();
+            words[which].store(0, Ordering::Relaxed);
+        }
+        #[cfg(all(
+            not(miri),
+            any(target_os = "linux", target_os = "android"),
+            any(
+                all(target_arch = "x86_64", target_pointer_width = "64"),
+                target_arch = "aarch64",
+                target_arch = "riscv64"
+            )
+        ))]
+        assert_ne!(
+            waitv::SUPPORT.load(Ordering::Relaxed),
+            0,
+            "futex_waitv was tried"
+        );
+    }
+
+    /// A sleep with a deadline and no waker returns once the deadline has passed; a
+    /// deadline already past returns at once; a changed word returns at once.
+    #[test]
+    fn wait_either_times_out_and_compares() {
+        let (a, b) = (AtomicU32::new(0), AtomicU32::new(0));
+        let deadline = Instant::now() + Duration::from_millis(5);
+        while Instant::now() < deadline {
+            wait_either(&a, 0, &b, 0, Some(deadline));
+        }
+        wait_either(
+            &a,
+            0,
+            &b,
+            0,
+            Some(Instant::now() - Duration::from_millis(1)),
+        );
+        wait_either(&a, 1, &b, 0, None);
+        wait_either(&a, 0, &b, 1, None);
+    }
+}
