@@ -221,7 +221,10 @@ macro_rules! contenders {
 /// All semaphore scenarios. The first contender of each is atomkit.
 pub fn scenarios(scale: Scale) -> Vec<Scenario> {
     let pairs = scale.n(10_000_000);
-    let per = scale.n(200_000);
+    // Per thread: at 20,000 cycles (a tenth of the old full size) a round took less
+    // than a thread's wake-up from the start barrier, so it measured scheduling; this
+    // keeps every round at several milliseconds even in quick mode.
+    let per = scale.n(2_000_000);
     let mut v = vec![Scenario::new(
         "semaphore",
         "uncontended acquire+release (try_acquire for async peers)",
