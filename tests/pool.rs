@@ -339,6 +339,54 @@ fn dropping_a_handle_detaches_the_job() {
 }
 
 #[test]
+fn execute_runs_every_job_and_drops_each_result_once() {
+    let p = pool(2, 8);
+    let d = Drops::default();
+    let jobs = n(2_000);
+    for _ in 0..jobs {
+        let d = d.clone();
+        p.execute(move || d.make()).unwrap();
+    }
+    let report = p.shutdown(far()).unwrap();
+    assert_eq!(report.completed, jobs as u64);
+    assert_eq!(d.made(), jobs);
+    assert_eq!(
+        d.dropped(),
+        jobs,
+        "every detached result dropped exactly once"
+    );
+}
+
+#[test]
+fn execute_counts_panics_and_the_worker_survives() {
+    let p = pool(1, 4);
+    p.execute(|| panic!("boom")).unwrap();
+    p.execute(|| PanicOnDrop).unwrap();
+    assert_eq!(p.submit(|| 5).unwrap().join().unwrap(), 5);
+    assert_eq!(p.metrics().panicked, 1);
+    p.shutdown(far()).unwrap();
+}
+
+#[test]
+fn dropped_handles_drop_each_result_once() {
+    let p = pool(2, 8);
+    let d = Drops::default();
+    let jobs = n(2_000);
+    for i in 0..jobs {
+        let d = d.clone();
+        let h = p.submit(move || d.make()).unwrap();
+        if i % 2 == 0 {
+            drop(h); // detached: the worker (or this thread, if it already ran) drops it
+        } else {
+            drop(h.join().unwrap());
+        }
+    }
+    p.shutdown(far()).unwrap();
+    assert_eq!(d.made(), jobs);
+    assert_eq!(d.dropped(), jobs);
+}
+
+#[test]
 fn join_timeout_hands_the_handle_back() {
     let p = pool(1, 4);
     let (open, g) = gate();
@@ -451,6 +499,7 @@ fn every_submit_op_reports_shutdown() {
         assert!(d.map(|_| ()).unwrap_err().is_shut_down());
         let e = s.submit_with_retry(|| 5, Backoff::default());
         assert!(e.map(|_| ()).unwrap_err().is_shut_down());
+        assert_eq!(s.execute(|| 6).unwrap_err().into_inner()(), 6);
         a
     });
     thread::sleep(Duration::from_millis(10));

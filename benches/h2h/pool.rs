@@ -5,8 +5,9 @@
 //! Peers: rayon's `ThreadPool::spawn`, the threadpool crate (`execute`), and
 //! hand-rolled workers on a crossbeam-channel `bounded(1024)` of boxed closures (the
 //! usual do-it-yourself pool). atomkit runs with its defaults (queue capacity 1024,
-//! metrics on, one job in 32 timed), blocking `submit`, handles dropped (jobs
-//! detached); a second atomkit row turns timing off; a last row runs hand-rolled
+//! metrics on, one job in 32 timed) and blocking `execute` (fire and forget, as every
+//! peer's call is); a second atomkit row uses `submit` and drops the handle at once, a
+//! third turns timing off; a last row runs hand-rolled
 //! workers on atomkit's own channel, to separate the queue's cost from the pool's. Every peer signals completion the same way
 //! (each job bumps one shared counter; the producer spins, then yields, until it
 //! reaches the total). Pool start and teardown are outside the timed region.
@@ -27,7 +28,7 @@ pub trait Pool: Sized + 'static {
     fn stop(self);
 }
 
-/// atomkit with its defaults.
+/// atomkit with its defaults, fire and forget (`execute`, like every peer's call).
 pub struct Atomkit(atomkit::pool::WorkerPool);
 
 impl Pool for Atomkit {
@@ -41,10 +42,25 @@ impl Pool for Atomkit {
         )
     }
     fn spawn(&self, job: impl FnOnce() + Send + 'static) {
-        drop(self.0.submit(job).unwrap());
+        self.0.execute(job).unwrap();
     }
     fn stop(self) {
         self.0.shutdown_timeout(Duration::from_secs(60)).unwrap();
+    }
+}
+
+/// atomkit with its defaults, `submit` with the handle dropped at once.
+pub struct AtomkitSubmit(Atomkit);
+
+impl Pool for AtomkitSubmit {
+    fn start(workers: usize) -> Self {
+        AtomkitSubmit(Atomkit::start(workers))
+    }
+    fn spawn(&self, job: impl FnOnce() + Send + 'static) {
+        drop(self.0 .0.submit(job).unwrap());
+    }
+    fn stop(self) {
+        self.0.stop();
     }
 }
 
@@ -63,7 +79,7 @@ impl Pool for AtomkitNoTiming {
         )
     }
     fn spawn(&self, job: impl FnOnce() + Send + 'static) {
-        drop(self.0.submit(job).unwrap());
+        self.0.execute(job).unwrap();
     }
     fn stop(self) {
         self.0.shutdown_timeout(Duration::from_secs(60)).unwrap();
@@ -246,6 +262,7 @@ macro_rules! contenders {
     ($f:ident $(, $arg:expr)*) => {
         vec![
             Contender::new("atomkit", move || $f::<Atomkit>($($arg),*)),
+            Contender::new("atomkit submit, handle dropped", move || $f::<AtomkitSubmit>($($arg),*)),
             Contender::new("atomkit, timing off", move || $f::<AtomkitNoTiming>($($arg),*)),
             Contender::new("rayon ThreadPool::spawn", move || $f::<Rayon>($($arg),*)),
             Contender::new("threadpool", move || $f::<ThreadPoolCrate>($($arg),*)),

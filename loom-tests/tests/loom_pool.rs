@@ -115,3 +115,23 @@ fn panic_is_a_result() {
         assert_eq!((r.completed, r.panicked), (0, 1));
     });
 }
+
+/// A handle dropped while the worker runs the job: the worker either still sees the
+/// handle (and publishes the result) or sees its reference as the last (and only
+/// stores it); either way the result is dropped exactly once, by whoever lets go of
+/// the task last. A detached job (`execute`) takes the second path always.
+#[test]
+fn handle_drop_racing_completion() {
+    model(1, || {
+        let p = pool(1);
+        let drops = Arc::new(AtomicUsize::new(0));
+        let d = drops.clone();
+        let h = p.submit(move || Counted(d)).unwrap();
+        let t = thread::spawn(move || drop(h));
+        let d = drops.clone();
+        p.execute(move || Counted(d)).unwrap();
+        t.join().unwrap();
+        assert_eq!(shutdown_and_join(p), 2);
+        assert_eq!(drops.load(Ordering::Relaxed), 2);
+    });
+}

@@ -351,12 +351,17 @@ pub(super) struct Slot<T> {
 }
 
 impl<T> Slot<T> {
-    /// Publishes the result. Called exactly once per task (invariant 2).
-    fn complete(&self, result: Result<T, JobError>) {
+    /// Publishes the result. Called exactly once per task (invariant 2). `detached`:
+    /// no handle exists any more (the caller holds the only reference), so nobody will
+    /// look: the value is only stored, to be dropped with the task.
+    fn complete(&self, result: Result<T, JobError>, detached: bool) {
         // SAFETY: only the thread that owns the task's queue entry completes it, once
         // (invariant 2), and the handle reads the value only after seeing `DONE`, which
         // is set below, after this write.
         self.value.with_mut(|p| unsafe { *p = Some(result) });
+        if detached {
+            return;
+        }
         let word: *const AtomicU32 = &self.state;
         // Ordering: Release pairs with the Acquire loads in `JobHandle::wait_inner` and
         // `is_finished`: a handle that sees `DONE` sees the value written above. The RMW
@@ -401,8 +406,9 @@ unsafe impl<J: Job> Send for Task<J> {}
 /// The type-erased task the queue carries.
 pub(super) trait Erased: Send + Sync {
     /// Runs the job, catching a panic, records it in `stats`, and publishes the
-    /// result. Only the owner of the queue entry calls it, once.
-    fn run(&self, signal: &Signal, stats: &WorkerStats);
+    /// result (only stores it if `detached`: the caller's reference is the last, so
+    /// no handle can look). Only the owner of the queue entry calls it, once.
+    fn run(&self, signal: &Signal, stats: &WorkerStats, detached: bool);
     /// Drops the job unrun and publishes `Cancelled`. Only the owner of the queue
     /// entry calls it, once, instead of `run`.
     fn cancel(&self);
@@ -413,7 +419,7 @@ pub(super) trait Erased: Send + Sync {
 }
 
 impl<J: Job> Erased for Task<J> {
-    fn run(&self, signal: &Signal, stats: &WorkerStats) {
+    fn run(&self, signal: &Signal, stats: &WorkerStats, detached: bool) {
         let Some(job) = self.take_job() else {
             return;
         };
@@ -427,7 +433,7 @@ impl<J: Job> Erased for Task<J> {
         };
         // Invariant 5: counted before the result is published.
         stats.record(outcome, self.enqueued, started);
-        self.slot.complete(result);
+        self.slot.complete(result, detached);
     }
 
     fn cancel(&self) {
@@ -435,7 +441,7 @@ impl<J: Job> Erased for Task<J> {
             // The job's own drop may panic; that must not take the caller down.
             let _ = catch_unwind(AssertUnwindSafe(move || drop(job)));
         }
-        self.slot.complete(Err(JobError::Cancelled));
+        self.slot.complete(Err(JobError::Cancelled), false);
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -458,17 +464,22 @@ impl<J: Job> Task<J> {
 /// A queued task: one allocation, shared by the queue entry and the handle.
 pub(super) type TaskRef = Arc<dyn Erased>;
 
-/// Allocates the task for `job` and its handle.
-pub(super) fn new_task<J: Job>(job: J, timed: bool) -> (TaskRef, JobHandle<J::Output>) {
-    let task = Task {
+/// Allocates the task for `job`, with no handle (a detached job: its result is
+/// dropped by the worker).
+pub(super) fn new_detached<J: Job>(job: J, timed: bool) -> TaskRef {
+    erase(Task {
         slot: Slot {
             state: AtomicU32::new(0),
             value: UnsafeCell::new(None),
         },
         job: UnsafeCell::new(Some(job)),
         enqueued: if timed { Some(time::now()) } else { None },
-    };
-    let task = erase(task);
+    })
+}
+
+/// Allocates the task for `job` and its handle.
+pub(super) fn new_task<J: Job>(job: J, timed: bool) -> (TaskRef, JobHandle<J::Output>) {
+    let task = new_detached(job, timed);
     let handle = JobHandle {
         task: task.clone(),
         _output: PhantomData,

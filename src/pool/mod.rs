@@ -12,7 +12,8 @@
 //!   [`submit_deadline`](WorkerPool::submit_deadline) and
 //!   [`submit_until`](WorkerPool::submit_until) block for a while;
 //!   [`submit_with_retry`](WorkerPool::submit_with_retry) retries a full queue with
-//!   exponential [`Backoff`] and jitter.
+//!   exponential [`Backoff`] and jitter; [`execute`](WorkerPool::execute) blocks like
+//!   `submit` but returns no handle (fire and forget).
 //! - **Jobs** are closures `FnOnce() -> T`, or `FnOnce(&Signal) -> T` wrapped by
 //!   [`with_signal`] to see the pool's cancellation [`Signal`] (any [`Job`] works).
 //!   Each submit returns a [`JobHandle`]; [`join`](JobHandle::join) gives the value,
@@ -66,7 +67,12 @@
 //! (`Option<J>`), the result slot, and the submit time. The queue carries it as a
 //! trait object; the handle finds its typed result slot through `Any` (a type-id
 //! compare). Per job: one allocation, the channel's send and receive, three `Arc`
-//! reference-count changes, and one read-modify-write on the slot; no lock.
+//! reference-count changes, and one read-modify-write on the slot; no lock. A job
+//! whose handle is gone by the time it finishes (dropped, or never made:
+//! [`execute`](WorkerPool::execute), whose task has one reference and no clone) skips
+//! the slot's read-modify-write: a worker that sees the task's reference count at 1
+//! holds the last reference, and no handle can appear again (handles are never
+//! cloned), so it only stores the result, which drops with the task.
 //!
 //! The result slot's state word, also the futex word a joining handle sleeps on:
 //!
@@ -132,7 +138,7 @@ use crate::sync::{thread, Arc};
 use crate::wait;
 use core::fmt;
 use crossbeam_utils::CachePadded;
-use job::{new_task, take_back, Outcome, TaskRef};
+use job::{new_detached, new_task, take_back, Outcome, TaskRef};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The default of [`Builder::sample_timing`]: one job in 32 is timed.
@@ -329,6 +335,27 @@ impl Submitter {
             }
         }
     }
+    /// See [`WorkerPool::execute`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`WorkerPool::execute`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = atomkit::pool::WorkerPool::builder().workers(1).build().unwrap();
+    /// let s = pool.submitter();
+    /// std::thread::spawn(move || s.execute(|| println!("hello")).unwrap()).join().unwrap();
+    /// pool.shutdown_timeout(std::time::Duration::from_secs(10)).unwrap();
+    /// ```
+    pub fn execute<J: Job>(&self, job: J) -> Result<(), ShutDownError<J>> {
+        let task = new_detached(job, self.shared.timed());
+        self.tx.send(task).map_err(|e| {
+            self.rejected();
+            ShutDownError(take_back(&e.into_inner()))
+        })
+    }
     /// See [`WorkerPool::submit`].
     ///
     /// # Errors
@@ -340,8 +367,8 @@ impl Submitter {
     /// ```
     /// let pool = atomkit::pool::WorkerPool::builder().workers(1).build().unwrap();
     /// let s = pool.submitter();
-    /// let h = std::thread::spawn(move || s.submit(|| 1)).join().unwrap();
-    /// assert_eq!(h.unwrap().join().unwrap(), 1);
+    /// let h = std::thread::spawn(move || s.submit(|| 2 + 2)).join().unwrap();
+    /// assert_eq!(h.unwrap().join().unwrap(), 4);
     /// ```
     pub fn submit<J: Job>(&self, job: J) -> Result<JobHandle<J::Output>, ShutDownError<J>> {
         let (task, handle) = new_task(job, self.shared.timed());
@@ -683,7 +710,11 @@ fn work(shared: &Shared, rx: &Receiver<TaskRef>, me: usize) {
             stats.record(Outcome::Cancelled, None, None);
             task.cancel();
         } else {
-            task.run(&shared.cancel, stats);
+            // No handle left (dropped, or `execute`): skip the result's publication.
+            // A count of 1 is final: only handles hold other references, and none is
+            // ever made after the task is queued.
+            let detached = Arc::strong_count(&task) == 1;
+            task.run(&shared.cancel, stats, detached);
         }
         // Ordering: Relaxed; a metric only.
         stats.busy.store(0, Ordering::Relaxed);
@@ -792,6 +823,41 @@ impl WorkerPool {
     /// ```
     pub fn submit<J: Job>(&self, job: J) -> Result<JobHandle<J::Output>, ShutDownError<J>> {
         self.submitter.submit(job)
+    }
+
+    /// Queues `job` with no handle, blocking while the queue is full (backpressure):
+    /// fire and forget, like `threadpool`'s `execute` or rayon's `spawn`. The job's
+    /// result is dropped by the worker; a panic is caught and counted in
+    /// [`PoolMetrics::panicked`], and a job cancelled by
+    /// [`shutdown_now`](Self::shutdown_now) or a late [`shutdown`](Self::shutdown) is
+    /// dropped unrun and counted in [`PoolMetrics::cancelled`]. Cheaper than
+    /// [`submit`](Self::submit) with the handle dropped: no second reference to the
+    /// task is taken and released.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutDownError`] with the job if the pool is shutting down (also when the
+    /// shutdown begins while this call waits).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let pool = atomkit::pool::WorkerPool::builder().workers(2).build().unwrap();
+    /// let sum = Arc::new(AtomicU64::new(0));
+    /// for i in 1..=10 {
+    ///     let sum = sum.clone();
+    ///     pool.execute(move || sum.fetch_add(i, Ordering::Relaxed)).unwrap();
+    /// }
+    /// let report = pool.shutdown_timeout(Duration::from_secs(10)).unwrap();
+    /// assert_eq!(report.completed, 10);
+    /// assert_eq!(sum.load(Ordering::Relaxed), 55);
+    /// ```
+    pub fn execute<J: Job>(&self, job: J) -> Result<(), ShutDownError<J>> {
+        self.submitter.execute(job)
     }
 
     /// Queues `job`, blocking at most `timeout` while the queue is full.
