@@ -7,13 +7,13 @@
 //!
 //! | module | what | pick it for |
 //! |--------|------|-------------|
-//! | [`channel`] | [`bounded`](channel::bounded) → [`Sender`](channel::Sender) / [`Receiver`](channel::Receiver): Go's buffered (and unbuffered) channel on the lock-free queue, close-as-broadcast, timeouts, [`Signal`](signal::Signal) cancellation | passing work between threads with backpressure (Go's `make(chan T, n)`, `close(ch)`, `select` with `ctx.Done()`) |
-//! | [`counter_map`] | [`CounterMap`](counter_map::CounterMap): per-key `u64` counters, lock-free to count, hot keys striped, exact `snapshot_and_reset` | per-user / per-route request counting with periodic dumps (Go's mutex'd map of counters) |
+//! | [`channel`] | [`bounded`] → [`Sender`] / [`Receiver`]: Go's buffered (and unbuffered) channel on the lock-free queue, close-as-broadcast, timeouts, [`Signal`] cancellation | passing work between threads with backpressure (Go's `make(chan T, n)`, `close(ch)`, `select` with `ctx.Done()`) |
+//! | [`counter_map`] | [`CounterMap`]: per-key `u64` counters, lock-free to count, hot keys striped, exact `snapshot_and_reset` | per-user / per-route request counting with periodic dumps (Go's mutex'd map of counters) |
 //! | [`deque`] | [`Worker`](deque::Worker) / [`Stealer`](deque::Stealer) (Chase-Lev work-stealing deque) and [`Injector`](deque::Injector) (global MPMC queue) | per-thread task queues of a work-stealing scheduler: the owner pushes and pops locally, idle threads steal the oldest half |
 //! | [`pool`] | [`WorkerPool`]: fixed worker threads on a bounded job queue; `try_submit` hands the job back when full, blocking / timed / retrying submits, [`JobHandle`](pool::JobHandle) results with panics caught, shutdown within a deadline, metrics | running jobs on a few threads with backpressure and a graceful exit (Go's workers ranging over a buffered channel) |
 //! | [`queue`] | [`ArrayQueue`]: bounded MPMC FIFO, lock-free in the strict sense (SCQ) | handing values between threads without blocking; a drop-in for crossbeam's `ArrayQueue` that never wedges behind a preempted thread |
-//! | [`semaphore`] | [`Semaphore`](semaphore::Semaphore): counting semaphore with timed, cancellable and weighted acquires, RAII permits | limiting concurrency across threads (Go's `make(chan struct{}, n)` and `x/sync/semaphore`); one atomic op per acquire and release when uncontended |
-//! | [`signal`] | [`Signal`](signal::Signal): close-as-broadcast with parent/child trees and deadlines | stopping many threads at once; request-scoped cancellation and timeouts (Go's `close(done)` and `context`) |
+//! | [`semaphore`] | [`Semaphore`]: counting semaphore with timed, cancellable and weighted acquires, RAII permits | limiting concurrency across threads (Go's `make(chan struct{}, n)` and `x/sync/semaphore`); one atomic op per acquire and release when uncontended |
+//! | [`signal`] | [`Signal`]: close-as-broadcast with parent/child trees and deadlines | stopping many threads at once; request-scoped cancellation and timeouts (Go's `close(done)` and `context`) |
 //!
 //! # Layers
 //!

@@ -68,7 +68,7 @@
 //! # Implementation
 //!
 //! One `AtomicU32` is the whole semaphore. It is both the state and the futex word
-//! the waiters sleep on (the [`wait`](crate::wait) layer), so every decision a thread
+//! the waiters sleep on (the `wait` layer (`src/wait`)), so every decision a thread
 //! makes comes from the same read-modify-write that changes the state:
 //!
 //! | bits   | name       | written by | meaning |

@@ -35,7 +35,7 @@
 //! # Implementation
 //!
 //! Each signal is a node behind an `Arc`, with one `AtomicU32` state word that is also
-//! the word its waiters sleep on (the [`wait`](crate::wait) layer, a futex):
+//! the word its waiters sleep on (the `wait` layer (`src/wait`), a futex):
 //!
 //! | bit | name       | set by                          | meaning |
 //! |-----|------------|---------------------------------|---------|

@@ -14,7 +14,8 @@ usage: cargo xtask <command> [options]
 
 commands:
   fmt       rustfmt check of the workspace and the fuzz crate
-  clippy    clippy on every target, std and model-checker builds, warnings denied
+  clippy    clippy on every target, std and model-checker builds, and rustdoc;
+            warnings denied
   test      unit, integration, doc tests and examples (std build); benches compile
   loom      loom models (loom-tests/tests/loom_*.rs), release, per-model bounds
             --long: LOOM_MAX_PREEMPTIONS=4 (hours; see docs/TESTING.md)
@@ -259,6 +260,11 @@ fn clippy() -> bool {
             ok &= run(c);
         }
     }
+    // The API docs: broken or private intra-doc links are errors too.
+    let mut c = cargo(None);
+    c.env("RUSTDOCFLAGS", "-D warnings")
+        .args(["doc", "--no-deps", "-p", "atomkit"]);
+    ok &= run(c);
     ok
 }
 
