@@ -379,6 +379,112 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     )
 }
 
+/// The methods [`Sender`] and [`Receiver`] share, documented with examples on either
+/// handle: `$h` names the handle in the examples (`tx` or `rx`), `$other` the other one.
+macro_rules! shared_methods {
+    ($Handle:ident, $h:literal, $other:literal, $verb:literal) => {
+        impl<T> $Handle<T> {
+            /// Closes the channel (see the [module documentation](self)) from this side;
+            /// returns `true` if this call closed it, `false` if it was closed already.
+            /// Values already queued can still be received, then receives fail.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let (tx, rx) = atomkit::channel::bounded(2);
+            /// tx.send(1).unwrap();
+            #[doc = concat!("assert!(", $h, ".close());")]
+            #[doc = concat!("assert!(!", $other, ".close());")]
+            /// assert!(tx.send(2).is_err());
+            /// assert_eq!(rx.recv(), Ok(1)); // drained first
+            /// assert!(rx.recv().is_err()); // then closed
+            /// ```
+            pub fn close(&self) -> bool {
+                self.chan.close()
+            }
+
+            /// Whether the channel is closed (values may still be queued).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let (tx, rx) = atomkit::channel::bounded::<i32>(1);
+            #[doc = concat!("assert!(!", $h, ".is_closed());")]
+            #[doc = concat!("drop(", $other, ");")]
+            #[doc = concat!("assert!(", $h, ".is_closed());")]
+            /// ```
+            pub fn is_closed(&self) -> bool {
+                self.chan.is_closed()
+            }
+
+            /// The number of values queued (a snapshot; always 0 for a rendezvous
+            /// channel).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let (tx, rx) = atomkit::channel::bounded(4);
+            /// tx.send(()).unwrap();
+            #[doc = concat!("assert_eq!(", $h, ".len(), 1);")]
+            /// ```
+            pub fn len(&self) -> usize {
+                self.chan.len()
+            }
+
+            /// The channel's capacity: the `cap` it was made with (0 for rendezvous).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let (tx, rx) = atomkit::channel::bounded::<u8>(8);
+            #[doc = concat!("assert_eq!(", $h, ".capacity(), 8);")]
+            /// ```
+            pub fn capacity(&self) -> usize {
+                self.chan.capacity()
+            }
+
+            /// Whether no value is queued (a snapshot; always true for rendezvous).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let (tx, rx) = atomkit::channel::bounded::<u8>(1);
+            #[doc = concat!("assert!(", $h, ".is_empty());")]
+            /// ```
+            pub fn is_empty(&self) -> bool {
+                self.chan.is_empty()
+            }
+
+            /// Whether the channel is full (a snapshot; always true for rendezvous).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let (tx, rx) = atomkit::channel::bounded(1);
+            /// tx.send(0).unwrap();
+            #[doc = concat!("assert!(", $h, ".is_full());")]
+            /// ```
+            pub fn is_full(&self) -> bool {
+                self.chan.is_full()
+            }
+
+            #[doc = concat!("Whether `self` and `other` ", $verb, " the same channel.")]
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let (tx, rx) = atomkit::channel::bounded::<u8>(1);
+            /// let (otx, orx) = atomkit::channel::bounded::<u8>(1);
+            #[doc = concat!("assert!(", $h, ".same_channel(&", $h, ".clone()));")]
+            #[doc = concat!("assert!(!", $h, ".same_channel(&o", $h, "));")]
+            /// ```
+            pub fn same_channel(&self, other: &$Handle<T>) -> bool {
+                Arc::ptr_eq(&self.chan, &other.chan)
+            }
+        }
+    };
+}
+
 /// The sending half of a channel. Clone it for more producers.
 ///
 /// # Examples
@@ -550,103 +656,9 @@ impl<T> Sender<T> {
             Flavor::Zero(c) => c.send(value, until),
         }
     }
-
-    /// Closes the channel (see the [module documentation](self)); returns `true` if
-    /// this call closed it, `false` if it was closed already.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, rx) = atomkit::channel::bounded(2);
-    /// tx.send(1).unwrap();
-    /// assert!(tx.close());
-    /// assert!(!rx.close());
-    /// assert!(tx.send(2).is_err());
-    /// assert_eq!(rx.recv(), Ok(1)); // drained first
-    /// assert!(rx.recv().is_err()); // then closed
-    /// ```
-    pub fn close(&self) -> bool {
-        self.chan.close()
-    }
-
-    /// Whether the channel is closed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, rx) = atomkit::channel::bounded::<i32>(1);
-    /// assert!(!tx.is_closed());
-    /// drop(rx);
-    /// assert!(tx.is_closed());
-    /// ```
-    pub fn is_closed(&self) -> bool {
-        self.chan.is_closed()
-    }
-
-    /// The number of values queued (a snapshot; always 0 for a rendezvous channel).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, _rx) = atomkit::channel::bounded(4);
-    /// tx.send(()).unwrap();
-    /// assert_eq!(tx.len(), 1);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.chan.len()
-    }
-
-    /// The channel's capacity: the `cap` it was made with (0 for rendezvous).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, _rx) = atomkit::channel::bounded::<u8>(8);
-    /// assert_eq!(tx.capacity(), 8);
-    /// ```
-    pub fn capacity(&self) -> usize {
-        self.chan.capacity()
-    }
-
-    /// Whether no value is queued (a snapshot; always true for rendezvous).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, _rx) = atomkit::channel::bounded::<u8>(1);
-    /// assert!(tx.is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.chan.is_empty()
-    }
-
-    /// Whether the channel is full (a snapshot; always true for rendezvous).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, _rx) = atomkit::channel::bounded(1);
-    /// tx.send(0).unwrap();
-    /// assert!(tx.is_full());
-    /// ```
-    pub fn is_full(&self) -> bool {
-        self.chan.is_full()
-    }
-
-    /// Whether `self` and `other` send into the same channel.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, _rx) = atomkit::channel::bounded::<u8>(1);
-    /// let (other, _orx) = atomkit::channel::bounded::<u8>(1);
-    /// assert!(tx.same_channel(&tx.clone()));
-    /// assert!(!tx.same_channel(&other));
-    /// ```
-    pub fn same_channel(&self, other: &Sender<T>) -> bool {
-        Arc::ptr_eq(&self.chan, &other.chan)
-    }
 }
+
+shared_methods!(Sender, "tx", "rx", "send into");
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
@@ -878,98 +890,9 @@ impl<T> Receiver<T> {
     pub fn try_iter(&self) -> TryIter<'_, T> {
         TryIter { rx: self }
     }
-
-    /// Closes the channel (see the [module documentation](self)); returns `true` if
-    /// this call closed it. Values already queued can still be received.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, rx) = atomkit::channel::bounded(1);
-    /// tx.send(1).unwrap();
-    /// assert!(rx.close());
-    /// assert_eq!(rx.recv(), Ok(1));
-    /// assert!(rx.recv().is_err());
-    /// ```
-    pub fn close(&self) -> bool {
-        self.chan.close()
-    }
-
-    /// Whether the channel is closed (values may still be queued).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, rx) = atomkit::channel::bounded::<u8>(1);
-    /// drop(tx);
-    /// assert!(rx.is_closed());
-    /// ```
-    pub fn is_closed(&self) -> bool {
-        self.chan.is_closed()
-    }
-
-    /// The number of values queued (a snapshot; always 0 for a rendezvous channel).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, rx) = atomkit::channel::bounded(4);
-    /// tx.send(1).unwrap();
-    /// assert_eq!(rx.len(), 1);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.chan.len()
-    }
-
-    /// The channel's capacity: the `cap` it was made with (0 for rendezvous).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (_tx, rx) = atomkit::channel::bounded::<u8>(0);
-    /// assert_eq!(rx.capacity(), 0);
-    /// ```
-    pub fn capacity(&self) -> usize {
-        self.chan.capacity()
-    }
-
-    /// Whether no value is queued (a snapshot; always true for rendezvous).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (_tx, rx) = atomkit::channel::bounded::<u8>(1);
-    /// assert!(rx.is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.chan.is_empty()
-    }
-
-    /// Whether the channel is full (a snapshot; always true for rendezvous).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, rx) = atomkit::channel::bounded(1);
-    /// tx.send(1).unwrap();
-    /// assert!(rx.is_full());
-    /// ```
-    pub fn is_full(&self) -> bool {
-        self.chan.is_full()
-    }
-
-    /// Whether `self` and `other` receive from the same channel.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (_tx, rx) = atomkit::channel::bounded::<u8>(1);
-    /// assert!(rx.same_channel(&rx.clone()));
-    /// ```
-    pub fn same_channel(&self, other: &Receiver<T>) -> bool {
-        Arc::ptr_eq(&self.chan, &other.chan)
-    }
 }
+
+shared_methods!(Receiver, "rx", "tx", "receive from");
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
