@@ -453,9 +453,14 @@ fn shutdown_past_deadline_cancels_queued_and_signals_running() {
     let e = p
         .shutdown(Instant::now() + Duration::from_millis(10))
         .unwrap_err();
-    assert_eq!(e.report().cancelled, 5);
+    // The shutdown drains and cancels the queue while the worker, woken by the
+    // signal, may take one more job and cancel it itself: the report, taken without
+    // waiting for the worker, may miss that one count (it is never lost: its handle
+    // says Cancelled below, and its drop is counted).
+    let r = e.report();
+    assert!((4..=5).contains(&r.cancelled), "cancelled {}", r.cancelled);
     // The cooperative job may return (and be counted) before the report is taken.
-    assert!(e.report().completed <= 1 && e.report().still_running <= 1);
+    assert!(r.completed <= 1 && r.still_running <= 1);
     assert!(e.to_string().contains("deadline"));
     for h in queued {
         assert!(h.join().unwrap_err().is_cancelled());
