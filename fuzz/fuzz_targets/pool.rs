@@ -24,6 +24,9 @@ enum Op {
     SubmitNow(u16),
     /// Drop kept handle `i % len` (the job is detached and still runs).
     DropHandle(u8),
+    /// `execute` (no handle) of a job returning `v * 2`, only when the model has
+    /// room: it would block on a full queue.
+    Execute(u16),
     /// Compare `metrics()` with the model.
     Metrics,
 }
@@ -96,6 +99,19 @@ fuzz_target!(|input: (u8, bool, Vec<Op>)| {
                         rejected += 1;
                         assert_eq!(job(), u32::from(v) * 2, "the job came back intact");
                     }
+                }
+            }
+            Op::Execute(v) => {
+                if queued.len() < cap {
+                    let c = Counted(dropped.clone());
+                    made += 1;
+                    pool.execute(move || {
+                        let _c = c;
+                        u32::from(v) * 2
+                    })
+                    .map_err(|_| ())
+                    .expect("not shut down");
+                    queued.push_back(v);
                 }
             }
             Op::DropHandle(i) => {
