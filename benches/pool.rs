@@ -14,8 +14,8 @@ mod harness;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use h2h_pool::{
-    latency, throughput, Atomkit, AtomkitChannel, AtomkitNoTiming, Crossbeam, Pool, Rayon,
-    ThreadPoolCrate,
+    latency, throughput, Atomkit, AtomkitChannel, AtomkitNoTiming, AtomkitSubmit, Crossbeam, Pool,
+    Rayon, ThreadPoolCrate,
 };
 use std::time::Duration;
 
@@ -32,6 +32,7 @@ fn peer<P: Pool>(name: &'static str) -> Peer {
 fn peers() -> Vec<Peer> {
     vec![
         peer::<Atomkit>("atomkit"),
+        peer::<AtomkitSubmit>("atomkit-submit"),
         peer::<AtomkitNoTiming>("atomkit-timing-off"),
         peer::<Rayon>("rayon"),
         peer::<ThreadPoolCrate>("threadpool"),

@@ -123,70 +123,56 @@ impl Pool for ThreadPoolCrate {
 
 type Boxed = Box<dyn FnOnce() + Send>;
 
-/// Hand-rolled workers on a crossbeam-channel `bounded(1024)`.
-pub struct Crossbeam {
-    tx: crossbeam_channel::Sender<Boxed>,
-    workers: Vec<thread::JoinHandle<()>>,
-}
-
-impl Pool for Crossbeam {
-    fn start(workers: usize) -> Self {
-        let (tx, rx) = crossbeam_channel::bounded::<Boxed>(1024);
-        let workers = (0..workers)
-            .map(|_| {
-                let rx = rx.clone();
-                thread::spawn(move || {
-                    for job in rx.iter() {
-                        job();
-                    }
-                })
-            })
-            .collect();
-        Crossbeam { tx, workers }
-    }
-    fn spawn(&self, job: impl FnOnce() + Send + 'static) {
-        self.tx.send(Box::new(job)).unwrap();
-    }
-    fn stop(self) {
-        drop(self.tx);
-        for w in self.workers {
-            w.join().unwrap();
+/// Hand-rolled workers: `n` threads ranging over a `bounded(1024)` channel of boxed
+/// closures from `$krate` (crossbeam-channel, or atomkit's own: the pool's queue
+/// without the pool).
+macro_rules! channel_workers {
+    ($(#[$doc:meta])* $name:ident, $krate:ident) => {
+        $(#[$doc])*
+        pub struct $name {
+            tx: $krate::Sender<Boxed>,
+            workers: Vec<thread::JoinHandle<()>>,
         }
-    }
-}
 
-/// Hand-rolled workers on atomkit's own `channel::bounded(1024)`: the pool's queue
-/// without the pool.
-pub struct AtomkitChannel {
-    tx: atomkit::channel::Sender<Boxed>,
-    workers: Vec<thread::JoinHandle<()>>,
-}
-
-impl Pool for AtomkitChannel {
-    fn start(workers: usize) -> Self {
-        let (tx, rx) = atomkit::channel::bounded::<Boxed>(1024);
-        let workers = (0..workers)
-            .map(|_| {
-                let rx = rx.clone();
-                thread::spawn(move || {
-                    for job in rx.iter() {
-                        job();
-                    }
-                })
-            })
-            .collect();
-        AtomkitChannel { tx, workers }
-    }
-    fn spawn(&self, job: impl FnOnce() + Send + 'static) {
-        self.tx.send(Box::new(job)).unwrap();
-    }
-    fn stop(self) {
-        drop(self.tx);
-        for w in self.workers {
-            w.join().unwrap();
+        impl Pool for $name {
+            fn start(workers: usize) -> Self {
+                let (tx, rx) = $krate::bounded::<Boxed>(1024);
+                let workers = (0..workers)
+                    .map(|_| {
+                        let rx = rx.clone();
+                        thread::spawn(move || {
+                            for job in rx.iter() {
+                                job();
+                            }
+                        })
+                    })
+                    .collect();
+                $name { tx, workers }
+            }
+            fn spawn(&self, job: impl FnOnce() + Send + 'static) {
+                self.tx.send(Box::new(job)).unwrap();
+            }
+            fn stop(self) {
+                drop(self.tx);
+                for w in self.workers {
+                    w.join().unwrap();
+                }
+            }
         }
-    }
+    };
 }
+
+channel_workers!(
+    /// Hand-rolled workers on a crossbeam-channel `bounded(1024)`.
+    Crossbeam,
+    crossbeam_channel
+);
+use atomkit::channel as atomkit_channel;
+channel_workers!(
+    /// Hand-rolled workers on atomkit's own `channel::bounded(1024)`.
+    AtomkitChannel,
+    atomkit_channel
+);
 
 /// Spins, then yields, until `c` reads `want`.
 fn await_count(c: &AtomicU64, want: u64) {
