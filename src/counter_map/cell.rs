@@ -160,6 +160,16 @@ impl StripedCell {
         unsafe { s.as_ref() }
     }
 
+    /// Whether the cell has not been killed (as of this read: it may be killed the
+    /// next instant; killing is for good).
+    #[inline]
+    pub(super) fn is_live(&self) -> bool {
+        // Ordering: Relaxed: the base word is the first one `kill` marks, and a caller
+        // relying on a kill that happens-before this read sees it by coherence; one
+        // racing this read is caught by the add that follows (see `add`).
+        self.base.load(Ordering::Relaxed) & DEAD == 0
+    }
+
     /// The current count, or `None` if the cell was killed. Weakly consistent: each
     /// word is read once, at a different instant.
     pub(super) fn sum(&self) -> Option<u64> {
