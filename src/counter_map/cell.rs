@@ -287,7 +287,9 @@ mod probe {
                 return v;
             }
             let seed = (p as *const Cell<u32>).addr() as u64;
-            let seed = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32 | 1;
+            // Bit 31 keeps it non-zero (zero means unseeded, and is a fixed point of
+            // `rehash`) without touching the low bits that pick the stripe.
+            let seed = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32 | 1 << 31;
             p.set(seed);
             seed
         })

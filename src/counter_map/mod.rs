@@ -88,8 +88,8 @@
 //! | non-null              | an entry: hash, key, count cell, reference count |
 //!
 //! An entry's count is a `StripedCell`: a `base` word and, after the first failed CAS
-//! on it, a block of `CachePadded` stripe words (2 to 64, from the machine's
-//! parallelism) that adders spread over by a per-thread probe, doubling the stripes in
+//! on it, a block of `CachePadded` stripe words (8 to 64, four per CPU; 2 under the
+//! model checkers) that adders spread over by a per-thread probe, doubling the stripes in
 //! use on each further collision. Each count word is:
 //!
 //! | bits  | name    | meaning |
@@ -222,6 +222,18 @@ fn parallelism() -> usize {
         return 2;
     }
     std::thread::available_parallelism().map_or(4, |n| n.get())
+}
+
+/// Stripes a hot key gets: four per CPU, at least 8 and at most 64. Adders pick a
+/// stripe at random and move on collision, so with as many stripes as running threads
+/// two of them would still share one a good part of the time; 8 stripes keep 8
+/// threads on 2 CPUs (the oversubscribed case) mostly apart, for 1 KiB per hot key.
+/// Two under the model checkers, to keep models small.
+fn max_stripes() -> usize {
+    if cfg!(any(atomkit_loom, atomkit_shuttle)) {
+        return 2;
+    }
+    (parallelism() * 4).next_power_of_two().clamp(8, 64)
 }
 
 /// The default hasher of a [`CounterMap`]: foldhash's `quality` variant, seeded at
@@ -452,7 +464,7 @@ impl<K, S> Builder<K, S> {
                 .collect(),
             shard_mask: shards - 1,
             hasher: self.hasher,
-            max_stripes: (parallelism() * 2).next_power_of_two().clamp(2, 64),
+            max_stripes: max_stripes(),
             cap: self.cap.map(|(limit, overflow)| KeyCap {
                 limit,
                 overflow,
