@@ -249,65 +249,73 @@ impl Drop for Busy<'_> {
     }
 }
 
+/// What [`count_cached`] did.
+pub(super) enum Lookup {
+    /// `f` ran on the cached entry and returned `true`: counted.
+    Counted,
+    /// Not counted; `admit` says whether the caller should cache the key's entry
+    /// once it has resolved it.
+    Missed { admit: bool },
+}
+
 /// If this thread caches an entry of the map at address `map` for `hash`, runs `f` on
-/// it (the entry's head, kept alive by the way's reference for the whole call) and
-/// returns what `f` returns; `false` if there is no such way or the cache is busy or
-/// gone.
+/// it (the entry's head, kept alive by the way's reference for the whole call), and
+/// reports [`Lookup::Counted`] if `f` returns `true`.
+///
+/// Otherwise the key missed, and the answer says whether to cache its entry: yes if
+/// the cache is not allocated yet, or a way of the set is empty or holds the same key
+/// (stale: `f` found its cell dead), or this key missed there last time too; a miss
+/// that is not admitted is recorded. A busy or gone cache admits nothing.
 ///
 /// The entry's key type is the one of the map that had address `map` when the way was
 /// filled; `f` must check that the head's cell is alive before reading the entry as
 /// the caller's key type (see invariant 6).
 #[inline]
-pub(super) fn with_cached(map: usize, hash: u64, f: impl FnOnce(*const EntryHead) -> bool) -> bool {
+pub(super) fn count_cached(
+    map: usize,
+    hash: u64,
+    f: impl FnOnce(*const EntryHead) -> bool,
+) -> Lookup {
     CACHE
         .try_with(|c| {
             if c.busy.get() {
-                return false;
+                return Lookup::Missed { admit: false };
             }
             let Some(s) = c.set(hash) else {
-                return false;
+                return Lookup::Missed { admit: true };
             };
             let w = if s.ways[0].holds(map, hash) {
                 0
             } else if s.ways[1].holds(map, hash) {
                 1
             } else {
-                return false;
+                return admit(s, hash);
             };
             s.recent.set(w as u8);
-            let _busy = Busy(&c.busy);
-            c.busy.set(true);
-            // The way cannot change while busy (nested lookups bypass the cache and
-            // `fill` refuses), so its reference keeps the entry alive during `f`.
-            f(s.ways[w].entry.get())
+            let counted = {
+                let _busy = Busy(&c.busy);
+                c.busy.set(true);
+                // The way cannot change while busy (nested lookups bypass the cache and
+                // `fill` refuses), so its reference keeps the entry alive during `f`.
+                f(s.ways[w].entry.get())
+            };
+            if counted {
+                Lookup::Counted
+            } else {
+                Lookup::Missed { admit: true }
+            }
         })
-        .unwrap_or(false)
+        .unwrap_or(Lookup::Missed { admit: false })
 }
 
-/// Whether the caller should cache `hash`'s entry of map `map` after a miss: the cache
-/// is not allocated yet, a way of the set is empty or holds the same key (stale), or
-/// this key missed there last time too. Records the miss otherwise.
+/// The admission decision for a key that `s` does not hold (see [`count_cached`]).
 #[inline]
-pub(super) fn admit(map: usize, hash: u64) -> bool {
-    CACHE
-        .try_with(|c| {
-            if c.busy.get() {
-                return false;
-            }
-            let Some(s) = c.set(hash) else {
-                return true;
-            };
-            if s.ways
-                .iter()
-                .any(|w| w.entry.get().is_null() || w.holds(map, hash))
-                || s.missed.get() == hash
-            {
-                return true;
-            }
-            s.missed.set(hash);
-            false
-        })
-        .unwrap_or(false)
+fn admit(s: &Set, hash: u64) -> Lookup {
+    if s.ways.iter().any(|w| w.entry.get().is_null()) || s.missed.get() == hash {
+        return Lookup::Missed { admit: true };
+    }
+    s.missed.set(hash);
+    Lookup::Missed { admit: false }
 }
 
 /// Stores `entry` (on which the caller hands over one reference) in `hash`'s set and

@@ -588,7 +588,7 @@ where
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         let hash = self.hash(key);
-        let hit = local::with_cached(self.tag(), hash, |p| {
+        let seen = local::count_cached(self.tag(), hash, |p| {
             // SAFETY: the way's reference keeps the entry alive during this call
             // (invariant 6), and a head has the same layout whatever the key type.
             let head = unsafe { &*p };
@@ -601,15 +601,15 @@ where
             let e = unsafe { &*p.cast::<Entry<K>>() };
             e.key().borrow() == key && e.cell.add(n, self.max_stripes)
         });
-        if !hit {
-            self.add_uncached(hash, key, n);
+        if let local::Lookup::Missed { admit } = seen {
+            self.add_uncached(hash, key, n, admit);
         }
     }
 
     /// `add` without a cache hit: probe under the epoch pin, or resolve under the lock;
-    /// then maybe cache the entry for this thread.
+    /// then cache the entry for this thread if `cache` (the cache admitted the key).
     #[inline(never)]
-    fn add_uncached<Q>(&self, hash: u64, key: &Q, n: u64)
+    fn add_uncached<Q>(&self, hash: u64, key: &Q, n: u64, cache: bool)
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
@@ -617,7 +617,6 @@ where
         let shard = self.shard(hash);
         shard.prefetch(hash);
         let tag = self.tag();
-        let cache = local::admit(tag, hash);
         let guard = self.pin();
         let take = |e: &Entry<K>| {
             if cache && e.hash == hash && e.key().borrow() == key {
