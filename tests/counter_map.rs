@@ -521,3 +521,102 @@ fn user_code_may_reenter_the_map_during_a_lookup() {
     let nested = NESTED.get().expect("eq ran");
     assert!(nested.get(&Plain(1)) > 0);
 }
+
+/// A hasher that gives every key the same hash.
+#[derive(Clone, Default)]
+struct ConstHasher;
+impl std::hash::Hasher for ConstHasher {
+    fn finish(&self) -> u64 {
+        0x5EED_0000_0000_0042
+    }
+    fn write(&mut self, _: &[u8]) {}
+}
+type Const = std::hash::BuildHasherDefault<ConstHasher>;
+
+#[test]
+fn stale_cache_entries_of_another_key_type_are_never_read_as_it() {
+    // A dropped map's entries stay in this thread's cache; a map of another key type
+    // built at the same address, whose key has the same hash, finds them there. They
+    // are dead, and must be recognised as such before their key is read (as a
+    // `String`, a `u64` key would be garbage).
+    for round in 0..if cfg!(miri) { 8 } else { 200 } {
+        let m: CounterMap<u64, Const> = CounterMap::builder().hasher(Const::default()).build();
+        m.inc(&7);
+        m.inc(&7);
+        assert_eq!(m.get(&7), 2, "round {round}");
+        drop(m);
+        let s: CounterMap<String, Const> = CounterMap::builder().hasher(Const::default()).build();
+        s.inc("x");
+        s.inc("x");
+        assert_eq!(s.get("x"), 2, "round {round}");
+    }
+}
+
+/// A key that counts its drops in counters of its own (tests run in parallel).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Counted(u32);
+static COUNTED_CLONES: AtomicUsize = AtomicUsize::new(0);
+static COUNTED_DROPS: AtomicUsize = AtomicUsize::new(0);
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        COUNTED_CLONES.fetch_add(1, Ordering::Relaxed);
+        Counted(self.0)
+    }
+}
+impl Drop for Counted {
+    fn drop(&mut self) {
+        COUNTED_DROPS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_growing_thread_cache_drops_every_key_once() {
+    // Enough keys, each counted twice in a row, that the thread's cache fills, evicts
+    // and grows to its largest size; the keys it holds are released when the thread
+    // exits, after the map is gone. Every clone the map made is dropped exactly once.
+    let keys = if cfg!(miri) { 200 } else { 20_000 };
+    let probes = thread::spawn(move || {
+        let m: CounterMap<Counted> = CounterMap::new();
+        for k in 0..keys {
+            let key = Counted(k);
+            m.inc(&key);
+            m.inc(&key);
+        }
+        // Half of the keys again: many are cached (the rest re-resolve).
+        for k in (0..keys).step_by(2) {
+            m.inc(&Counted(k));
+        }
+        for k in (0..keys).step_by(3) {
+            assert_eq!(m.remove(&Counted(k)), Some(2 + u64::from(k % 2 == 0)));
+        }
+        let total: u64 = m.snapshot().values().sum();
+        let removed: u64 = (0..keys)
+            .step_by(3)
+            .map(|k| 2 + u64::from(k % 2 == 0))
+            .sum();
+        assert_eq!(
+            total + removed,
+            2 * u64::from(keys) + u64::from(keys.div_ceil(2))
+        );
+        // Made here and dropped here, not by cloning: one key per key on the first
+        // pass, one per even key, one per removed key.
+        keys + keys.div_ceil(2) + keys.div_ceil(3)
+    })
+    .join()
+    .unwrap();
+    let clones = COUNTED_CLONES.load(Ordering::Relaxed);
+    let mut drops = COUNTED_DROPS.load(Ordering::Relaxed);
+    for _ in 0..100_000 {
+        if drops >= clones + probes as usize {
+            break;
+        }
+        crossbeam_epoch::pin().flush();
+        thread::yield_now();
+        drops = COUNTED_DROPS.load(Ordering::Relaxed);
+    }
+    assert_eq!(
+        drops,
+        clones + probes as usize,
+        "every key dropped exactly once"
+    );
+}

@@ -160,6 +160,16 @@ impl StripedCell {
         unsafe { s.as_ref() }
     }
 
+    /// Whether the cell has not been killed (as of this read: it may be killed the
+    /// next instant; killing is for good).
+    #[inline]
+    pub(super) fn is_live(&self) -> bool {
+        // Ordering: Relaxed: the base word is the first one `kill` marks, and a caller
+        // relying on a kill that happens-before this read sees it by coherence; one
+        // racing this read is caught by the add that follows (see `add`).
+        self.base.load(Ordering::Relaxed) & DEAD == 0
+    }
+
     /// The current count, or `None` if the cell was killed. Weakly consistent: each
     /// word is read once, at a different instant.
     pub(super) fn sum(&self) -> Option<u64> {
@@ -277,7 +287,9 @@ mod probe {
                 return v;
             }
             let seed = (p as *const Cell<u32>).addr() as u64;
-            let seed = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32 | 1;
+            // Bit 31 keeps it non-zero (zero means unseeded, and is a fixed point of
+            // `rehash`) without touching the low bits that pick the stripe.
+            let seed = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32 | 1 << 31;
             p.set(seed);
             seed
         })

@@ -88,8 +88,8 @@
 //! | non-null              | an entry: hash, key, count cell, reference count |
 //!
 //! An entry's count is a `StripedCell`: a `base` word and, after the first failed CAS
-//! on it, a block of `CachePadded` stripe words (2 to 64, from the machine's
-//! parallelism) that adders spread over by a per-thread probe, doubling the stripes in
+//! on it, a block of `CachePadded` stripe words (8 to 64, four per CPU; 2 under the
+//! model checkers) that adders spread over by a per-thread probe, doubling the stripes in
 //! use on each further collision. Each count word is:
 //!
 //! | bits  | name    | meaning |
@@ -101,13 +101,16 @@
 //! entry after it was killed.
 //!
 //! Counting an existing key first looks in a small per-thread cache of entries this
-//! thread counted recently (1,024 direct-mapped slots, shared by all maps, allocated
-//! once per thread on its first count; see `local.rs`): a slot names the map, the key's hash and an entry on which the slot
-//! owns a reference, so a hit compares the key and does the `compare_exchange` on the
-//! count word, with no epoch pin, no table probe and no write to shared memory but
-//! the count. On a cache miss the thread pins the epoch (one read-modify-write on its
+//! thread counted recently (two-way set-associative, shared by all maps, allocated on
+//! the thread's first miss at 1 KiB and grown eightfold while it churns, up to 1,024
+//! sets = 2,048 entries = 64 KiB; see `local.rs`): a way names the map, the key's hash
+//! and an entry on which the way owns a reference, so a hit checks the cell is alive,
+//! compares the key and does the `compare_exchange` on the count word, with no epoch
+//! pin, no table probe and no write to shared memory but the count. On a cache miss
+//! the thread prefetches the slot its probe starts at (through an address mirrored in
+//! the shard, so before it holds a pin), pins the epoch (one read-modify-write on its
 //! own epoch record, a full fence on x86), loads the shard's table, probes, and counts;
-//! the entry then goes into the cache on the key's second miss in a row in its slot,
+//! the entry then goes into the cache on the key's second miss in a row in its set,
 //! taking a reference for it (a one-off key does not evict a frequent one). On a table
 //! miss or a dead cell the thread takes the shard's mutex, which serialises inserts,
 //! removals, growth and `clear` of that shard only; readers never take it.
@@ -137,16 +140,19 @@
 //!    could have found it has unpinned), one to each [`Counter`] handle. Old tables
 //!    are retired through the epoch too; dropping a table frees its slot array only.
 //!    The stripes block lives as long as its entry.
-//! 6. A per-thread cache slot owns one reference on its entry, like a handle, so a
-//!    cache hit never touches freed memory, without any pin: the slot's reference, not
+//! 6. A per-thread cache way owns one reference on its entry, like a handle, so a
+//!    cache hit never touches freed memory, without any pin: the way's reference, not
 //!    the epoch, keeps the entry alive. A cached entry may have been removed (or its
 //!    map dropped: dropping a map kills every listed entry); its dead cell then fails
 //!    the add, which falls back to the pinned path (invariant 4) and refreshes the
-//!    slot. A slot is keyed by the map's address *and* its key type, so a slot left by
-//!    a dropped map is read with the right layout even if a new map reuses the address,
-//!    and only ever shows it a dead cell. The cost: a thread keeps up to 1,024 entries
-//!    (with their keys and stripes) alive after they are removed or their map is
-//!    dropped, until it evicts them or exits.
+//!    way. A way is keyed by the map's address only and holds the entry through its
+//!    head, whose layout does not depend on the key type (the key comes after it).
+//!    A hit reads the head's base count word first: a map at a reused address is
+//!    newer than the drop of the old one, which killed its entries, so a live word
+//!    proves the entry is this map's, of this map's key type; only then is the key
+//!    read. The cost: a thread keeps up to 2,048 entries (with their keys and stripes)
+//!    alive after they are removed or their map is dropped, until it evicts them or
+//!    exits.
 //!
 //! Growth, insertion and removal block only other writers of the same shard (they take
 //! its mutex); counting, `get`, snapshots and iteration never block. This is the
@@ -178,7 +184,12 @@
 //! - The per-thread cache is read and written only by its thread (plain `Cell`s); the
 //!   entry it points to was found under a pin, whose `Acquire` loads made its key and
 //!   cell visible, and a thread's later reads are ordered after its earlier ones, so a
-//!   hit needs no ordering of its own.
+//!   hit needs no ordering of its own. Its `Relaxed` liveness check needs none either:
+//!   the kill it must see (by a dropped map at the same address) happens before the
+//!   new map exists, hence before the check, and coherence forbids reading an older
+//!   value of the word.
+//! - The prefetch hint (slot array address and mask) is `Relaxed`: it is never
+//!   dereferenced, only handed to the CPU's prefetch instruction, which cannot fault.
 //!
 //! [`snapshot_and_reset`]: CounterMap::snapshot_and_reset
 
@@ -189,7 +200,6 @@ mod table;
 use self::table::{Entry, Shard, ShardState, Table};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{lock, UnsafeCell};
-use core::any::TypeId;
 use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
@@ -212,6 +222,18 @@ fn parallelism() -> usize {
         return 2;
     }
     std::thread::available_parallelism().map_or(4, |n| n.get())
+}
+
+/// Stripes a hot key gets: four per CPU, at least 8 and at most 64. Adders pick a
+/// stripe at random and move on collision, so with as many stripes as running threads
+/// two of them would still share one a good part of the time; 8 stripes keep 8
+/// threads on 2 CPUs (the oversubscribed case) mostly apart, for 1 KiB per hot key.
+/// Two under the model checkers, to keep models small.
+fn max_stripes() -> usize {
+    if cfg!(any(atomkit_loom, atomkit_shuttle)) {
+        return 2;
+    }
+    (parallelism() * 4).next_power_of_two().clamp(8, 64)
 }
 
 /// The default hasher of a [`CounterMap`]: foldhash's `quality` variant, seeded at
@@ -442,7 +464,7 @@ impl<K, S> Builder<K, S> {
                 .collect(),
             shard_mask: shards - 1,
             hasher: self.hasher,
-            max_stripes: (parallelism() * 2).next_power_of_two().clamp(2, 64),
+            max_stripes: max_stripes(),
             cap: self.cap.map(|(limit, overflow)| KeyCap {
                 limit,
                 overflow,
@@ -537,13 +559,11 @@ where
         self.hasher.hash_one(key)
     }
 
-    /// This map's name in the per-thread caches (see `local`).
+    /// This map's name in the per-thread caches (see `local`): its address, which no
+    /// other live map shares.
     #[inline]
-    fn tag(&self) -> local::MapTag {
-        local::MapTag {
-            map: self.shards.as_ptr().addr(),
-            ty: TypeId::of::<K>(),
-        }
+    fn tag(&self) -> usize {
+        self.shards.as_ptr().addr()
     }
 
     /// Adds `n` to `key`'s count, inserting the key (as `key.to_owned()`) with `n` if it
@@ -568,28 +588,35 @@ where
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         let hash = self.hash(key);
-        let hit = local::with_cached(self.tag(), hash, |p| {
-            // SAFETY: the slot is tagged with this map's key type, so `p` is an
-            // `Entry<K>`, and the slot's reference keeps it alive during this call
+        let seen = local::count_cached(self.tag(), hash, |p| {
+            // SAFETY: the way's reference keeps the entry alive during this call
+            // (invariant 6), and a head has the same layout whatever the key type.
+            let head = unsafe { &*p };
+            if !head.cell.is_live() {
+                return false; // removed, or left by a dropped map at our address
+            }
+            // SAFETY: a live cell means the entry belongs to the live map at our
+            // address, which is this map, so `p` is the head of an `Entry<K>`
             // (invariant 6).
             let e = unsafe { &*p.cast::<Entry<K>>() };
             e.key().borrow() == key && e.cell.add(n, self.max_stripes)
         });
-        if !hit {
-            self.add_uncached(hash, key, n);
+        if let local::Lookup::Missed { admit } = seen {
+            self.add_uncached(hash, key, n, admit);
         }
     }
 
     /// `add` without a cache hit: probe under the epoch pin, or resolve under the lock;
-    /// then maybe cache the entry for this thread.
+    /// then cache the entry for this thread if `cache` (the cache admitted the key).
     #[inline(never)]
-    fn add_uncached<Q>(&self, hash: u64, key: &Q, n: u64)
+    fn add_uncached<Q>(&self, hash: u64, key: &Q, n: u64, cache: bool)
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
+        let shard = self.shard(hash);
+        shard.prefetch(hash);
         let tag = self.tag();
-        let cache = local::admit(tag, hash);
         let guard = self.pin();
         let take = |e: &Entry<K>| {
             if cache && e.hash == hash && e.key().borrow() == key {
@@ -599,7 +626,7 @@ where
                 None // not admitted, or counted on the overflow key
             }
         };
-        let cached = match shard_find(self.shard(hash), hash, key, &guard) {
+        let cached = match shard_find(shard, hash, key, &guard) {
             Some(e) if e.cell.add(n, self.max_stripes) => take(e),
             _ => self.resolve(hash, key, &guard, |e| {
                 let alive = e.cell.add(n, self.max_stripes);
@@ -609,10 +636,9 @@ where
         };
         drop(guard);
         if let Some(e) = cached {
-            // SAFETY: `e` is a live `Entry<K>` of this map with full hash `hash`, on
-            // which `take` took one reference for the slot; `release_erased::<K>`
-            // gives up such a reference.
-            unsafe { local::fill(tag, hash, e.cast(), release_erased::<K>) }.release();
+            // SAFETY: `e` is a live entry of this map with full hash `hash`, on which
+            // `take` took one reference for the cache.
+            unsafe { local::fill(tag, hash, Entry::as_head(e)) }.release();
         }
     }
 
@@ -1016,16 +1042,6 @@ where
     Q: Eq + ?Sized,
 {
     shard.table(guard).find(hash, key, guard)
-}
-
-/// [`Entry::release`] for a type-erased pointer, as the per-thread caches store it.
-///
-/// # Safety
-///
-/// As for [`Entry::release`], with `p` pointing to an `Entry<K>`.
-unsafe fn release_erased<K>(p: *const ()) {
-    // SAFETY: forwarded from the caller.
-    unsafe { Entry::release(p.cast::<Entry<K>>()) }
 }
 
 /// A raw entry pointer moved into a deferred closure.

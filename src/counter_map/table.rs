@@ -10,39 +10,91 @@ use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
 /// A slot whose entry was removed: null with tag 1. Probes continue past it.
 const TOMBSTONE: usize = 1;
 
-/// One key and its count. Shared by the tables that list it (one current table, plus
-/// old tables still being read) and by `Counter` handles; freed when the last reference
-/// goes (invariant 5).
-pub(super) struct Entry<K> {
+/// The part of an entry whose layout does not depend on the key type, at offset 0 of
+/// every [`Entry`]: a per-thread cache way holds entries of any map through a
+/// type-erased pointer to it, and reads it before it knows the key type (see `local`).
+pub(super) struct EntryHead {
+    /// Gives up one reference on the whole entry (monomorphised for its key type).
+    pub(super) release: unsafe fn(*const EntryHead),
     /// The key's full hash. Immutable.
     pub(super) hash: u64,
-    /// References: one for the tables while the entry is listed, one per handle.
+    /// References: one for the tables while the entry is listed, one per handle and
+    /// per cache way.
     refs: AtomicUsize,
     /// Whether the entry holds one of the key cap's slots. Immutable.
     pub(super) reserved: bool,
-    /// The key. Immutable; in a cell so that loom checks that every reader's access
-    /// happens after the write that published the entry.
-    key: UnsafeCell<K>,
     /// The count.
     pub(super) cell: StripedCell,
 }
 
+/// One key and its count. Shared by the tables that list it (one current table, plus
+/// old tables still being read), by `Counter` handles and by per-thread cache ways;
+/// freed when the last reference goes (invariant 5).
+#[repr(C)]
+pub(super) struct Entry<K> {
+    /// Everything but the key; first, so that a pointer to the entry is a pointer to it.
+    head: EntryHead,
+    /// The key. Immutable; in a cell so that loom checks that every reader's access
+    /// happens after the write that published the entry.
+    key: UnsafeCell<K>,
+}
+
 // SAFETY: the key cell is written only at construction and read through shared
 // references afterwards (see `Entry::key`), exactly like a plain `K` field; everything
-// else is atomics. So an entry may be shared and sent exactly when `K` may.
+// else is atomics or immutable. So an entry may be shared and sent exactly when `K` may.
 unsafe impl<K: Send + Sync> Sync for Entry<K> {}
 // SAFETY: as above; the last reference drops the entry on whichever thread holds it.
 unsafe impl<K: Send + Sync> Send for Entry<K> {}
 
+impl<K> core::ops::Deref for Entry<K> {
+    type Target = EntryHead;
+
+    #[inline]
+    fn deref(&self) -> &EntryHead {
+        &self.head
+    }
+}
+
+impl EntryHead {
+    /// Takes one more reference, for a handle or a cache way.
+    #[inline]
+    pub(super) fn acquire(&self) {
+        // Ordering: Relaxed: the caller already holds the entry alive (epoch guard or
+        // reference), so no memory needs to be published by the increment itself.
+        self.refs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops one reference on the entry this head begins, freeing it with the last.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to the head of a live entry made by [`Entry::new`], and the
+    /// caller must own one of its references, which it gives up here.
+    #[inline]
+    pub(super) unsafe fn release(ptr: *const EntryHead) {
+        // SAFETY: forwarded from the caller; `release` is the entry's own.
+        unsafe { ((*ptr).release)(ptr) }
+    }
+}
+
 impl<K> Entry<K> {
     pub(super) fn new(hash: u64, key: K, reserved: bool) -> Owned<Entry<K>> {
         Owned::new(Entry {
-            hash,
-            refs: AtomicUsize::new(1),
-            reserved,
+            head: EntryHead {
+                release: Self::release_head,
+                hash,
+                refs: AtomicUsize::new(1),
+                reserved,
+                cell: StripedCell::new(),
+            },
             key: UnsafeCell::new(key),
-            cell: StripedCell::new(),
         })
+    }
+
+    /// The entry as its type-erased head (the same address: `head` is at offset 0).
+    #[inline]
+    pub(super) fn as_head(ptr: *const Entry<K>) -> *const EntryHead {
+        ptr.cast()
     }
 
     /// The key.
@@ -53,11 +105,15 @@ impl<K> Entry<K> {
         self.key.with(|p| unsafe { &*p })
     }
 
-    /// Takes one more reference, for a handle.
-    pub(super) fn acquire(&self) {
-        // Ordering: Relaxed: the caller already holds the entry alive (epoch guard or
-        // reference), so no memory needs to be published by the increment itself.
-        self.refs.fetch_add(1, Ordering::Relaxed);
+    /// [`Entry::release`] through the head, as [`EntryHead::release`] calls it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Entry::release`], with `ptr` the head of an `Entry<K>`.
+    unsafe fn release_head(ptr: *const EntryHead) {
+        // SAFETY: forwarded from the caller; the head is at offset 0 of the entry
+        // (`repr(C)`), so the cast gives back the entry pointer it was made from.
+        unsafe { Entry::release(ptr.cast::<Entry<K>>()) }
     }
 
     /// Drops one reference, freeing the entry with the last.
@@ -263,12 +319,21 @@ pub(super) struct Shard<K> {
     /// map's `len` can add the shards up without locking. One per shard, in the shard's
     /// own cache line, so inserters of different shards do not share a counter.
     listed: AtomicUsize,
+    /// The address of the current table's slot array, mirrored (under the mutex) for
+    /// [`prefetch`](Self::prefetch). Only ever used as a prefetch address.
+    hint_slots: AtomicUsize,
+    /// The current table's capacity minus one, mirrored like `hint_slots`.
+    hint_mask: AtomicUsize,
 }
 
 impl<K> Shard<K> {
     pub(super) fn new(cap: usize) -> Self {
+        let table = Table::new(cap);
+        let hint = table.slots.as_ptr().addr();
         Shard {
-            table: Atomic::from(Table::new(cap)),
+            hint_slots: AtomicUsize::new(hint),
+            hint_mask: AtomicUsize::new(cap - 1),
+            table: Atomic::from(table),
             state: Mutex::new(ShardState {
                 live: 0,
                 used: 0,
@@ -288,6 +353,32 @@ impl<K> Shard<K> {
     fn publish_len(&self, st: &ShardState) {
         // Ordering: Relaxed: a statistic; the mutex orders the stores of one shard.
         self.listed.store(st.live, Ordering::Relaxed);
+    }
+
+    /// Under the lock: mirrors the table about to be published for
+    /// [`prefetch`](Self::prefetch).
+    fn publish_hint(&self, t: &Table<K>) {
+        // Ordering: Relaxed: a hint; readers only prefetch from it, never dereference.
+        self.hint_slots
+            .store(t.slots.as_ptr().addr(), Ordering::Relaxed);
+        // Ordering: Relaxed, as above.
+        self.hint_mask.store(t.capacity() - 1, Ordering::Relaxed);
+    }
+
+    /// Starts fetching the slot where a probe for `hash` begins, before the caller
+    /// pins the epoch (which a probe needs, and which takes a while): the slot's cache
+    /// miss then overlaps the pin. Reads only the mirrored hint, so it needs no guard:
+    /// a stale hint (the table was replaced, maybe freed) prefetches a useless line,
+    /// which is harmless.
+    #[inline]
+    pub(super) fn prefetch(&self, hash: u64) {
+        // Ordering: Relaxed: a hint (see above).
+        let base = self.hint_slots.load(Ordering::Relaxed);
+        // Ordering: Relaxed: a hint; a mask from another table than `base` only
+        // prefetches another line.
+        let mask = self.hint_mask.load(Ordering::Relaxed);
+        let at = base.wrapping_add((hash as usize & mask) * size_of::<Atomic<Entry<K>>>());
+        prefetch(core::ptr::without_provenance::<u8>(at));
     }
 
     /// The current table.
@@ -335,6 +426,7 @@ impl<K> Shard<K> {
             new.put(e, hash, guard);
         }
         st.used = st.live;
+        self.publish_hint(&new);
         // Ordering: Release pairs with the Acquire load in `table()`: the copied slots
         // are visible to anyone who reads the new table. Readers still on the old table
         // find the same entries there (invariant 3).
@@ -379,9 +471,10 @@ impl<K> Shard<K> {
         st.live = 0;
         st.used = 0;
         self.publish_len(st);
+        let new = Table::new(st.min_cap);
+        self.publish_hint(&new);
         // Ordering: AcqRel, as in `grow`.
-        self.table
-            .swap(Table::new(st.min_cap), Ordering::AcqRel, guard)
+        self.table.swap(new, Ordering::AcqRel, guard)
     }
 }
 
@@ -396,7 +489,7 @@ impl<K> Drop for Shard<K> {
         let table = unsafe { t.into_owned() };
         // Kill every cell first, in a pass that runs no user code: a per-thread cache
         // may keep an entry past the map, and a later map at the same address must
-        // not count into it (see `local::MapTag`). Releasing may run `K::drop`; if
+        // not count into it (see invariant 6). Releasing may run `K::drop`; if
         // that panics, the entries not yet released leak, but all are dead.
         for e in table.entries(guard) {
             // SAFETY: listed entries are live; we own the tables' reference.
@@ -404,7 +497,7 @@ impl<K> Drop for Shard<K> {
         }
         for e in table.entries(guard) {
             // SAFETY: the tables' reference of each listed entry is released once, here;
-            // no handle can be alive (handles borrow the map), and cache slots hold
+            // no handle can be alive (handles borrow the map), and cache ways hold
             // references of their own.
             unsafe { Entry::release(e.as_raw()) };
         }

@@ -113,7 +113,7 @@ fn drop_kills_every_entry_even_when_a_key_drop_panics() {
     assert!(r.is_err(), "key 0's drop panics inside the map's drop");
     for e in held {
         // SAFETY: we hold a reference on each entry, taken above.
-        let cell_dead = unsafe { (*e).cell.sum().is_none() };
+        let cell_dead = unsafe { (&*e).cell.sum().is_none() };
         assert!(cell_dead, "an entry outlived its map alive");
         // SAFETY: gives back the reference taken above, once.
         unsafe { Entry::release(e) };
