@@ -206,14 +206,40 @@ enum Claim {
     Retry,
 }
 
-/// A fence between the store of `bottom` and the load of `heads` in `pop` (and
-/// between the load of `heads` and of `bottom` in a steal). Under ThreadSanitizer,
-/// which ignores fences, the surrounding accesses are made `SeqCst` instead.
+/// The owner's fence in `pop`, between its store of `bottom` and its load of
+/// `heads`. Under ThreadSanitizer, which ignores fences, the surrounding accesses are
+/// made `SeqCst` instead (`around_fence`).
 #[inline]
 fn seqcst_fence() {
     #[cfg(not(atomkit_tsan))]
     // Ordering: the Dekker fence of Lê et al.: see "Memory orderings" in the module doc.
     crate::sync::atomic::fence(Ordering::SeqCst);
+}
+
+/// A stealer's fence between its load of `heads` (or its own claim CAS) and its load
+/// of `bottom`: the stealer's half of the Dekker pairing with `pop`.
+///
+/// On x86_64 hardware this half needs no instruction: x86-TSO never reorders a load
+/// with an earlier load or with an earlier locked RMW, so the two loads (or the CAS
+/// and the load) reach memory in program order, and the owner's half is a real full
+/// barrier. All the compiler must not do is move the load of `bottom` up, which the
+/// Acquire load of `heads` (or the SeqCst CAS) before it already forbids; the compiler
+/// fence states it once more. Everywhere else, and under the model checkers, Miri and
+/// ThreadSanitizer, which check the C11 model and not x86-TSO, it is Lê et al.'s
+/// SeqCst fence (see "Memory orderings" in the module doc).
+#[inline]
+fn steal_fence() {
+    #[cfg(all(
+        target_arch = "x86_64",
+        not(any(miri, atomkit_loom, atomkit_shuttle, atomkit_tsan))
+    ))]
+    // Ordering: a compiler-only barrier; x86-TSO orders the loads around it (above).
+    crate::sync::atomic::compiler_fence(Ordering::SeqCst);
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        not(any(miri, atomkit_loom, atomkit_shuttle, atomkit_tsan))
+    )))]
+    seqcst_fence();
 }
 
 /// The ordering of an access next to `seqcst_fence`: itself under TSan (where
@@ -616,10 +642,10 @@ impl<T> Inner<T> {
     // --------------------------------------------------------------- stealer side
 
     /// Claims index `h` in generation `g`, after checking `h < bottom` behind the
-    /// SeqCst fence (Lê et al., `steal`).
+    /// stealer's fence (Lê et al., `steal`; `steal_fence`).
     #[inline]
     fn claim_one(&self, g: u32, h: u32) -> Claim {
-        seqcst_fence();
+        steal_fence();
         // Ordering: Acquire pairs with the Release stores of `bottom` (push, pop): the
         // slot write happens before our read (I4).
         let b = self.bottom.load(around_fence(Ordering::Acquire));
@@ -666,7 +692,7 @@ impl<T> Inner<T> {
             return Steal::Retry;
         }
         let n: u32 = if fifo && max > 1 {
-            seqcst_fence();
+            steal_fence();
             // Ordering: Acquire, as in `claim_one`.
             let b = self.bottom.load(around_fence(Ordering::Acquire));
             let len = dist(h, b);

@@ -124,9 +124,9 @@
 //!    quarter of it (never below 64 slots, 2 under the model checkers).
 //!
 //! A steal is one CAS to claim and one Release store to the stamp. A batch steal from
-//! a LIFO worker claims one index at a time, each behind its own fence, because the
-//! owner pops without a CAS; from a FIFO worker, whose owner claims with a CAS too, it
-//! claims the whole range in one CAS. A batch is at most half the items (rounded up),
+//! a LIFO worker claims one index at a time, each behind its own fence (a compiler
+//! fence on x86_64), because the owner pops without a CAS; from a FIFO worker, whose
+//! owner claims with a CAS too, it claims the whole range in one CAS. A batch is at most half the items (rounded up),
 //! at most the limit (32 by default) and at most the room in a bounded destination.
 //!
 //! Progress: push and pop are wait-free apart from the buffer copy on a resize and
@@ -171,13 +171,26 @@
 //!   `bottom` and without the fence.
 //! - `steal`: `load_acquire(top)` (here `heads`); an Acquire load of the buffer
 //!   pointer (pairs with the Release swap of a resize: copied bits and stamps);
-//!   `fence(seq_cst)`; `load_acquire(bottom)` (pairs with the Release stores of
+//!   `fence(seq_cst)` (a compiler fence on x86_64, see below); `load_acquire(bottom)` (pairs with the Release stores of
 //!   `bottom`); `CAS(top, seq_cst)` to claim. Then, unlike the paper, the read of the
 //!   slot and a Release store of its stamp (pairs with the owner's Acquire load of
 //!   the stamp in `push`).
 //! - A resize moves the generation with a Relaxed CAS (it only has to fail older
 //!   claims, one modification order on one word) and publishes the new buffer with a
 //!   Release swap before the Release store of `bottom` that publishes the next item.
+//! - The stealer's fence is emitted only where the C11 model is what runs or is
+//!   checked: on every target but x86_64, and under loom, shuttle, Miri and
+//!   ThreadSanitizer. On x86_64 hardware it is a compiler fence only. The stealer's
+//!   half of the Dekker pairing orders a load (of `heads`, or the stealer's own claim
+//!   CAS in a batch) before its load of `bottom`; x86-TSO never reorders a load with
+//!   an earlier load or locked RMW, and the owner's half, `fence(SeqCst)` (a locked
+//!   RMW on the stack on x86_64), drains its store of `bottom` before it loads
+//!   `heads`. So if the owner's load of `heads` reads a value older than the one a
+//!   stealer read, the owner's store of `bottom` precedes, in the one memory order
+//!   of x86, that stealer's load of `bottom`, which therefore sees it: no index is
+//!   taken by both (I1). The compiler may not hoist the load of `bottom` above the
+//!   Acquire load (or SeqCst CAS) before it, so the instructions keep program order.
+//!   This saves one full barrier per claim; the epoch pin's own barrier stays.
 //! - Under `--cfg atomkit_tsan` the two SeqCst fences are left out and the accesses
 //!   around them (`bottom` store and `heads` load in `pop`, `heads` and `bottom` loads
 //!   in a steal) are SeqCst: one total order over them gives the same Dekker argument,
