@@ -5,6 +5,7 @@
 use super::{Reclaim, Steal};
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::sync::UnsafeCell;
+use core::cell::Cell;
 use core::mem::MaybeUninit;
 use crossbeam_epoch::{self as epoch, Atomic, Owned};
 use crossbeam_utils::CachePadded;
@@ -414,30 +415,40 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     ///
-    /// As `push`.
+    /// As `push`; `top_seen` holds a value `h` had earlier (a lower bound of `h`).
     #[inline]
     pub(super) unsafe fn pop_lifo(
         &self,
         buf: &mut *const Buffer<T>,
         free_until: &mut u32,
+        top_seen: &Cell<u32>,
     ) -> Option<T> {
         // Ordering: Relaxed; only the owner writes `bottom`.
         let b = self.bottom.load(Ordering::Relaxed);
-        // Ordering: Relaxed; a stale `h` is smaller, so this only skips the protocol
-        // when the deque is truly empty (`h` never decreases), and the CAS below
-        // revalidates it.
-        let heads = self.heads.load(Ordering::Relaxed);
-        if claimed(heads) == b {
-            return None;
-        }
         let nb = b.wrapping_sub(1);
-        if claimed(heads) == nb {
-            // One item left (or none, if `h` moved on since): take it from the top
-            // with a CAS, like a FIFO pop. `bottom` does not move, so there is no
-            // Dekker race and no fence; the CAS decides index `nb` against the
-            // thieves' claim CASes (I1).
-            // SAFETY: owner only, current buffer.
-            return unsafe { self.take_last(buf, free_until, heads, nb) };
+        // `h` never decreases in a LIFO deque, so `b - top_seen` is at least the
+        // length. When it says two items or more, skip the fast paths below: they
+        // would read `heads`, which the stealers keep writing, only to find that the
+        // fence is needed anyway.
+        if dist(top_seen.get(), b) < 2 {
+            // Ordering: Relaxed; a stale `h` is smaller, so this only skips the
+            // protocol when the deque is truly empty (`h` never decreases), and the
+            // CAS below revalidates it.
+            let heads = self.heads.load(Ordering::Relaxed);
+            top_seen.set(claimed(heads));
+            if claimed(heads) == b {
+                return None;
+            }
+            if claimed(heads) == nb {
+                // One item left (or none, if `h` moved on since): take it from the
+                // top with a CAS, like a FIFO pop. `bottom` does not move, so there
+                // is no Dekker race and no fence; the CAS decides index `nb` against
+                // the thieves' claim CASes (I1).
+                // Whether we win or a thief does, `h` is `b` after the CAS.
+                top_seen.set(b);
+                // SAFETY: owner only, current buffer.
+                return unsafe { self.take_last(buf, free_until, heads, nb) };
+            }
         }
         // Ordering: Release + the SeqCst fence below (Lê et al., `take`): the store
         // of `bottom` and the load of `heads` are ordered against a stealer's load
@@ -450,6 +461,7 @@ impl<T> Inner<T> {
         seqcst_fence();
         // Ordering: Relaxed after the fence (Lê et al.: `load_relaxed(top)`).
         let heads = self.heads.load(around_fence(Ordering::Relaxed));
+        top_seen.set(claimed(heads));
         let left = dist(claimed(heads), nb);
         if left > 0 {
             // SAFETY: `h < nb` after the Dekker fence: no stealer can claim `nb` (I1);
@@ -475,6 +487,8 @@ impl<T> Inner<T> {
         // Ordering: Release, for the slot writes it publishes (see the decrement):
         // `bottom == h` again, empty.
         self.bottom.store(b, Ordering::Release);
+        // `h` is `b` now (if we lost the last item, a thief moved it there).
+        top_seen.set(b);
         if !won {
             return None;
         }

@@ -450,6 +450,11 @@ pub struct Worker<T> {
     /// Every index from `bottom` up to this one is free in the current buffer
     /// (invariant 2): the owner reads the stamps once per run, not once per push.
     free_until: Cell<u32>,
+    /// A value that `h` had since the last pop (LIFO only, where `h` never
+    /// decreases): a lower bound of `h`, so `bottom - top_seen` bounds the length
+    /// from above. While it is at least 2 a pop goes straight to the fence, without
+    /// first reading `heads`, a line the stealers keep writing.
+    top_seen: Cell<u32>,
     flavor: Flavor,
     /// Maximum length, for bounded workers.
     bound: Option<usize>,
@@ -468,6 +473,7 @@ impl<T> Worker<T> {
             inner,
             buffer,
             free_until: Cell::new(START),
+            top_seen: Cell::new(START),
             flavor,
             bound,
             _not_sync: PhantomData,
@@ -708,7 +714,9 @@ impl<T> Worker<T> {
         // our run of free indices in it.
         let v = unsafe {
             match self.flavor {
-                Flavor::Lifo => self.inner.pop_lifo(&mut buf, &mut free_until),
+                Flavor::Lifo => self
+                    .inner
+                    .pop_lifo(&mut buf, &mut free_until, &self.top_seen),
                 Flavor::Fifo => self.inner.pop_fifo(&mut buf, &mut free_until),
             }
         };
