@@ -139,9 +139,12 @@ fn steal_during_shrink() {
 }
 
 /// A batch steal (one claim at a time from a LIFO owner) against the owner's pops.
+/// Bound 3: the stealer's fence between its own claim CAS and its next load of
+/// `bottom` matters only when the owner's pops slip in between two claims, which
+/// needs the third preemption (without that fence this model fails at bound 3).
 #[test]
 fn steal_batch_vs_pop() {
-    model(2, || {
+    model(3, || {
         let w = Worker::new_lifo();
         for i in 0..3usize {
             w.push(i);
