@@ -168,7 +168,12 @@
 //!   claim succeeds); `bottom` never decreases in FIFO mode, so there is no Dekker
 //!   race, and the owner reads only its own writes. A LIFO pop that sees one item
 //!   left takes it the same way, with a Relaxed CAS at the top, without touching
-//!   `bottom` and without the fence.
+//!   `bottom` and without the fence. That early Relaxed load of `heads` (which also
+//!   answers an empty deque without the fence) is made only when the owner's lower
+//!   bound of `h` (the last `h` it read; `h` never decreases in LIFO mode) leaves
+//!   at most one item: with more, the fast paths cannot apply, and the load would
+//!   only fetch the line the stealers keep writing. Either path is correct whatever
+//!   the bound says: it only picks which one runs.
 //! - `steal`: `load_acquire(top)` (here `heads`); an Acquire load of the buffer
 //!   pointer (pairs with the Release swap of a resize: copied bits and stamps);
 //!   `fence(seq_cst)` (a compiler fence on x86_64, see below); `load_acquire(bottom)` (pairs with the Release stores of
