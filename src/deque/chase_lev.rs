@@ -155,9 +155,28 @@ impl<T> Buffer<T> {
     /// the slot until it is released (I2).
     #[inline]
     unsafe fn read(&self, index: u32) -> T {
-        // SAFETY: the caller guarantees the slot is initialized and taken by it.
-        self.slot(index)
-            .with(|p| unsafe { (*p).assume_init_read() })
+        // SAFETY: as `read_in`, which the caller guarantees.
+        unsafe { Self::read_in(&self.slots, index) }
+    }
+
+    /// The slots: a caller that loads them before an RMW reads its slot with
+    /// `read_in` after it without loading the buffer's fields again.
+    #[inline]
+    fn slots(&self) -> &[Slot<T>] {
+        &self.slots
+    }
+
+    /// Moves the item out of the slot of `index` in `slots`.
+    ///
+    /// # Safety
+    ///
+    /// `slots` are the slots of a buffer, and the conditions of `read` hold for it.
+    #[inline]
+    unsafe fn read_in(slots: &[Slot<T>], index: u32) -> T {
+        let k = index as usize & (slots.len() - 1);
+        // SAFETY: the length is a power of two (at least 1), so the mask keeps `k`
+        // in bounds; the caller guarantees the slot is initialized and taken by it.
+        unsafe { slots.get_unchecked(k) }.with(|p| unsafe { (*p).assume_init_read() })
     }
 
     /// Copies the bits of slot `index` of `self` into the same index of `to`.
@@ -199,6 +218,36 @@ pub(super) struct Inner<T> {
 unsafe impl<T: Send> Send for Inner<T> {}
 // SAFETY: as above: `&Inner` only lets threads move items out of claimed slots.
 unsafe impl<T: Send> Sync for Inner<T> {}
+
+/// The owner's private state, kept in its `Worker` (which is `!Sync`): read and
+/// written by the owner thread only.
+pub(super) struct Owner<T> {
+    /// The owner's copy of the current buffer pointer (only the owner swaps it).
+    pub(super) buffer: Cell<*const Buffer<T>>,
+    /// Every index from `bottom` up to this one is free in the current buffer (I2):
+    /// the owner reads the stamps once per run, not once per push.
+    pub(super) free_until: Cell<u32>,
+    /// A value `h` had since the last LIFO pop: a lower bound of `h` (which never
+    /// decreases in a LIFO deque), so `bottom - top_seen` bounds the length from
+    /// above. Unused in FIFO mode.
+    pub(super) top_seen: Cell<u32>,
+}
+
+impl<T> Owner<T> {
+    /// The state of the owner of `inner`, a new deque whose indices start at `start`.
+    pub(super) fn new(inner: &Inner<T>, start: u32) -> Self {
+        // SAFETY: no deref happens under this guard; the pointer stays valid for the
+        // owner because only the owner retires buffers (I5).
+        let guard = unsafe { epoch::unprotected() };
+        // Ordering: Relaxed; the creator stored it itself.
+        let buffer = inner.buffer.load(Ordering::Relaxed, guard).as_raw();
+        Owner {
+            buffer: Cell::new(buffer),
+            free_until: Cell::new(start),
+            top_seen: Cell::new(start),
+        }
+    }
+}
 
 /// Outcome of a claim of one index at the top.
 enum Claim {
@@ -280,53 +329,56 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `buf` is the current buffer; every index of
-    /// `[bottom, free_until)` is free in it (I2; `free_until == bottom` if unknown).
+    /// Only the owner calls this, with its `Owner` state.
     #[inline]
-    pub(super) unsafe fn push(&self, buf: &mut *const Buffer<T>, free_until: &mut u32, value: T) {
+    pub(super) unsafe fn push(&self, o: &Owner<T>, value: T) {
         // Ordering: Relaxed; only the owner writes `bottom`.
         let b = self.bottom.load(Ordering::Relaxed);
-        if dist(b, *free_until) <= 0 {
-            // SAFETY: owner only, current buffer, `b` the current bottom.
-            unsafe { self.refill(buf, free_until, b) };
+        let mut buf = o.buffer.get();
+        if dist(b, o.free_until.get()) <= 0 {
+            // SAFETY: owner only, `b` the current bottom.
+            buf = unsafe { self.refill(o, b) };
         }
         // SAFETY: the slot is free for `b` (`b < free_until`), so no thief reads it
         // (I2) and it holds no live item (I3).
-        unsafe { (**buf).write(b, value) };
+        unsafe { (*buf).write(b, value) };
         // Ordering: Release (Lê et al.: `fence(release)` + relaxed store) publishes
         // the slot write to stealers' Acquire load of `bottom`.
         self.bottom.store(b.wrapping_add(1), Ordering::Release);
     }
 
     /// Finds the next run of free indices from `b` on, replacing the buffer when the
-    /// slot of `b` itself is not free. Out of line: it runs once per run, and
-    /// inlined it would burden every push with its registers.
+    /// slot of `b` itself is not free; returns the current buffer. Out of line: it
+    /// runs once per run, and inlined it would burden every push with its registers.
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `buf` is the current buffer, `b` the current bottom.
+    /// Only the owner calls this, with its `Owner` state; `b` is the current bottom.
     #[cold]
     #[inline(never)]
-    unsafe fn refill(&self, buf: &mut *const Buffer<T>, free_until: &mut u32, b: u32) {
+    unsafe fn refill(&self, o: &Owner<T>, b: u32) -> *const Buffer<T> {
+        let buf = o.buffer.get();
         // SAFETY: the owner's cached buffer is the current one, alive until the owner
         // retires it (I5).
-        *free_until = unsafe { (**buf).free_run(b) };
-        if *free_until == b {
-            // SAFETY: owner only, current buffer.
-            *buf = unsafe { self.grow(*buf, b, free_until) };
+        let free_until = unsafe { (*buf).free_run(b) };
+        o.free_until.set(free_until);
+        if free_until != b {
+            return buf;
         }
+        // SAFETY: owner only, current buffer.
+        unsafe { self.grow(o, buf, b) }
     }
 
     /// Replaces the buffer so that the slot of `b` is free: twice as large when the
-    /// deque is full, the same size when a thief is still reading the slot. Sets
-    /// `free_until` for the new buffer.
+    /// deque is full, the same size when a thief is still reading the slot. Records
+    /// the new buffer and its free run in `o` and returns the buffer.
     ///
     /// # Safety
     ///
     /// Only the owner calls this; `old` is the current buffer, `b` the current bottom.
     #[cold]
     #[inline(never)]
-    unsafe fn grow(&self, old: *const Buffer<T>, b: u32, free_until: &mut u32) -> *const Buffer<T> {
+    unsafe fn grow(&self, o: &Owner<T>, old: *const Buffer<T>, b: u32) -> *const Buffer<T> {
         // SAFETY: the owner's current buffer is alive (I5).
         let cap = unsafe { (*old).cap() };
         // Ordering: Relaxed; the owner's own view of `h`, only to fail before the
@@ -345,10 +397,12 @@ impl<T> Inner<T> {
         } else {
             cap
         };
-        *free_until = h.wrapping_add(cap as u32);
         // SAFETY: owner only; `h` is exact (taken by the generation bump), and
         // `b - h < cap`.
-        unsafe { self.resize(old, g, h, b, cap) }
+        let new = unsafe { self.resize(old, g, h, b, cap) };
+        o.buffer.set(new);
+        o.free_until.set(h.wrapping_add(cap as u32));
+        new
     }
 
     /// Moves `heads` to the next generation (I4) and returns it with the exact
@@ -415,39 +469,39 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     ///
-    /// As `push`; `top_seen` holds a value `h` had earlier (a lower bound of `h`).
+    /// Only the owner calls this, with its `Owner` state.
     #[inline]
-    pub(super) unsafe fn pop_lifo(
-        &self,
-        buf: &mut *const Buffer<T>,
-        free_until: &mut u32,
-        top_seen: &Cell<u32>,
-    ) -> Option<T> {
+    pub(super) unsafe fn pop_lifo(&self, o: &Owner<T>) -> Option<T> {
         // Ordering: Relaxed; only the owner writes `bottom`.
         let b = self.bottom.load(Ordering::Relaxed);
         let nb = b.wrapping_sub(1);
+        // Read before the fence, into registers: after it, every load waits for
+        // the fence.
+        let buf = o.buffer.get();
+        // SAFETY: the owner's current buffer is alive (I5).
+        let slots = unsafe { (*buf).slots() };
         // `h` never decreases in a LIFO deque, so `b - top_seen` is at least the
         // length. When it says two items or more, skip the fast paths below: they
         // would read `heads`, which the stealers keep writing, only to find that the
         // fence is needed anyway.
-        if dist(top_seen.get(), b) < 2 {
+        if dist(o.top_seen.get(), b) < 2 {
             // Ordering: Relaxed; a stale `h` is smaller, so this only skips the
             // protocol when the deque is truly empty (`h` never decreases), and the
             // CAS below revalidates it.
             let heads = self.heads.load(Ordering::Relaxed);
-            top_seen.set(claimed(heads));
             if claimed(heads) == b {
+                o.top_seen.set(b);
                 return None;
             }
             if claimed(heads) == nb {
                 // One item left (or none, if `h` moved on since): take it from the
                 // top with a CAS, like a FIFO pop. `bottom` does not move, so there
                 // is no Dekker race and no fence; the CAS decides index `nb` against
-                // the thieves' claim CASes (I1).
-                // Whether we win or a thief does, `h` is `b` after the CAS.
-                top_seen.set(b);
+                // the thieves' claim CASes (I1). Whether we win or a thief does,
+                // `h` is `b` after the CAS.
+                o.top_seen.set(b);
                 // SAFETY: owner only, current buffer.
-                return unsafe { self.take_last(buf, free_until, heads, nb) };
+                return unsafe { self.take_last(o, buf, heads, nb) };
             }
         }
         // Ordering: Release + the SeqCst fence below (Lê et al., `take`): the store
@@ -461,14 +515,14 @@ impl<T> Inner<T> {
         seqcst_fence();
         // Ordering: Relaxed after the fence (Lê et al.: `load_relaxed(top)`).
         let heads = self.heads.load(around_fence(Ordering::Relaxed));
-        top_seen.set(claimed(heads));
         let left = dist(claimed(heads), nb);
         if left > 0 {
+            o.top_seen.set(claimed(heads));
             // SAFETY: `h < nb` after the Dekker fence: no stealer can claim `nb` (I1);
-            // we wrote it ourselves.
-            let value = unsafe { (**buf).read(nb) };
+            // we wrote it ourselves; `slots` are those of the current buffer.
+            let value = unsafe { Buffer::read_in(slots, nb) };
             // SAFETY: owner only, current buffer.
-            unsafe { self.maybe_shrink(buf, free_until, claimed(heads), nb) };
+            unsafe { self.maybe_shrink(o, buf, claimed(heads), nb) };
             return Some(value);
         }
         let won = left == 0
@@ -488,14 +542,15 @@ impl<T> Inner<T> {
         // `bottom == h` again, empty.
         self.bottom.store(b, Ordering::Release);
         // `h` is `b` now (if we lost the last item, a thief moved it there).
-        top_seen.set(b);
+        o.top_seen.set(b);
         if !won {
             return None;
         }
-        // SAFETY: we won the CAS on index `nb` (I1); we wrote it ourselves.
-        let value = unsafe { (**buf).read(nb) };
+        // SAFETY: we won the CAS on index `nb` (I1); we wrote it ourselves; `slots`
+        // are those of the current buffer.
+        let value = unsafe { Buffer::read_in(slots, nb) };
         // SAFETY: owner only, current buffer; we just read index `nb`.
-        unsafe { Self::owner_took(buf, free_until, nb) };
+        unsafe { Self::owner_took(o, buf, nb) };
         Some(value)
     }
 
@@ -507,15 +562,14 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `buf` is the current buffer, `free_until` the
-    /// owner's free run in it.
+    /// Only the owner calls this, with its `Owner` state; `buf` is the current buffer.
     #[inline]
-    unsafe fn owner_took(buf: &*const Buffer<T>, free_until: &mut u32, i: u32) {
+    unsafe fn owner_took(o: &Owner<T>, buf: *const Buffer<T>, i: u32) {
         // SAFETY: the owner's current buffer is alive (I5).
-        let buf = unsafe { &**buf };
+        let buf = unsafe { &*buf };
         let next = i.wrapping_add(buf.cap() as u32);
-        if *free_until == next {
-            *free_until = next.wrapping_add(1);
+        if o.free_until.get() == next {
+            o.free_until.set(next.wrapping_add(1));
         } else {
             buf.release(i);
         }
@@ -525,13 +579,13 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `buf` is the current buffer, `nb == bottom - 1`
-    /// and `heads` a value of `heads` the owner has read.
+    /// Only the owner calls this, with its `Owner` state; `buf` is the current
+    /// buffer, `nb == bottom - 1` and `heads` a value of `heads` the owner has read.
     #[inline]
     unsafe fn take_last(
         &self,
-        buf: &*const Buffer<T>,
-        free_until: &mut u32,
+        o: &Owner<T>,
+        buf: *const Buffer<T>,
         heads: u64,
         nb: u32,
     ) -> Option<T> {
@@ -548,9 +602,9 @@ impl<T> Inner<T> {
             )
             .ok()?;
         // SAFETY: we won the CAS on index `nb` (I1); we wrote it ourselves.
-        let value = unsafe { (**buf).read(nb) };
+        let value = unsafe { (*buf).read(nb) };
         // SAFETY: owner only, current buffer; we just read index `nb`.
-        unsafe { Self::owner_took(buf, free_until, nb) };
+        unsafe { Self::owner_took(o, buf, nb) };
         Some(value)
     }
 
@@ -558,13 +612,9 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     ///
-    /// As `push`.
+    /// Only the owner calls this, with its `Owner` state.
     #[inline]
-    pub(super) unsafe fn pop_fifo(
-        &self,
-        buf: &mut *const Buffer<T>,
-        free_until: &mut u32,
-    ) -> Option<T> {
+    pub(super) unsafe fn pop_fifo(&self, o: &Owner<T>) -> Option<T> {
         // Ordering: Relaxed; only the owner writes `bottom`.
         let b = self.bottom.load(Ordering::Relaxed);
         // Ordering: Relaxed; a stale `h` is smaller, so this only skips the RMW when
@@ -572,6 +622,10 @@ impl<T> Inner<T> {
         if claimed(self.heads.load(Ordering::Relaxed)) == b {
             return None;
         }
+        // Read before the RMW, into registers: after it, every load waits for it.
+        let buf = o.buffer.get();
+        // SAFETY: the owner's current buffer is alive (I5).
+        let slots = unsafe { (*buf).slots() };
         // Ordering: Relaxed; the RMW only arbitrates index `h` with the stealers'
         // claim CASes (one RMW order on one word). In FIFO mode `bottom` never
         // decreases, so there is no Dekker race, and the slot is our own write.
@@ -584,12 +638,13 @@ impl<T> Inner<T> {
             self.heads.fetch_sub(ONE_H, Ordering::Relaxed);
             return None;
         }
-        // SAFETY: we claimed `h` (I1) and wrote it ourselves.
-        let value = unsafe { (**buf).read(h) };
+        // SAFETY: we claimed `h` (I1) and wrote it ourselves; `slots` are those of
+        // the current buffer.
+        let value = unsafe { Buffer::read_in(slots, h) };
         // SAFETY: owner only, current buffer; we just read index `h`.
-        unsafe { Self::owner_took(buf, free_until, h) };
+        unsafe { Self::owner_took(o, buf, h) };
         // SAFETY: owner only, current buffer.
-        unsafe { self.maybe_shrink(buf, free_until, h.wrapping_add(1), b) };
+        unsafe { self.maybe_shrink(o, buf, h.wrapping_add(1), b) };
         Some(value)
     }
 
@@ -597,20 +652,15 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     ///
-    /// As `push`; `h` a claimed index the owner has read, `b` the current bottom.
+    /// Only the owner calls this, with its `Owner` state; `buf` is the current
+    /// buffer, `h` a claimed index the owner has read, `b` the current bottom.
     #[inline]
-    unsafe fn maybe_shrink(
-        &self,
-        buf: &mut *const Buffer<T>,
-        free_until: &mut u32,
-        h: u32,
-        b: u32,
-    ) {
+    unsafe fn maybe_shrink(&self, o: &Owner<T>, buf: *const Buffer<T>, h: u32, b: u32) {
         // SAFETY: the owner's current buffer is alive (I5).
-        let cap = unsafe { (**buf).cap() };
+        let cap = unsafe { (*buf).cap() };
         if cap > MIN_CAP && dist(h, b) as usize <= cap / 4 {
             // SAFETY: owner only, current buffer.
-            unsafe { self.shrink(buf, free_until, b) };
+            unsafe { self.shrink(o, buf, b) };
         }
     }
 
@@ -621,14 +671,15 @@ impl<T> Inner<T> {
     /// As `maybe_shrink`, and the deque holds at most a quarter of the capacity.
     #[cold]
     #[inline(never)]
-    unsafe fn shrink(&self, buf: &mut *const Buffer<T>, free_until: &mut u32, b: u32) {
+    unsafe fn shrink(&self, o: &Owner<T>, buf: *const Buffer<T>, b: u32) {
         let (g, h) = self.next_generation();
         // SAFETY: the owner's current buffer is alive (I5).
-        let cap = unsafe { (**buf).cap() } / 2;
-        *free_until = h.wrapping_add(cap as u32);
+        let cap = unsafe { (*buf).cap() } / 2;
         // SAFETY: owner only; `h` is exact and only grew since the caller's check,
         // so `b - h <= cap / 2`.
-        *buf = unsafe { self.resize(*buf, g, h, b, cap) };
+        let new = unsafe { self.resize(buf, g, h, b, cap) };
+        o.buffer.set(new);
+        o.free_until.set(h.wrapping_add(cap as u32));
     }
 
     /// Drops the items still in the deque. Called once, when the last handle goes.
@@ -701,6 +752,8 @@ impl<T> Inner<T> {
         let buf = self.buffer.load(Ordering::Acquire, &guard);
         // SAFETY: loaded under our guard, never null (I5).
         let buf = unsafe { buf.deref() };
+        // Loaded before the claim CAS, into registers: after it, every load waits.
+        let slots = buf.slots();
         if buf.generation != g {
             // The owner is between a generation bump and the buffer swap (I4).
             return Steal::Retry;
@@ -762,9 +815,9 @@ impl<T> Inner<T> {
             for (j, item) in items.iter_mut().enumerate().take(m as usize) {
                 let i = h.wrapping_add(k + j as u32);
                 // SAFETY: we claimed `i` in generation `g`, the generation of `buf`,
-                // so `buf` holds its item (I4); nobody writes the slot before we
-                // release it (I2).
-                item.write(unsafe { buf.read(i) });
+                // so `buf` (whose slots `slots` are) holds its item (I4); nobody
+                // writes the slot before we release it (I2).
+                item.write(unsafe { Buffer::read_in(slots, i) });
                 buf.release(i);
             }
             for item in &mut items[..m as usize] {

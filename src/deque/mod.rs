@@ -211,7 +211,7 @@ mod injector;
 pub use injector::Injector;
 
 use crate::sync::Arc;
-use chase_lev::{Buffer, Inner, MAX_CAP};
+use chase_lev::{Inner, Owner, MAX_CAP};
 use core::cell::Cell;
 use core::fmt;
 use core::iter::FromIterator;
@@ -450,16 +450,9 @@ enum Flavor {
 /// ```
 pub struct Worker<T> {
     inner: Arc<Inner<T>>,
-    /// The owner's copy of the current buffer pointer (only the owner swaps it).
-    buffer: Cell<*const Buffer<T>>,
-    /// Every index from `bottom` up to this one is free in the current buffer
-    /// (invariant 2): the owner reads the stamps once per run, not once per push.
-    free_until: Cell<u32>,
-    /// A value that `h` had since the last pop (LIFO only, where `h` never
-    /// decreases): a lower bound of `h`, so `bottom - top_seen` bounds the length
-    /// from above. While it is at least 2 a pop goes straight to the fence, without
-    /// first reading `heads`, a line the stealers keep writing.
-    top_seen: Cell<u32>,
+    /// The owner's private state: its copy of the buffer pointer, its run of free
+    /// indices, its lower bound of `h`.
+    owner: Owner<T>,
     flavor: Flavor,
     /// Maximum length, for bounded workers.
     bound: Option<usize>,
@@ -473,27 +466,14 @@ unsafe impl<T: Send> Send for Worker<T> {}
 impl<T> Worker<T> {
     fn with(flavor: Flavor, bound: Option<usize>) -> Self {
         let inner = Arc::new(Inner::new(START));
-        let buffer = Cell::new(Self::current_buffer(&inner));
+        let owner = Owner::new(&inner, START);
         Worker {
             inner,
-            buffer,
-            free_until: Cell::new(START),
-            top_seen: Cell::new(START),
+            owner,
             flavor,
             bound,
             _not_sync: PhantomData,
         }
-    }
-
-    fn current_buffer(inner: &Inner<T>) -> *const Buffer<T> {
-        // SAFETY: no deref happens under this guard; the pointer stays valid for the
-        // owner because only the owner retires buffers (invariant 5).
-        let guard = unsafe { epoch::unprotected() };
-        // Ordering: Relaxed; the owner (or the creator) stored it itself.
-        inner
-            .buffer
-            .load(crate::sync::atomic::Ordering::Relaxed, guard)
-            .as_raw()
     }
 
     fn check_bound(cap: usize) -> usize {
@@ -604,29 +584,12 @@ impl<T> Worker<T> {
         }
     }
 
-    /// Stores the owner's buffer and free run back, only when they changed: the
-    /// next push or pop reads them at once, and an unchanged store would put a
-    /// store-to-load forwarding on that path.
-    #[inline]
-    fn save(&self, buf: *const Buffer<T>, free_until: u32) {
-        if buf != self.buffer.get() {
-            self.buffer.set(buf);
-        }
-        if free_until != self.free_until.get() {
-            self.free_until.set(free_until);
-        }
-    }
-
     /// Pushes without checking the bound.
     #[inline]
     fn push_unbounded(&self, value: T) {
-        let mut buf = self.buffer.get();
-        let mut free_until = self.free_until.get();
         // SAFETY: we are the owner (`Worker` is `!Sync` and owns the only owner
-        // handle); `buf` is our cached current buffer, `free_until` our run of free
-        // indices in it.
-        unsafe { self.inner.push(&mut buf, &mut free_until, value) };
-        self.save(buf, free_until);
+        // handle), and `self.owner` is our state.
+        unsafe { self.inner.push(&self.owner, value) };
     }
 
     /// Pushes an item.
@@ -713,20 +676,14 @@ impl<T> Worker<T> {
     /// ```
     #[inline]
     pub fn pop(&self) -> Option<T> {
-        let mut buf = self.buffer.get();
-        let mut free_until = self.free_until.get();
-        // SAFETY: we are the owner; `buf` is our cached current buffer, `free_until`
-        // our run of free indices in it.
-        let v = unsafe {
+        // SAFETY: we are the owner (`Worker` is `!Sync` and owns the only owner
+        // handle), and `self.owner` is our state.
+        unsafe {
             match self.flavor {
-                Flavor::Lifo => self
-                    .inner
-                    .pop_lifo(&mut buf, &mut free_until, &self.top_seen),
-                Flavor::Fifo => self.inner.pop_fifo(&mut buf, &mut free_until),
+                Flavor::Lifo => self.inner.pop_lifo(&self.owner),
+                Flavor::Fifo => self.inner.pop_fifo(&self.owner),
             }
-        };
-        self.save(buf, free_until);
-        v
+        }
     }
 
     /// Whether the deque is empty.
