@@ -83,6 +83,15 @@
 //! the slot of index `i` is `i mod capacity`. Deques start 8 indices below the wrap
 //! point, so every test, model and fuzz run crosses it.
 //!
+//! The owner keeps private state in its [`Worker`] (`!Sync`, so only its thread
+//! touches it): its copy of the buffer pointer, the end of its *free run* (indices
+//! from `bottom` on whose slots it already knows to be free, I2, so it reads the
+//! stamps once per run and not once per push) and, in LIFO mode, a lower bound of
+//! `h` (the last `h` it read). Push and pop read this state into locals on entry
+//! and write it back only when it changes, and load the buffer's slice of slots
+//! before their fence or RMW, so that after that serializing instruction the item
+//! is one load away.
+//!
 //! Invariants:
 //!
 //! 1. (claims) An index is taken by exactly one party: a stealer by a CAS moving `h`
