@@ -256,9 +256,10 @@ enum Claim {
     Retry,
 }
 
-/// The owner's fence in `pop`, between its store of `bottom` and its load of
-/// `heads`. Under ThreadSanitizer, which ignores fences, the surrounding accesses are
-/// made `SeqCst` instead (`around_fence`).
+/// The SeqCst fence of Lê et al.: the owner's in `pop`, between its store of
+/// `bottom` and its load of `heads`, and the stealers' (through `steal_fence`) where
+/// they need a real one. Under ThreadSanitizer, which ignores fences, the
+/// surrounding accesses are made `SeqCst` instead (`around_fence`).
 #[inline]
 fn seqcst_fence() {
     #[cfg(not(atomkit_tsan))]
