@@ -382,28 +382,27 @@ impl<T> Inner<T> {
     unsafe fn grow(&self, o: &Owner<T>, old: *const Buffer<T>, b: u32) -> *const Buffer<T> {
         // SAFETY: the owner's current buffer is alive (I5).
         let cap = unsafe { (*old).cap() };
-        // Ordering: Relaxed; the owner's own view of `h`, only to fail before the
-        // generation bump below: a panic after it would leave every steal answering
-        // `Retry` forever. A stale `h` only overstates the length, so at worst this
-        // panics slightly early, at the largest capacity.
-        let seen = dist(claimed(self.heads.load(Ordering::Relaxed)), b);
+        // Ordering: Relaxed; a value `h` had (coherence: no older than any `h` we
+        // saw, and every index below `b` we wrote was free, so `b - h0 <= cap`,
+        // I2). It may lag the exact `h`, which only overstates the length: at
+        // worst we double when a same-size copy would do, or panic slightly early
+        // at the largest capacity. The check comes before the generation bump: a
+        // panic after it would leave every steal answering `Retry` forever.
+        let h0 = claimed(self.heads.load(Ordering::Relaxed));
+        let seen = dist(h0, b);
         assert!(
             cap < MAX_CAP || seen < 0 || (seen as usize) < cap,
             "deque capacity overflow"
         );
-        let (g, h) = self.next_generation();
-        let cap = if dist(h, b) as usize >= cap {
+        let cap = if seen as usize >= cap {
             debug_assert!(cap < MAX_CAP);
             cap * 2
         } else {
             cap
         };
-        // SAFETY: owner only; `h` is exact (taken by the generation bump), and
-        // `b - h < cap`.
-        let new = unsafe { self.resize(old, g, h, b, cap) };
-        o.buffer.set(new);
-        o.free_until.set(h.wrapping_add(cap as u32));
-        new
+        // SAFETY: owner only, current buffer; `h0` is a value `h` had and
+        // `b - h0 <= cap`.
+        unsafe { self.resize(o, old, h0, b, cap) }
     }
 
     /// Moves `heads` to the next generation (I4) and returns it with the exact
@@ -430,31 +429,45 @@ impl<T> Inner<T> {
         }
     }
 
-    /// Replaces the buffer by one of generation `g` and `cap` slots holding the
-    /// items `[h, b)`, free for every other index of `[h, h + cap)`.
+    /// Replaces the buffer by one of the next generation and `cap` slots, holding
+    /// the items from `h0` to `b`, and records it and its free run in `o`.
+    ///
+    /// The copy comes first, while stealers go on claiming in the current
+    /// generation (they read the old buffer, which still holds every item of
+    /// `[h0, b)` and which the owner no longer writes); then the generation bump
+    /// fixes the exact `h >= h0` and fails every older claim (I4); then the Release
+    /// swap publishes the buffer. So stealers are turned away (`Retry`) only
+    /// between the bump and the swap, not for the length of the copy. The indices
+    /// of `[h0, h)`, taken meanwhile, are dead copies in the new buffer; their
+    /// slots' stamps are stale, but the free run `[b, h + cap)` covers their next
+    /// lap, and stamps are read only beyond the run (I2).
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `old` is the current buffer; `(g, h)` was returned
-    /// by `next_generation` (so `[h, b)` are exactly the items left), `b` is the
-    /// current bottom, and `b - h <= cap`.
+    /// Only the owner calls this, with its `Owner` state; `old` is the current
+    /// buffer, `b` the current bottom, `h0` a value `h` had, and `b - h0 <= cap`.
     unsafe fn resize(
         &self,
+        o: &Owner<T>,
         old: *const Buffer<T>,
-        g: u32,
-        h: u32,
+        h0: u32,
         b: u32,
         cap: usize,
     ) -> *const Buffer<T> {
-        debug_assert!(dist(h, b) >= 0 && dist(h, b) as usize <= cap);
-        let new = Buffer::new(cap, g, h);
-        let mut i = h;
+        debug_assert!(dist(h0, b) >= 0 && dist(h0, b) as usize <= cap);
+        // Ordering: Relaxed; only the owner moves the generation.
+        let g = generation(self.heads.load(Ordering::Relaxed)).wrapping_add(1);
+        let new = Buffer::new(cap, g, h0);
+        let mut i = h0;
         while i != b {
-            // SAFETY: owner only; `new` is unpublished; `[h, b)` holds every item a
-            // thief can still claim in generation `g` (I4), which we copy bit for bit.
+            // SAFETY: owner only; `new` is unpublished; `[h0, b)` holds every item a
+            // thief can still claim (I4), which we copy bit for bit; nobody writes
+            // the slots of `old` (only the owner writes slots, I2).
             unsafe { (*old).copy_to(&new, i) };
             i = i.wrapping_add(1);
         }
+        let (bumped, h) = self.next_generation();
+        debug_assert!(bumped == g && dist(h0, h) >= 0 && dist(h, b) >= 0);
         let guard = self.reclaim.pin();
         // Ordering: Release pairs with the Acquire load of `buffer` in a steal: the
         // copied bits, the stamps and the generation bump are visible there (I4).
@@ -463,7 +476,10 @@ impl<T> Inner<T> {
         // still reading it are pinned, so the collector frees it after them (I5).
         unsafe { guard.defer_destroy(old_shared) };
         // Ordering: Relaxed; we just stored it ourselves.
-        self.buffer.load(Ordering::Relaxed, &guard).as_raw()
+        let new = self.buffer.load(Ordering::Relaxed, &guard).as_raw();
+        o.buffer.set(new);
+        o.free_until.set(h.wrapping_add(cap as u32));
+        new
     }
 
     /// Pops from `bottom` (LIFO).
@@ -673,14 +689,14 @@ impl<T> Inner<T> {
     #[cold]
     #[inline(never)]
     unsafe fn shrink(&self, o: &Owner<T>, buf: *const Buffer<T>, b: u32) {
-        let (g, h) = self.next_generation();
         // SAFETY: the owner's current buffer is alive (I5).
         let cap = unsafe { (*buf).cap() } / 2;
-        // SAFETY: owner only; `h` is exact and only grew since the caller's check,
-        // so `b - h <= cap / 2`.
-        let new = unsafe { self.resize(buf, g, h, b, cap) };
-        o.buffer.set(new);
-        o.free_until.set(h.wrapping_add(cap as u32));
+        // Ordering: Relaxed; a value `h` had, no older than the one the caller
+        // checked (coherence), so `b - h0 <= cap / 2` still holds.
+        let h0 = claimed(self.heads.load(Ordering::Relaxed));
+        // SAFETY: owner only, current buffer; `h0` is a value `h` had, and
+        // `b - h0 <= cap / 2`.
+        unsafe { self.resize(o, buf, h0, b, cap) };
     }
 
     /// Drops the items still in the deque. Called once, when the last handle goes.

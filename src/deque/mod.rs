@@ -101,7 +101,9 @@
 //!    Claims by different stealers are independent: any number may be in flight.
 //! 2. (no racing write) While a slot holds the item of index `i` its stamp is `i`,
 //!    outside the owner's free run (the owner's own takes from the top extend the run
-//!    without storing a stamp, and stamps are read only beyond the run);
+//!    without storing a stamp, a resize starts the run at `h + capacity` so that it
+//!    covers the next lap of the indices `[h0, h)` taken during its copy, whose
+//!    stamps are stale, and stamps are read only beyond the run);
 //!    whoever takes `i` from the top reads the item and then stores `i + capacity`
 //!    (Release). The owner writes index `b` only into a slot whose stamp it read
 //!    (Acquire) as `b`, so every read of a slot happens before the slot is written
@@ -110,15 +112,20 @@
 //!    `h` whose stamp is not yet advanced are being read by their takers.
 //! 4. (generations) A stealer loads `heads` = `(g, h)`, then the buffer, and goes on
 //!    only if the buffer's generation is `g`; its claim CAS expects `(g, h)`. To
-//!    replace the buffer the owner first moves `heads` to `(g + 1, h)` with a CAS
-//!    (which fixes `h` and fails every claim still expecting `g`), copies `[h, bottom)`
+//!    replace the buffer the owner reads a value `h0` of `h`, copies `[h0, bottom)`
 //!    into a new buffer of generation `g + 1` whose stamps make every index of
-//!    `[h, h + capacity)` writable-or-live, and publishes it (Release). So a claim that
+//!    `[h0, h0 + capacity)` writable-or-live, then moves `heads` to `(g + 1, h)`
+//!    with a CAS (which fixes the exact `h >= h0` and fails every claim still
+//!    expecting `g`), and publishes the buffer (Release swap). While it copies,
+//!    stealers go on claiming in generation `g` and read the old buffer, which
+//!    holds every item of `[h0, bottom)` and which the owner no longer writes; the
+//!    indices `[h0, h)` they took are dead copies in the new buffer. So a claim that
 //!    succeeds reads the buffer it was made for, which holds the item (the
 //!    CVE-2021-32810 double take came from reading through a buffer loaded before the
 //!    CAS without such a check). A stealer that sees the new generation but still
 //!    the old buffer returns [`Steal::Retry`]: items pushed after the swap exist only
-//!    in the new buffer, so reading the old one could return a stale item.
+//!    in the new buffer, so reading the old one could return a stale item. Stealers
+//!    are turned away only between the bump and the swap, not during the copy.
 //! 5. (reclamation) A replaced buffer is retired with `defer_destroy`; every stealer
 //!    holds an epoch guard from before it loads the buffer to after its last read, so
 //!    a stealer still reading a replaced buffer keeps it alive.
