@@ -138,10 +138,45 @@ fn steal_during_shrink() {
     });
 }
 
+/// A shrink copies the deque while stealers go on claiming in the old generation;
+/// only the generation bump after the copy keeps a stealer that loaded the old
+/// buffer (before the swap) from claiming an index pushed into the new one after
+/// it. Here the thief may take item 0 during the copy, then load the old buffer,
+/// and see `bottom` only after the owner's push of item 3: its claim of that index
+/// must fail (else it reads the old slot, which holds item 1, popped already).
+#[test]
+fn steal_across_shrink_copy() {
+    model(2, || {
+        let w = Worker::new_lifo();
+        for i in 0..3usize {
+            w.push(i); // 4 slots under loom
+        }
+        let s = w.stealer();
+        let t = thread::spawn(move || {
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                if let Steal::Success(v) = s.steal() {
+                    got.push(v);
+                }
+            }
+            got
+        });
+        let mut got: Vec<_> = w.pop().into_iter().collect();
+        got.extend(w.pop()); // one item left of 4 slots: shrinks to 2
+        w.push(3);
+        got.extend(t.join().unwrap());
+        got.extend(std::iter::from_fn(|| w.pop()));
+        exactly_once(got, 4);
+    });
+}
+
 /// A batch steal (one claim at a time from a LIFO owner) against the owner's pops.
+/// Bound 3: the stealer's fence between its own claim CAS and its next load of
+/// `bottom` matters only when the owner's pops slip in between two claims, which
+/// needs the third preemption (without that fence this model fails at bound 3).
 #[test]
 fn steal_batch_vs_pop() {
-    model(2, || {
+    model(3, || {
         let w = Worker::new_lifo();
         for i in 0..3usize {
             w.push(i);

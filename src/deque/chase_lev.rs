@@ -5,6 +5,7 @@
 use super::{Reclaim, Steal};
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::sync::UnsafeCell;
+use core::cell::Cell;
 use core::mem::MaybeUninit;
 use crossbeam_epoch::{self as epoch, Atomic, Owned};
 use crossbeam_utils::CachePadded;
@@ -154,9 +155,28 @@ impl<T> Buffer<T> {
     /// the slot until it is released (I2).
     #[inline]
     unsafe fn read(&self, index: u32) -> T {
-        // SAFETY: the caller guarantees the slot is initialized and taken by it.
-        self.slot(index)
-            .with(|p| unsafe { (*p).assume_init_read() })
+        // SAFETY: as `read_in`, which the caller guarantees.
+        unsafe { Self::read_in(&self.slots, index) }
+    }
+
+    /// The slots: a caller that loads them before an RMW reads its slot with
+    /// `read_in` after it without loading the buffer's fields again.
+    #[inline]
+    fn slots(&self) -> &[Slot<T>] {
+        &self.slots
+    }
+
+    /// Moves the item out of the slot of `index` in `slots`.
+    ///
+    /// # Safety
+    ///
+    /// `slots` are the slots of a buffer, and the conditions of `read` hold for it.
+    #[inline]
+    unsafe fn read_in(slots: &[Slot<T>], index: u32) -> T {
+        let k = index as usize & (slots.len() - 1);
+        // SAFETY: the length is a power of two (at least 1), so the mask keeps `k`
+        // in bounds; the caller guarantees the slot is initialized and taken by it.
+        unsafe { slots.get_unchecked(k) }.with(|p| unsafe { (*p).assume_init_read() })
     }
 
     /// Copies the bits of slot `index` of `self` into the same index of `to`.
@@ -199,6 +219,36 @@ unsafe impl<T: Send> Send for Inner<T> {}
 // SAFETY: as above: `&Inner` only lets threads move items out of claimed slots.
 unsafe impl<T: Send> Sync for Inner<T> {}
 
+/// The owner's private state, kept in its `Worker` (which is `!Sync`): read and
+/// written by the owner thread only.
+pub(super) struct Owner<T> {
+    /// The owner's copy of the current buffer pointer (only the owner swaps it).
+    pub(super) buffer: Cell<*const Buffer<T>>,
+    /// Every index from `bottom` up to this one is free in the current buffer (I2):
+    /// the owner reads the stamps once per run, not once per push.
+    pub(super) free_until: Cell<u32>,
+    /// A value `h` had since the last LIFO pop: a lower bound of `h` (which never
+    /// decreases in a LIFO deque), so `bottom - top_seen` bounds the length from
+    /// above. Unused in FIFO mode.
+    pub(super) top_seen: Cell<u32>,
+}
+
+impl<T> Owner<T> {
+    /// The state of the owner of `inner`, a new deque whose indices start at `start`.
+    pub(super) fn new(inner: &Inner<T>, start: u32) -> Self {
+        // SAFETY: no deref happens under this guard; the pointer stays valid for the
+        // owner because only the owner retires buffers (I5).
+        let guard = unsafe { epoch::unprotected() };
+        // Ordering: Relaxed; the creator stored it itself.
+        let buffer = inner.buffer.load(Ordering::Relaxed, guard).as_raw();
+        Owner {
+            buffer: Cell::new(buffer),
+            free_until: Cell::new(start),
+            top_seen: Cell::new(start),
+        }
+    }
+}
+
 /// Outcome of a claim of one index at the top.
 enum Claim {
     Got,
@@ -206,14 +256,41 @@ enum Claim {
     Retry,
 }
 
-/// A fence between the store of `bottom` and the load of `heads` in `pop` (and
-/// between the load of `heads` and of `bottom` in a steal). Under ThreadSanitizer,
-/// which ignores fences, the surrounding accesses are made `SeqCst` instead.
+/// The SeqCst fence of Lê et al.: the owner's in `pop`, between its store of
+/// `bottom` and its load of `heads`, and the stealers' (through `steal_fence`) where
+/// they need a real one. Under ThreadSanitizer, which ignores fences, the
+/// surrounding accesses are made `SeqCst` instead (`around_fence`).
 #[inline]
 fn seqcst_fence() {
     #[cfg(not(atomkit_tsan))]
     // Ordering: the Dekker fence of Lê et al.: see "Memory orderings" in the module doc.
     crate::sync::atomic::fence(Ordering::SeqCst);
+}
+
+/// A stealer's fence between its load of `heads` (or its own claim CAS) and its load
+/// of `bottom`: the stealer's half of the Dekker pairing with `pop`.
+///
+/// On x86_64 hardware this half needs no instruction: x86-TSO never reorders a load
+/// with an earlier load or with an earlier locked RMW, so the two loads (or the CAS
+/// and the load) reach memory in program order, and the owner's half is a real full
+/// barrier. All the compiler must not do is move the load of `bottom` up, which the
+/// Acquire load of `heads` (or the SeqCst CAS) before it already forbids; the compiler
+/// fence states it once more. Everywhere else, and under the model checkers, Miri and
+/// ThreadSanitizer, which check the C11 model and not x86-TSO, it is Lê et al.'s
+/// SeqCst fence (see "Memory orderings" in the module doc).
+#[inline]
+fn steal_fence() {
+    #[cfg(all(
+        target_arch = "x86_64",
+        not(any(miri, atomkit_loom, atomkit_shuttle, atomkit_tsan))
+    ))]
+    // Ordering: a compiler-only barrier; x86-TSO orders the loads around it (above).
+    crate::sync::atomic::compiler_fence(Ordering::SeqCst);
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        not(any(miri, atomkit_loom, atomkit_shuttle, atomkit_tsan))
+    )))]
+    seqcst_fence();
 }
 
 /// The ordering of an access next to `seqcst_fence`: itself under TSan (where
@@ -253,75 +330,79 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `buf` is the current buffer; every index of
-    /// `[bottom, free_until)` is free in it (I2; `free_until == bottom` if unknown).
+    /// Only the owner calls this, with its `Owner` state.
     #[inline]
-    pub(super) unsafe fn push(&self, buf: &mut *const Buffer<T>, free_until: &mut u32, value: T) {
+    pub(super) unsafe fn push(&self, o: &Owner<T>, value: T) {
         // Ordering: Relaxed; only the owner writes `bottom`.
         let b = self.bottom.load(Ordering::Relaxed);
-        if dist(b, *free_until) <= 0 {
-            // SAFETY: owner only, current buffer, `b` the current bottom.
-            unsafe { self.refill(buf, free_until, b) };
+        let mut buf = o.buffer.get();
+        if dist(b, o.free_until.get()) <= 0 {
+            // SAFETY: owner only, `b` the current bottom.
+            buf = unsafe { self.refill(o, b) };
         }
         // SAFETY: the slot is free for `b` (`b < free_until`), so no thief reads it
         // (I2) and it holds no live item (I3).
-        unsafe { (**buf).write(b, value) };
+        unsafe { (*buf).write(b, value) };
         // Ordering: Release (Lê et al.: `fence(release)` + relaxed store) publishes
         // the slot write to stealers' Acquire load of `bottom`.
         self.bottom.store(b.wrapping_add(1), Ordering::Release);
     }
 
     /// Finds the next run of free indices from `b` on, replacing the buffer when the
-    /// slot of `b` itself is not free. Out of line: it runs once per run, and
-    /// inlined it would burden every push with its registers.
+    /// slot of `b` itself is not free; returns the current buffer. Out of line: it
+    /// runs once per run, and inlined it would burden every push with its registers.
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `buf` is the current buffer, `b` the current bottom.
+    /// Only the owner calls this, with its `Owner` state; `b` is the current bottom.
     #[cold]
     #[inline(never)]
-    unsafe fn refill(&self, buf: &mut *const Buffer<T>, free_until: &mut u32, b: u32) {
+    unsafe fn refill(&self, o: &Owner<T>, b: u32) -> *const Buffer<T> {
+        let buf = o.buffer.get();
         // SAFETY: the owner's cached buffer is the current one, alive until the owner
         // retires it (I5).
-        *free_until = unsafe { (**buf).free_run(b) };
-        if *free_until == b {
-            // SAFETY: owner only, current buffer.
-            *buf = unsafe { self.grow(*buf, b, free_until) };
+        let free_until = unsafe { (*buf).free_run(b) };
+        o.free_until.set(free_until);
+        if free_until != b {
+            return buf;
         }
+        // SAFETY: owner only, current buffer.
+        unsafe { self.grow(o, buf, b) }
     }
 
     /// Replaces the buffer so that the slot of `b` is free: twice as large when the
-    /// deque is full, the same size when a thief is still reading the slot. Sets
-    /// `free_until` for the new buffer.
+    /// deque is full, the same size when a thief is still reading the slot. Records
+    /// the new buffer and its free run in `o` and returns the buffer.
     ///
     /// # Safety
     ///
     /// Only the owner calls this; `old` is the current buffer, `b` the current bottom.
     #[cold]
     #[inline(never)]
-    unsafe fn grow(&self, old: *const Buffer<T>, b: u32, free_until: &mut u32) -> *const Buffer<T> {
+    unsafe fn grow(&self, o: &Owner<T>, old: *const Buffer<T>, b: u32) -> *const Buffer<T> {
         // SAFETY: the owner's current buffer is alive (I5).
         let cap = unsafe { (*old).cap() };
-        // Ordering: Relaxed; the owner's own view of `h`, only to fail before the
-        // generation bump below: a panic after it would leave every steal answering
-        // `Retry` forever. A stale `h` only overstates the length, so at worst this
-        // panics slightly early, at the largest capacity.
-        let seen = dist(claimed(self.heads.load(Ordering::Relaxed)), b);
+        // Ordering: Relaxed; a value `h` had (coherence: no older than any `h` we
+        // saw, and every index below `b` we wrote was free, so `b - h0 <= cap`,
+        // I2). It may lag the exact `h`, which only overstates the length: at
+        // worst we double when a same-size copy would do, or panic slightly early
+        // at the largest capacity. The check comes before the generation bump: a
+        // panic after it would leave every steal answering `Retry` forever.
+        let h0 = claimed(self.heads.load(Ordering::Relaxed));
+        let seen = dist(h0, b);
         assert!(
             cap < MAX_CAP || seen < 0 || (seen as usize) < cap,
             "deque capacity overflow"
         );
-        let (g, h) = self.next_generation();
-        let cap = if dist(h, b) as usize >= cap {
+        let cap = if seen as usize >= cap {
             debug_assert!(cap < MAX_CAP);
             cap * 2
         } else {
             cap
         };
-        *free_until = h.wrapping_add(cap as u32);
-        // SAFETY: owner only; `h` is exact (taken by the generation bump), and
-        // `b - h < cap`.
-        unsafe { self.resize(old, g, h, b, cap) }
+        // SAFETY: owner only, current buffer; `h0` is a value `h` had and
+        // `b - h0 <= cap`.
+        unsafe { self.resize(o, old, h0, b, cap) }
     }
 
     /// Moves `heads` to the next generation (I4) and returns it with the exact
@@ -348,31 +429,45 @@ impl<T> Inner<T> {
         }
     }
 
-    /// Replaces the buffer by one of generation `g` and `cap` slots holding the
-    /// items `[h, b)`, free for every other index of `[h, h + cap)`.
+    /// Replaces the buffer by one of the next generation and `cap` slots, holding
+    /// the items from `h0` to `b`, and records it and its free run in `o`.
+    ///
+    /// The copy comes first, while stealers go on claiming in the current
+    /// generation (they read the old buffer, which still holds every item of
+    /// `[h0, b)` and which the owner no longer writes); then the generation bump
+    /// fixes the exact `h >= h0` and fails every older claim (I4); then the Release
+    /// swap publishes the buffer. So stealers are turned away (`Retry`) only
+    /// between the bump and the swap, not for the length of the copy. The indices
+    /// of `[h0, h)`, taken meanwhile, are dead copies in the new buffer; their
+    /// slots' stamps are stale, but the free run `[b, h + cap)` covers their next
+    /// lap, and stamps are read only beyond the run (I2).
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `old` is the current buffer; `(g, h)` was returned
-    /// by `next_generation` (so `[h, b)` are exactly the items left), `b` is the
-    /// current bottom, and `b - h <= cap`.
+    /// Only the owner calls this, with its `Owner` state; `old` is the current
+    /// buffer, `b` the current bottom, `h0` a value `h` had, and `b - h0 <= cap`.
     unsafe fn resize(
         &self,
+        o: &Owner<T>,
         old: *const Buffer<T>,
-        g: u32,
-        h: u32,
+        h0: u32,
         b: u32,
         cap: usize,
     ) -> *const Buffer<T> {
-        debug_assert!(dist(h, b) >= 0 && dist(h, b) as usize <= cap);
-        let new = Buffer::new(cap, g, h);
-        let mut i = h;
+        debug_assert!(dist(h0, b) >= 0 && dist(h0, b) as usize <= cap);
+        // Ordering: Relaxed; only the owner moves the generation.
+        let g = generation(self.heads.load(Ordering::Relaxed)).wrapping_add(1);
+        let new = Buffer::new(cap, g, h0);
+        let mut i = h0;
         while i != b {
-            // SAFETY: owner only; `new` is unpublished; `[h, b)` holds every item a
-            // thief can still claim in generation `g` (I4), which we copy bit for bit.
+            // SAFETY: owner only; `new` is unpublished; `[h0, b)` holds every item a
+            // thief can still claim (I4), which we copy bit for bit; nobody writes
+            // the slots of `old` (only the owner writes slots, I2).
             unsafe { (*old).copy_to(&new, i) };
             i = i.wrapping_add(1);
         }
+        let (bumped, h) = self.next_generation();
+        debug_assert!(bumped == g && dist(h0, h) >= 0 && dist(h, b) >= 0);
         let guard = self.reclaim.pin();
         // Ordering: Release pairs with the Acquire load of `buffer` in a steal: the
         // copied bits, the stamps and the generation bump are visible there (I4).
@@ -381,37 +476,50 @@ impl<T> Inner<T> {
         // still reading it are pinned, so the collector frees it after them (I5).
         unsafe { guard.defer_destroy(old_shared) };
         // Ordering: Relaxed; we just stored it ourselves.
-        self.buffer.load(Ordering::Relaxed, &guard).as_raw()
+        let new = self.buffer.load(Ordering::Relaxed, &guard).as_raw();
+        o.buffer.set(new);
+        o.free_until.set(h.wrapping_add(cap as u32));
+        new
     }
 
     /// Pops from `bottom` (LIFO).
     ///
     /// # Safety
     ///
-    /// As `push`.
+    /// Only the owner calls this, with its `Owner` state.
     #[inline]
-    pub(super) unsafe fn pop_lifo(
-        &self,
-        buf: &mut *const Buffer<T>,
-        free_until: &mut u32,
-    ) -> Option<T> {
+    pub(super) unsafe fn pop_lifo(&self, o: &Owner<T>) -> Option<T> {
         // Ordering: Relaxed; only the owner writes `bottom`.
         let b = self.bottom.load(Ordering::Relaxed);
-        // Ordering: Relaxed; a stale `h` is smaller, so this only skips the protocol
-        // when the deque is truly empty (`h` never decreases), and the CAS below
-        // revalidates it.
-        let heads = self.heads.load(Ordering::Relaxed);
-        if claimed(heads) == b {
-            return None;
-        }
         let nb = b.wrapping_sub(1);
-        if claimed(heads) == nb {
-            // One item left (or none, if `h` moved on since): take it from the top
-            // with a CAS, like a FIFO pop. `bottom` does not move, so there is no
-            // Dekker race and no fence; the CAS decides index `nb` against the
-            // thieves' claim CASes (I1).
-            // SAFETY: owner only, current buffer.
-            return unsafe { self.take_last(buf, free_until, heads, nb) };
+        // Read before the fence, into registers: after it, every load waits for
+        // the fence.
+        let buf = o.buffer.get();
+        // SAFETY: the owner's current buffer is alive (I5).
+        let slots = unsafe { (*buf).slots() };
+        // `h` never decreases in a LIFO deque, so `b - top_seen` is at least the
+        // length. When it says two items or more, skip the fast paths below: they
+        // would read `heads`, which the stealers keep writing, only to find that the
+        // fence is needed anyway.
+        if dist(o.top_seen.get(), b) < 2 {
+            // Ordering: Relaxed; a stale `h` is smaller, so this only skips the
+            // protocol when the deque is truly empty (`h` never decreases), and the
+            // CAS below revalidates it.
+            let heads = self.heads.load(Ordering::Relaxed);
+            if claimed(heads) == b {
+                o.top_seen.set(b);
+                return None;
+            }
+            if claimed(heads) == nb {
+                // One item left (or none, if `h` moved on since): take it from the
+                // top with a CAS, like a FIFO pop. `bottom` does not move, so there
+                // is no Dekker race and no fence; the CAS decides index `nb` against
+                // the thieves' claim CASes (I1). Whether we win or a thief does,
+                // `h` is `b` after the CAS.
+                o.top_seen.set(b);
+                // SAFETY: owner only, current buffer.
+                return unsafe { self.take_last(o, buf, heads, nb) };
+            }
         }
         // Ordering: Release + the SeqCst fence below (Lê et al., `take`): the store
         // of `bottom` and the load of `heads` are ordered against a stealer's load
@@ -426,11 +534,12 @@ impl<T> Inner<T> {
         let heads = self.heads.load(around_fence(Ordering::Relaxed));
         let left = dist(claimed(heads), nb);
         if left > 0 {
+            o.top_seen.set(claimed(heads));
             // SAFETY: `h < nb` after the Dekker fence: no stealer can claim `nb` (I1);
-            // we wrote it ourselves.
-            let value = unsafe { (**buf).read(nb) };
+            // we wrote it ourselves; `slots` are those of the current buffer.
+            let value = unsafe { Buffer::read_in(slots, nb) };
             // SAFETY: owner only, current buffer.
-            unsafe { self.maybe_shrink(buf, free_until, claimed(heads), nb) };
+            unsafe { self.maybe_shrink(o, buf, claimed(heads), nb) };
             return Some(value);
         }
         let won = left == 0
@@ -449,13 +558,16 @@ impl<T> Inner<T> {
         // Ordering: Release, for the slot writes it publishes (see the decrement):
         // `bottom == h` again, empty.
         self.bottom.store(b, Ordering::Release);
+        // `h` is `b` now (if we lost the last item, a thief moved it there).
+        o.top_seen.set(b);
         if !won {
             return None;
         }
-        // SAFETY: we won the CAS on index `nb` (I1); we wrote it ourselves.
-        let value = unsafe { (**buf).read(nb) };
+        // SAFETY: we won the CAS on index `nb` (I1); we wrote it ourselves; `slots`
+        // are those of the current buffer.
+        let value = unsafe { Buffer::read_in(slots, nb) };
         // SAFETY: owner only, current buffer; we just read index `nb`.
-        unsafe { Self::owner_took(buf, free_until, nb) };
+        unsafe { Self::owner_took(o, buf, nb) };
         Some(value)
     }
 
@@ -467,15 +579,14 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `buf` is the current buffer, `free_until` the
-    /// owner's free run in it.
+    /// Only the owner calls this, with its `Owner` state; `buf` is the current buffer.
     #[inline]
-    unsafe fn owner_took(buf: &*const Buffer<T>, free_until: &mut u32, i: u32) {
+    unsafe fn owner_took(o: &Owner<T>, buf: *const Buffer<T>, i: u32) {
         // SAFETY: the owner's current buffer is alive (I5).
-        let buf = unsafe { &**buf };
+        let buf = unsafe { &*buf };
         let next = i.wrapping_add(buf.cap() as u32);
-        if *free_until == next {
-            *free_until = next.wrapping_add(1);
+        if o.free_until.get() == next {
+            o.free_until.set(next.wrapping_add(1));
         } else {
             buf.release(i);
         }
@@ -485,13 +596,13 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     ///
-    /// Only the owner calls this; `buf` is the current buffer, `nb == bottom - 1`
-    /// and `heads` a value of `heads` the owner has read.
+    /// Only the owner calls this, with its `Owner` state; `buf` is the current
+    /// buffer, `nb == bottom - 1` and `heads` a value of `heads` the owner has read.
     #[inline]
     unsafe fn take_last(
         &self,
-        buf: &*const Buffer<T>,
-        free_until: &mut u32,
+        o: &Owner<T>,
+        buf: *const Buffer<T>,
         heads: u64,
         nb: u32,
     ) -> Option<T> {
@@ -508,9 +619,9 @@ impl<T> Inner<T> {
             )
             .ok()?;
         // SAFETY: we won the CAS on index `nb` (I1); we wrote it ourselves.
-        let value = unsafe { (**buf).read(nb) };
+        let value = unsafe { (*buf).read(nb) };
         // SAFETY: owner only, current buffer; we just read index `nb`.
-        unsafe { Self::owner_took(buf, free_until, nb) };
+        unsafe { Self::owner_took(o, buf, nb) };
         Some(value)
     }
 
@@ -518,13 +629,9 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     ///
-    /// As `push`.
+    /// Only the owner calls this, with its `Owner` state.
     #[inline]
-    pub(super) unsafe fn pop_fifo(
-        &self,
-        buf: &mut *const Buffer<T>,
-        free_until: &mut u32,
-    ) -> Option<T> {
+    pub(super) unsafe fn pop_fifo(&self, o: &Owner<T>) -> Option<T> {
         // Ordering: Relaxed; only the owner writes `bottom`.
         let b = self.bottom.load(Ordering::Relaxed);
         // Ordering: Relaxed; a stale `h` is smaller, so this only skips the RMW when
@@ -532,6 +639,10 @@ impl<T> Inner<T> {
         if claimed(self.heads.load(Ordering::Relaxed)) == b {
             return None;
         }
+        // Read before the RMW, into registers: after it, every load waits for it.
+        let buf = o.buffer.get();
+        // SAFETY: the owner's current buffer is alive (I5).
+        let slots = unsafe { (*buf).slots() };
         // Ordering: Relaxed; the RMW only arbitrates index `h` with the stealers'
         // claim CASes (one RMW order on one word). In FIFO mode `bottom` never
         // decreases, so there is no Dekker race, and the slot is our own write.
@@ -544,12 +655,13 @@ impl<T> Inner<T> {
             self.heads.fetch_sub(ONE_H, Ordering::Relaxed);
             return None;
         }
-        // SAFETY: we claimed `h` (I1) and wrote it ourselves.
-        let value = unsafe { (**buf).read(h) };
+        // SAFETY: we claimed `h` (I1) and wrote it ourselves; `slots` are those of
+        // the current buffer.
+        let value = unsafe { Buffer::read_in(slots, h) };
         // SAFETY: owner only, current buffer; we just read index `h`.
-        unsafe { Self::owner_took(buf, free_until, h) };
+        unsafe { Self::owner_took(o, buf, h) };
         // SAFETY: owner only, current buffer.
-        unsafe { self.maybe_shrink(buf, free_until, h.wrapping_add(1), b) };
+        unsafe { self.maybe_shrink(o, buf, h.wrapping_add(1), b) };
         Some(value)
     }
 
@@ -557,20 +669,15 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     ///
-    /// As `push`; `h` a claimed index the owner has read, `b` the current bottom.
+    /// Only the owner calls this, with its `Owner` state; `buf` is the current
+    /// buffer, `h` a claimed index the owner has read, `b` the current bottom.
     #[inline]
-    unsafe fn maybe_shrink(
-        &self,
-        buf: &mut *const Buffer<T>,
-        free_until: &mut u32,
-        h: u32,
-        b: u32,
-    ) {
+    unsafe fn maybe_shrink(&self, o: &Owner<T>, buf: *const Buffer<T>, h: u32, b: u32) {
         // SAFETY: the owner's current buffer is alive (I5).
-        let cap = unsafe { (**buf).cap() };
+        let cap = unsafe { (*buf).cap() };
         if cap > MIN_CAP && dist(h, b) as usize <= cap / 4 {
             // SAFETY: owner only, current buffer.
-            unsafe { self.shrink(buf, free_until, b) };
+            unsafe { self.shrink(o, buf, b) };
         }
     }
 
@@ -581,14 +688,15 @@ impl<T> Inner<T> {
     /// As `maybe_shrink`, and the deque holds at most a quarter of the capacity.
     #[cold]
     #[inline(never)]
-    unsafe fn shrink(&self, buf: &mut *const Buffer<T>, free_until: &mut u32, b: u32) {
-        let (g, h) = self.next_generation();
+    unsafe fn shrink(&self, o: &Owner<T>, buf: *const Buffer<T>, b: u32) {
         // SAFETY: the owner's current buffer is alive (I5).
-        let cap = unsafe { (**buf).cap() } / 2;
-        *free_until = h.wrapping_add(cap as u32);
-        // SAFETY: owner only; `h` is exact and only grew since the caller's check,
-        // so `b - h <= cap / 2`.
-        *buf = unsafe { self.resize(*buf, g, h, b, cap) };
+        let cap = unsafe { (*buf).cap() } / 2;
+        // Ordering: Relaxed; a value `h` had, no older than the one the caller
+        // checked (coherence), so `b - h0 <= cap / 2` still holds.
+        let h0 = claimed(self.heads.load(Ordering::Relaxed));
+        // SAFETY: owner only, current buffer; `h0` is a value `h` had, and
+        // `b - h0 <= cap / 2`.
+        unsafe { self.resize(o, buf, h0, b, cap) };
     }
 
     /// Drops the items still in the deque. Called once, when the last handle goes.
@@ -616,10 +724,10 @@ impl<T> Inner<T> {
     // --------------------------------------------------------------- stealer side
 
     /// Claims index `h` in generation `g`, after checking `h < bottom` behind the
-    /// SeqCst fence (Lê et al., `steal`).
+    /// stealer's fence (Lê et al., `steal`; `steal_fence`).
     #[inline]
     fn claim_one(&self, g: u32, h: u32) -> Claim {
-        seqcst_fence();
+        steal_fence();
         // Ordering: Acquire pairs with the Release stores of `bottom` (push, pop): the
         // slot write happens before our read (I4).
         let b = self.bottom.load(around_fence(Ordering::Acquire));
@@ -661,12 +769,14 @@ impl<T> Inner<T> {
         let buf = self.buffer.load(Ordering::Acquire, &guard);
         // SAFETY: loaded under our guard, never null (I5).
         let buf = unsafe { buf.deref() };
+        // Loaded before the claim CAS, into registers: after it, every load waits.
+        let slots = buf.slots();
         if buf.generation != g {
             // The owner is between a generation bump and the buffer swap (I4).
             return Steal::Retry;
         }
         let n: u32 = if fifo && max > 1 {
-            seqcst_fence();
+            steal_fence();
             // Ordering: Acquire, as in `claim_one`.
             let b = self.bottom.load(around_fence(Ordering::Acquire));
             let len = dist(h, b);
@@ -722,9 +832,9 @@ impl<T> Inner<T> {
             for (j, item) in items.iter_mut().enumerate().take(m as usize) {
                 let i = h.wrapping_add(k + j as u32);
                 // SAFETY: we claimed `i` in generation `g`, the generation of `buf`,
-                // so `buf` holds its item (I4); nobody writes the slot before we
-                // release it (I2).
-                item.write(unsafe { buf.read(i) });
+                // so `buf` (whose slots `slots` are) holds its item (I4); nobody
+                // writes the slot before we release it (I2).
+                item.write(unsafe { Buffer::read_in(slots, i) });
                 buf.release(i);
             }
             for item in &mut items[..m as usize] {

@@ -83,6 +83,15 @@
 //! the slot of index `i` is `i mod capacity`. Deques start 8 indices below the wrap
 //! point, so every test, model and fuzz run crosses it.
 //!
+//! The owner keeps private state in its [`Worker`] (`!Sync`, so only its thread
+//! touches it): its copy of the buffer pointer, the end of its *free run* (indices
+//! from `bottom` on whose slots it already knows to be free, I2, so it reads the
+//! stamps once per run and not once per push) and, in LIFO mode, a lower bound of
+//! `h` (the last `h` it read). Push and pop read this state into locals on entry
+//! and write it back only when it changes, and load the buffer's slice of slots
+//! before their fence or RMW, so that after that serializing instruction the item
+//! is one load away.
+//!
 //! Invariants:
 //!
 //! 1. (claims) An index is taken by exactly one party: a stealer by a CAS moving `h`
@@ -92,7 +101,9 @@
 //!    Claims by different stealers are independent: any number may be in flight.
 //! 2. (no racing write) While a slot holds the item of index `i` its stamp is `i`,
 //!    outside the owner's free run (the owner's own takes from the top extend the run
-//!    without storing a stamp, and stamps are read only beyond the run);
+//!    without storing a stamp, a resize starts the run at `h + capacity` so that it
+//!    covers the next lap of the indices `[h0, h)` taken during its copy, whose
+//!    stamps are stale, and stamps are read only beyond the run);
 //!    whoever takes `i` from the top reads the item and then stores `i + capacity`
 //!    (Release). The owner writes index `b` only into a slot whose stamp it read
 //!    (Acquire) as `b`, so every read of a slot happens before the slot is written
@@ -101,15 +112,20 @@
 //!    `h` whose stamp is not yet advanced are being read by their takers.
 //! 4. (generations) A stealer loads `heads` = `(g, h)`, then the buffer, and goes on
 //!    only if the buffer's generation is `g`; its claim CAS expects `(g, h)`. To
-//!    replace the buffer the owner first moves `heads` to `(g + 1, h)` with a CAS
-//!    (which fixes `h` and fails every claim still expecting `g`), copies `[h, bottom)`
+//!    replace the buffer the owner reads a value `h0` of `h`, copies `[h0, bottom)`
 //!    into a new buffer of generation `g + 1` whose stamps make every index of
-//!    `[h, h + capacity)` writable-or-live, and publishes it (Release). So a claim that
+//!    `[h0, h0 + capacity)` writable-or-live, then moves `heads` to `(g + 1, h)`
+//!    with a CAS (which fixes the exact `h >= h0` and fails every claim still
+//!    expecting `g`), and publishes the buffer (Release swap). While it copies,
+//!    stealers go on claiming in generation `g` and read the old buffer, which
+//!    holds every item of `[h0, bottom)` and which the owner no longer writes; the
+//!    indices `[h0, h)` they took are dead copies in the new buffer. So a claim that
 //!    succeeds reads the buffer it was made for, which holds the item (the
 //!    CVE-2021-32810 double take came from reading through a buffer loaded before the
 //!    CAS without such a check). A stealer that sees the new generation but still
 //!    the old buffer returns [`Steal::Retry`]: items pushed after the swap exist only
-//!    in the new buffer, so reading the old one could return a stale item.
+//!    in the new buffer, so reading the old one could return a stale item. Stealers
+//!    are turned away only between the bump and the swap, not during the copy.
 //! 5. (reclamation) A replaced buffer is retired with `defer_destroy`; every stealer
 //!    holds an epoch guard from before it loads the buffer to after its last read, so
 //!    a stealer still reading a replaced buffer keeps it alive.
@@ -124,9 +140,9 @@
 //!    quarter of it (never below 64 slots, 2 under the model checkers).
 //!
 //! A steal is one CAS to claim and one Release store to the stamp. A batch steal from
-//! a LIFO worker claims one index at a time, each behind its own fence, because the
-//! owner pops without a CAS; from a FIFO worker, whose owner claims with a CAS too, it
-//! claims the whole range in one CAS. A batch is at most half the items (rounded up),
+//! a LIFO worker claims one index at a time, each behind its own fence (a compiler
+//! fence on x86_64), because the owner pops without a CAS; from a FIFO worker, whose
+//! owner claims with a CAS too, it claims the whole range in one CAS. A batch is at most half the items (rounded up),
 //! at most the limit (32 by default) and at most the room in a bounded destination.
 //!
 //! Progress: push and pop are wait-free apart from the buffer copy on a resize and
@@ -168,16 +184,34 @@
 //!   claim succeeds); `bottom` never decreases in FIFO mode, so there is no Dekker
 //!   race, and the owner reads only its own writes. A LIFO pop that sees one item
 //!   left takes it the same way, with a Relaxed CAS at the top, without touching
-//!   `bottom` and without the fence.
+//!   `bottom` and without the fence. That early Relaxed load of `heads` (which also
+//!   answers an empty deque without the fence) is made only when the owner's lower
+//!   bound of `h` (the last `h` it read; `h` never decreases in LIFO mode) leaves
+//!   at most one item: with more, the fast paths cannot apply, and the load would
+//!   only fetch the line the stealers keep writing. Either path is correct whatever
+//!   the bound says: it only picks which one runs.
 //! - `steal`: `load_acquire(top)` (here `heads`); an Acquire load of the buffer
 //!   pointer (pairs with the Release swap of a resize: copied bits and stamps);
-//!   `fence(seq_cst)`; `load_acquire(bottom)` (pairs with the Release stores of
+//!   `fence(seq_cst)` (a compiler fence on x86_64, see below); `load_acquire(bottom)` (pairs with the Release stores of
 //!   `bottom`); `CAS(top, seq_cst)` to claim. Then, unlike the paper, the read of the
 //!   slot and a Release store of its stamp (pairs with the owner's Acquire load of
 //!   the stamp in `push`).
 //! - A resize moves the generation with a Relaxed CAS (it only has to fail older
 //!   claims, one modification order on one word) and publishes the new buffer with a
 //!   Release swap before the Release store of `bottom` that publishes the next item.
+//! - The stealer's fence is emitted only where the C11 model is what runs or is
+//!   checked: on every target but x86_64, and under loom, shuttle, Miri and
+//!   ThreadSanitizer. On x86_64 hardware it is a compiler fence only. The stealer's
+//!   half of the Dekker pairing orders a load (of `heads`, or the stealer's own claim
+//!   CAS in a batch) before its load of `bottom`; x86-TSO never reorders a load with
+//!   an earlier load or locked RMW, and the owner's half, `fence(SeqCst)` (a locked
+//!   RMW on the stack on x86_64), drains its store of `bottom` before it loads
+//!   `heads`. So if the owner's load of `heads` reads a value older than the one a
+//!   stealer read, the owner's store of `bottom` precedes, in the one memory order
+//!   of x86, that stealer's load of `bottom`, which therefore sees it: no index is
+//!   taken by both (I1). The compiler may not hoist the load of `bottom` above the
+//!   Acquire load (or SeqCst CAS) before it, so the instructions keep program order.
+//!   This saves one full barrier per claim; the epoch pin's own barrier stays.
 //! - Under `--cfg atomkit_tsan` the two SeqCst fences are left out and the accesses
 //!   around them (`bottom` store and `heads` load in `pop`, `heads` and `bottom` loads
 //!   in a steal) are SeqCst: one total order over them gives the same Dekker argument,
@@ -193,7 +227,7 @@ mod injector;
 pub use injector::Injector;
 
 use crate::sync::Arc;
-use chase_lev::{Buffer, Inner, MAX_CAP};
+use chase_lev::{Inner, Owner, MAX_CAP};
 use core::cell::Cell;
 use core::fmt;
 use core::iter::FromIterator;
@@ -432,11 +466,9 @@ enum Flavor {
 /// ```
 pub struct Worker<T> {
     inner: Arc<Inner<T>>,
-    /// The owner's copy of the current buffer pointer (only the owner swaps it).
-    buffer: Cell<*const Buffer<T>>,
-    /// Every index from `bottom` up to this one is free in the current buffer
-    /// (invariant 2): the owner reads the stamps once per run, not once per push.
-    free_until: Cell<u32>,
+    /// The owner's private state: its copy of the buffer pointer, its run of free
+    /// indices, its lower bound of `h`.
+    owner: Owner<T>,
     flavor: Flavor,
     /// Maximum length, for bounded workers.
     bound: Option<usize>,
@@ -450,26 +482,14 @@ unsafe impl<T: Send> Send for Worker<T> {}
 impl<T> Worker<T> {
     fn with(flavor: Flavor, bound: Option<usize>) -> Self {
         let inner = Arc::new(Inner::new(START));
-        let buffer = Cell::new(Self::current_buffer(&inner));
+        let owner = Owner::new(&inner, START);
         Worker {
             inner,
-            buffer,
-            free_until: Cell::new(START),
+            owner,
             flavor,
             bound,
             _not_sync: PhantomData,
         }
-    }
-
-    fn current_buffer(inner: &Inner<T>) -> *const Buffer<T> {
-        // SAFETY: no deref happens under this guard; the pointer stays valid for the
-        // owner because only the owner retires buffers (invariant 5).
-        let guard = unsafe { epoch::unprotected() };
-        // Ordering: Relaxed; the owner (or the creator) stored it itself.
-        inner
-            .buffer
-            .load(crate::sync::atomic::Ordering::Relaxed, guard)
-            .as_raw()
     }
 
     fn check_bound(cap: usize) -> usize {
@@ -580,29 +600,12 @@ impl<T> Worker<T> {
         }
     }
 
-    /// Stores the owner's buffer and free run back, only when they changed: the
-    /// next push or pop reads them at once, and an unchanged store would put a
-    /// store-to-load forwarding on that path.
-    #[inline]
-    fn save(&self, buf: *const Buffer<T>, free_until: u32) {
-        if buf != self.buffer.get() {
-            self.buffer.set(buf);
-        }
-        if free_until != self.free_until.get() {
-            self.free_until.set(free_until);
-        }
-    }
-
     /// Pushes without checking the bound.
     #[inline]
     fn push_unbounded(&self, value: T) {
-        let mut buf = self.buffer.get();
-        let mut free_until = self.free_until.get();
         // SAFETY: we are the owner (`Worker` is `!Sync` and owns the only owner
-        // handle); `buf` is our cached current buffer, `free_until` our run of free
-        // indices in it.
-        unsafe { self.inner.push(&mut buf, &mut free_until, value) };
-        self.save(buf, free_until);
+        // handle), and `self.owner` is our state.
+        unsafe { self.inner.push(&self.owner, value) };
     }
 
     /// Pushes an item.
@@ -689,18 +692,14 @@ impl<T> Worker<T> {
     /// ```
     #[inline]
     pub fn pop(&self) -> Option<T> {
-        let mut buf = self.buffer.get();
-        let mut free_until = self.free_until.get();
-        // SAFETY: we are the owner; `buf` is our cached current buffer, `free_until`
-        // our run of free indices in it.
-        let v = unsafe {
+        // SAFETY: we are the owner (`Worker` is `!Sync` and owns the only owner
+        // handle), and `self.owner` is our state.
+        unsafe {
             match self.flavor {
-                Flavor::Lifo => self.inner.pop_lifo(&mut buf, &mut free_until),
-                Flavor::Fifo => self.inner.pop_fifo(&mut buf, &mut free_until),
+                Flavor::Lifo => self.inner.pop_lifo(&self.owner),
+                Flavor::Fifo => self.inner.pop_fifo(&self.owner),
             }
-        };
-        self.save(buf, free_until);
-        v
+        }
     }
 
     /// Whether the deque is empty.
