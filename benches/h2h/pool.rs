@@ -28,18 +28,24 @@ pub trait Pool: Sized + 'static {
     fn stop(self);
 }
 
+/// An atomkit pool of `workers` with queue capacity 1024; `sample_timing` as the
+/// builder's (`None`: its default, one job in 32 timed).
+fn atomkit_pool(workers: usize, sample_timing: Option<u32>) -> atomkit::pool::WorkerPool {
+    let mut b = atomkit::pool::WorkerPool::builder()
+        .workers(workers)
+        .queue_capacity(1024);
+    if let Some(n) = sample_timing {
+        b = b.sample_timing(n);
+    }
+    b.build().unwrap()
+}
+
 /// atomkit with its defaults, fire and forget (`execute`, like every peer's call).
 pub struct Atomkit(atomkit::pool::WorkerPool);
 
 impl Pool for Atomkit {
     fn start(workers: usize) -> Self {
-        Atomkit(
-            atomkit::pool::WorkerPool::builder()
-                .workers(workers)
-                .queue_capacity(1024)
-                .build()
-                .unwrap(),
-        )
+        Atomkit(atomkit_pool(workers, None))
     }
     fn spawn(&self, job: impl FnOnce() + Send + 'static) {
         self.0.execute(job).unwrap();
@@ -64,25 +70,18 @@ impl Pool for AtomkitSubmit {
     }
 }
 
-/// atomkit with timing off (no clock reads at all).
-pub struct AtomkitNoTiming(atomkit::pool::WorkerPool);
+/// atomkit with timing off (no clock reads at all), fire and forget.
+pub struct AtomkitNoTiming(Atomkit);
 
 impl Pool for AtomkitNoTiming {
     fn start(workers: usize) -> Self {
-        AtomkitNoTiming(
-            atomkit::pool::WorkerPool::builder()
-                .workers(workers)
-                .queue_capacity(1024)
-                .sample_timing(0)
-                .build()
-                .unwrap(),
-        )
+        AtomkitNoTiming(Atomkit(atomkit_pool(workers, Some(0))))
     }
     fn spawn(&self, job: impl FnOnce() + Send + 'static) {
-        self.0.execute(job).unwrap();
+        self.0.spawn(job);
     }
     fn stop(self) {
-        self.0.shutdown_timeout(Duration::from_secs(60)).unwrap();
+        self.0.stop();
     }
 }
 
