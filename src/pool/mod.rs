@@ -712,7 +712,10 @@ fn work(shared: &Shared, rx: &Receiver<TaskRef>, me: usize) {
         } else {
             // No handle left (dropped, or `execute`): skip the result's publication.
             // A count of 1 is final: only handles hold other references, and none is
-            // ever made after the task is queued.
+            // ever made after the task is queued. Ordering: `strong_count` is a Relaxed
+            // load, which suffices: reading 1 means the handle's decrement happened and
+            // nobody will read the slot; the task is freed later by `Arc`'s own
+            // Release decrement and Acquire fence, which order our slot write before it.
             let detached = Arc::strong_count(&task) == 1;
             task.run(&shared.cancel, stats, detached);
         }
