@@ -285,26 +285,29 @@ fn steal_reads_bottom_stored_by_pop() {
     });
 }
 
-/// A push into the injector that links a second block races a steal of the first.
-#[test]
-fn injector_push_vs_steal() {
-    model(2, || {
-        let q = Arc::new(Injector::new());
-        q.push(0usize);
-        q.push(1); // block 0 full
-        let p = {
-            let q = q.clone();
-            thread::spawn(move || q.push(2)) // links block 1
-        };
-        let mut got: Vec<_> = q.steal().success().into_iter().collect();
-        p.join().unwrap();
-        drain(&q, &mut got);
-        exactly_once(got, 3);
-    });
+// The injector models make every stealer keep trying until it has taken what it
+// waits for, rather than steal once: loom 0.7 keeps only the last load of each
+// atomic for its partial-order reduction, so a steal whose only contact with a push
+// is a load of `tail.index` that the pusher also loads before its claim CAS is never
+// scheduled after that CAS (one execution). A stealer that must see the push's
+// writes races the claim and the slot's state word instead, which loom does explore.
+
+/// Steals from `q` until `want` items are taken (yielding on `Empty` and `Retry`, so
+/// that the pushers it waits for can run).
+fn steal_n(q: &Injector<usize>, want: usize) -> Vec<usize> {
+    let mut got = Vec::new();
+    while got.len() < want {
+        match q.steal() {
+            Steal::Success(v) => got.push(v),
+            Steal::Retry | Steal::Empty => thread::yield_now(),
+        }
+    }
+    got
 }
 
-/// A thief takes an item while it is being pushed (single steal and batch steal):
-/// it must see the slot's write before reading it.
+/// A steal races the push it waits for, in every order of the push's claim, write
+/// and `WRITE` bit against the steal's claim and skip: the item is taken exactly
+/// once, and a skipped push pushes again.
 #[test]
 fn injector_steal_during_push() {
     model(3, || {
@@ -313,28 +316,105 @@ fn injector_steal_during_push() {
             let q = q.clone();
             thread::spawn(move || q.push(0usize))
         };
-        let mut got: Vec<_> = q.steal().success().into_iter().collect();
+        let got = steal_n(&q, 1);
         p.join().unwrap();
-        drain(&q, &mut got);
+        assert!(q.is_empty());
         exactly_once(got, 1);
     });
 }
 
-/// As above, with a batch steal racing a second push.
+/// A steal races a push that claims a block's last slot (so it links the successor
+/// and moves `tail`), then the push of the successor's first slot: FIFO order, each
+/// item once, and the first block retired while the stealer may be in it.
+#[test]
+fn injector_push_vs_steal() {
+    model(2, || {
+        let q = Arc::new(Injector::new());
+        q.push(0usize);
+        let p = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.push(1); // the first block's last slot: links block 1
+                q.push(2);
+            })
+        };
+        let got = steal_n(&q, 3);
+        p.join().unwrap();
+        assert_eq!(got, [0, 1, 2], "one pusher's items come out in order");
+    });
+}
+
+/// As above, with a batch steal (which claims several slots at once, skipping any
+/// not yet written) racing two pushes.
 #[test]
 fn injector_steal_batch_during_push() {
     model(2, || {
         let q = Arc::new(Injector::new());
         let p = {
             let q = q.clone();
-            thread::spawn(move || q.push(0usize))
+            thread::spawn(move || {
+                q.push(0usize);
+                q.push(1);
+            })
         };
         let w = Worker::new_fifo();
-        let mut got: Vec<_> = q.steal_batch_and_pop(&w).success().into_iter().collect();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match q.steal_batch_and_pop(&w) {
+                Steal::Success(v) => got.push(v),
+                Steal::Retry | Steal::Empty => thread::yield_now(),
+            }
+            got.extend(std::iter::from_fn(|| w.pop()));
+        }
         p.join().unwrap();
-        got.extend(std::iter::from_fn(|| w.pop()));
+        exactly_once(got, 2);
+    });
+}
+
+/// Two stealers race for a block's last slot (the winner moves `head` and retires
+/// the block with the other perhaps still reading it) while a pusher fills the next
+/// block.
+#[test]
+fn injector_two_stealers_cross_block() {
+    model(2, || {
+        let q = Arc::new(Injector::new());
+        q.push(0usize);
+        q.push(1);
+        let p = {
+            let q = q.clone();
+            thread::spawn(move || q.push(2))
+        };
+        let s = {
+            let q = q.clone();
+            thread::spawn(move || steal_n(&q, 1))
+        };
+        let mut got = steal_n(&q, 2);
+        got.extend(s.join().unwrap());
+        p.join().unwrap();
+        exactly_once(got, 3);
+    });
+}
+
+/// A pusher claims a block's last slot and moves `tail` on while another pusher
+/// claims the next index: the second must land in the new block, never in the old
+/// one (the pointer moves before the index, J3).
+#[test]
+fn injector_push_while_tail_moves() {
+    model(2, || {
+        let q = Arc::new(Injector::new());
+        q.push(0usize);
+        let ps: Vec<_> = (1..3)
+            .map(|i| {
+                let q = q.clone();
+                thread::spawn(move || q.push(i))
+            })
+            .collect();
+        for p in ps {
+            p.join().unwrap();
+        }
+        let mut got = Vec::new();
         drain(&q, &mut got);
-        exactly_once(got, 1);
+        exactly_once(got, 3);
     });
 }
 

@@ -154,13 +154,14 @@
 //! [`Steal::Retry`]s are a lost claim CAS (someone else took an item) and the short
 //! window of a buffer replacement in which the owner itself is between its two steps.
 //!
-//! [`Injector`] is a linked list of blocks of slots, each slot with a ready flag.
-//! A pusher takes a slot with `fetch_add` on the tail block's push counter, writes it
-//! and sets the flag (Release); a full block gets a successor linked by a CAS on its
-//! `next`. A stealer claims ready slots with a CAS on the head block's take counter
-//! and only then reads them; an exhausted block is unlinked by a CAS on `head` and
-//! retired through the epoch collector. The push and take counters sit on cache
-//! lines of their own, so pushers and stealers do not invalidate each other's.
+//! [`Injector`] is a linked list of blocks of slots, with a head and a tail index
+//! outside the blocks. Pushers and stealers claim slots by CAS on those indices
+//! before they touch a block, so neither pins the epoch: a claimed slot keeps its
+//! block alive, and a block is freed by the thread that finishes its last slot. No
+//! one waits for another: a stealer that finds its claimed slot not yet written
+//! skips it and the pusher pushes again, and a position stuck at a block boundary
+//! is moved on by whoever finds it so. Its module (`injector.rs`) has the details,
+//! invariants and orderings.
 //!
 //! ## Memory orderings
 //!
@@ -216,10 +217,11 @@
 //!   around them (`bottom` store and `heads` load in `pop`, `heads` and `bottom` loads
 //!   in a steal) are SeqCst: one total order over them gives the same Dekker argument,
 //!   and ThreadSanitizer understands it.
-//! - [`Injector`]: slot ready flags Release/Acquire; block links (`next`, `head`,
-//!   `tail`) Release on publish and Acquire on load; the push counter is Relaxed
-//!   (it only hands out slots); the take CAS is Relaxed (the slots were acquired
-//!   through their ready flags).
+//! - [`Injector`]: the slot's `WRITE` bit Release (pusher) / Acquire (stealer); claim
+//!   CASes on the indices Relaxed (they only hand out slots); a position's block
+//!   pointer and index moves Release, their loads Acquire; `READ`/`DESTROY` AcqRel
+//!   (the block is freed after every slot's last access); helpers and block
+//!   retirement pair through SeqCst fences. Each is argued in `injector.rs`.
 
 mod chase_lev;
 mod injector;
