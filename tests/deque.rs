@@ -701,3 +701,117 @@ fn debug_is_opaque() {
     assert!(format!("{:?}", w.stealer()).starts_with("Stealer"));
     assert!(format!("{:?}", Injector::<u8>::new()).starts_with("Injector"));
 }
+
+#[cfg(all(target_os = "linux", not(miri), not(atomkit_tsan)))]
+#[path = "support/suspend.rs"]
+mod suspend;
+
+/// Suspends a thread with a signal at an arbitrary instruction of its push/steal loop
+/// on an Injector and checks whether another thread can still finish 200 push+steal
+/// pairs: the Injector's lock-freedom, against crossbeam-deque's, which waits for a
+/// claimed slot's write and for a block's successor.
+#[cfg(all(target_os = "linux", not(miri), not(atomkit_tsan)))]
+mod injector_suspended_at_any_instruction {
+    use super::suspend;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A large payload widens the window between a push's claim and its write.
+    type Payload = [u64; 256];
+
+    trait Queue: Send + Sync + 'static {
+        fn push(&self, v: Payload);
+        /// `Some(true)` on an item, `Some(false)` on empty, `None` on a retry.
+        fn steal(&self) -> Option<bool>;
+    }
+
+    impl Queue for atomkit::deque::Injector<Payload> {
+        fn push(&self, v: Payload) {
+            atomkit::deque::Injector::push(self, v)
+        }
+        fn steal(&self) -> Option<bool> {
+            match atomkit::deque::Injector::steal(self) {
+                atomkit::deque::Steal::Success(_) => Some(true),
+                atomkit::deque::Steal::Empty => Some(false),
+                atomkit::deque::Steal::Retry => None,
+            }
+        }
+    }
+
+    impl Queue for crossbeam_deque::Injector<Payload> {
+        fn push(&self, v: Payload) {
+            crossbeam_deque::Injector::push(self, v)
+        }
+        fn steal(&self) -> Option<bool> {
+            match crossbeam_deque::Injector::steal(self) {
+                crossbeam_deque::Steal::Success(_) => Some(true),
+                crossbeam_deque::Steal::Empty => Some(false),
+                crossbeam_deque::Steal::Retry => None,
+            }
+        }
+    }
+
+    /// Steals until an item or `Empty`; 1 if it took an item.
+    fn steal_one<Q: Queue>(q: &Q) -> u64 {
+        loop {
+            if let Some(took) = q.steal() {
+                return took as u64;
+            }
+        }
+    }
+
+    fn run<Q: Queue>(q: Q, trials: u32, patience: Duration) -> suspend::Outcome {
+        let q = Arc::new(q);
+        let victim = q.clone();
+        let step = move || {
+            victim.push([1; 256]);
+            1 + steal_one(&*victim)
+        };
+        let job = move || {
+            (0..200u64)
+                .map(|i| {
+                    q.push([i; 256]);
+                    1 + steal_one(&*q)
+                })
+                .sum()
+        };
+        suspend::run(step, job, trials, patience, 1)
+    }
+
+    /// atomkit: however the victim is suspended, the other thread always finishes.
+    #[test]
+    fn atomkit_never_wedges() {
+        let o = run(
+            atomkit::deque::Injector::new(),
+            300,
+            Duration::from_secs(10),
+        );
+        eprintln!(
+            "atomkit Injector: victim suspended {} times, other thread wedged {} times, {} operations",
+            o.parked, o.wedged, o.moved
+        );
+        assert_eq!(o.parked, 300);
+        assert_eq!(o.wedged, 0, "a suspended thread blocked another one");
+    }
+
+    /// crossbeam-deque: a suspension between a push's claim and its write leaves a
+    /// stealer of that slot spinning until the victim resumes. Bounded: each wait
+    /// gives up after 1 s and then resumes the victim.
+    #[test]
+    fn crossbeam_wedges_behind_a_suspended_thread() {
+        let o = run(
+            crossbeam_deque::Injector::new(),
+            400,
+            Duration::from_secs(1),
+        );
+        eprintln!(
+            "crossbeam Injector: victim suspended {} times, other thread wedged {} times",
+            o.parked, o.wedged
+        );
+        assert!(
+            o.wedged >= 1,
+            "expected crossbeam's Injector to wedge at least once in {} suspensions",
+            o.parked
+        );
+    }
+}

@@ -398,10 +398,13 @@ fn force_push_races_lose_nothing() {
 /// Suspends a thread with a signal at an arbitrary instruction of its push/pop loop
 /// and checks whether another thread can still finish 200 push+pop pairs.
 #[cfg(all(target_os = "linux", not(miri), not(atomkit_tsan)))]
+#[path = "support/suspend.rs"]
+mod suspend;
+
+#[cfg(all(target_os = "linux", not(miri), not(atomkit_tsan)))]
 mod suspended_at_any_instruction {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    use std::sync::{mpsc, Arc, Mutex};
-    use std::thread;
+    use super::suspend;
+    use std::sync::Arc;
     use std::time::Duration;
 
     /// A large payload: the copy into a claimed slot widens the window in which a
@@ -433,132 +436,39 @@ mod suspended_at_any_instruction {
         }
     }
 
-    static PARKED: AtomicBool = AtomicBool::new(false);
-    static RELEASE: AtomicBool = AtomicBool::new(false);
-    /// One suspension test at a time: the handler and its flags are process-wide.
-    static SERIAL: Mutex<()> = Mutex::new(());
-
-    extern "C" fn park_handler(_: libc::c_int) {
-        // Only atomics and nanosleep here: both are async-signal-safe.
-        PARKED.store(true, Ordering::SeqCst);
-        while !RELEASE.load(Ordering::SeqCst) {
-            let ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 100_000,
-            };
-            // SAFETY: `ts` is a valid timespec; a null remainder pointer is allowed.
-            unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
-        }
-        PARKED.store(false, Ordering::SeqCst);
-    }
-
-    fn install_handler() {
-        // SAFETY: a zeroed sigaction is a valid starting point; we set the handler and
-        // an empty mask, and `park_handler` is async-signal-safe.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = park_handler as *const () as usize;
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
-        }
-    }
-
-    /// Outcome of one run: trials in which the victim was parked, and how many of
-    /// them left the other thread unable to finish within `patience`.
-    struct Outcome {
-        parked: u32,
-        wedged: u32,
-        moved: u64,
-    }
-
-    fn run<Q: Queue>(q: Q, trials: u32, patience: Duration, stop_after_wedges: u32) -> Outcome {
-        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        install_handler();
+    /// The victim pushes and pops in a loop; the other thread does 200 push+pop pairs
+    /// (a full queue is not an error).
+    fn run<Q: Queue>(
+        q: Q,
+        trials: u32,
+        patience: Duration,
+        stop_after_wedges: u32,
+    ) -> suspend::Outcome {
         let q = Arc::new(q);
-        let stop = Arc::new(AtomicBool::new(false));
-        let tid = Arc::new(AtomicU64::new(0));
-        let victim = {
-            let (q, stop, tid) = (q.clone(), stop.clone(), tid.clone());
-            thread::spawn(move || {
-                // SAFETY: pthread_self has no preconditions.
-                tid.store(unsafe { libc::pthread_self() } as u64, Ordering::SeqCst);
-                let mut moved = 0u64;
-                let mut v = [0u64; 256];
-                while !stop.load(Ordering::Relaxed) {
-                    v[0] = v[0].wrapping_add(1);
-                    if q.push(v).is_ok() {
-                        moved += 1;
-                    }
-                    if q.pop().is_some() {
-                        moved += 1;
-                    }
+        let victim = q.clone();
+        let step = move || {
+            let mut moved = 0;
+            if victim.push([1; 256]).is_ok() {
+                moved += 1;
+            }
+            if victim.pop().is_some() {
+                moved += 1;
+            }
+            moved
+        };
+        let job = move || {
+            let mut moved = 0u64;
+            for i in 0..200u64 {
+                if q.push([i; 256]).is_ok() {
+                    moved += 1;
                 }
-                moved
-            })
-        };
-        while tid.load(Ordering::SeqCst) == 0 {
-            thread::yield_now();
-        }
-        let mut out = Outcome {
-            parked: 0,
-            wedged: 0,
-            moved: 0,
-        };
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        for _ in 0..trials {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            thread::sleep(Duration::from_micros(x % 300));
-            RELEASE.store(false, Ordering::SeqCst);
-            // SAFETY: the victim thread is alive (joined only below) and SIGUSR1 has
-            // our handler installed.
-            let rc = unsafe {
-                libc::pthread_kill(tid.load(Ordering::SeqCst) as libc::pthread_t, libc::SIGUSR1)
-            };
-            assert_eq!(rc, 0);
-            let mut waited = 0;
-            while !PARKED.load(Ordering::SeqCst) && waited < 2_000 {
-                thread::sleep(Duration::from_micros(500));
-                waited += 1;
-            }
-            assert!(PARKED.load(Ordering::SeqCst), "victim did not park");
-            out.parked += 1;
-            // The other thread: 200 push+pop pairs; a full queue is not an error.
-            let (tx, rx) = mpsc::channel();
-            let worker = {
-                let q = q.clone();
-                thread::spawn(move || {
-                    let mut moved = 0u64;
-                    for i in 0..200u64 {
-                        if q.push([i; 256]).is_ok() {
-                            moved += 1;
-                        }
-                        if q.pop().is_some() {
-                            moved += 1;
-                        }
-                    }
-                    let _ = tx.send(());
-                    moved
-                })
-            };
-            let finished = rx.recv_timeout(patience).is_ok();
-            RELEASE.store(true, Ordering::SeqCst);
-            out.moved += worker.join().unwrap();
-            while PARKED.load(Ordering::SeqCst) {
-                thread::yield_now();
-            }
-            if !finished {
-                out.wedged += 1;
-                if out.wedged >= stop_after_wedges {
-                    break;
+                if q.pop().is_some() {
+                    moved += 1;
                 }
             }
-        }
-        stop.store(true, Ordering::Relaxed);
-        out.moved += victim.join().unwrap();
-        out
+            moved
+        };
+        suspend::run(step, job, trials, patience, stop_after_wedges)
     }
 
     /// atomkit: however the victim is suspended, the other thread always finishes.

@@ -109,6 +109,29 @@ struct Block<T> {
 }
 
 impl<T> Block<T> {
+    /// A new block with every slot empty.
+    #[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
+    fn boxed(lap: u64) -> Box<Self> {
+        let layout = core::alloc::Layout::new::<Self>();
+        // SAFETY: `Block` is not zero-sized (it has `next`).
+        let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Self>();
+        if p.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: `p` is a fresh allocation with `Block`'s layout, and all-zero bytes
+        // are a valid empty block: lap 0, a null `next`, every slot state 0, and the
+        // values uninitialised `MaybeUninit`s. Allocating zeroed memory lets the
+        // allocator skip the writes for fresh pages (a block is about 1 KiB for a
+        // word-sized `T`), where building the block and moving it into a `Box` would
+        // write it twice.
+        let mut b = unsafe { Box::from_raw(p) };
+        b.lap = lap;
+        b
+    }
+
+    /// A new block with every slot empty. The model checkers' atomics and cells are
+    /// not plain memory, so here the block is built field by field.
+    #[cfg(any(atomkit_loom, atomkit_shuttle))]
     fn boxed(lap: u64) -> Box<Self> {
         Box::new(Block {
             lap,
@@ -163,6 +186,11 @@ pub struct Injector<T> {
     tail: CachePadded<Position<T>>,
     /// Threads in `unstick`, which read a block they hold no slot of (J4).
     helpers: CachePadded<AtomicUsize>,
+    /// One drained block kept for the next successor, or null: in a steady state
+    /// (the queue short, blocks drained as fast as they fill) pushes and steals
+    /// never call the allocator, whose locks a suspended thread may hold, and the
+    /// next block's memory is still in cache. Owned by the queue while stored here.
+    stash: CachePadded<AtomicPtr<Block<T>>>,
     reclaim: Reclaim,
 }
 
@@ -208,6 +236,7 @@ impl<T> Injector<T> {
                 tail_seen: AtomicU64::new(0),
             }),
             helpers: CachePadded::new(AtomicUsize::new(0)),
+            stash: CachePadded::new(AtomicPtr::new(ptr::null_mut())),
             reclaim: Reclaim::new(),
         }
     }
@@ -240,7 +269,7 @@ impl<T> Injector<T> {
             // it: the block's initialisation happens before our use.
             let block = self.tail.block.load(Ordering::Acquire);
             if off + 1 == BLOCK && spare.is_none() {
-                spare = Some(Block::boxed(0));
+                spare = Some(self.new_block());
             }
             // Ordering: Relaxed on both sides; the CAS only hands out slot `off` (one
             // modification order on one word); the block came with the Acquire loads
@@ -262,12 +291,11 @@ impl<T> Injector<T> {
             }
             let slot = &b.slots[off];
             // SAFETY: slot `off` is ours alone until `WRITE` (J1, J2).
-            slot.value
-                .with_mut(|p| unsafe { (*p).write(value) });
+            slot.value.with_mut(|p| unsafe { (*p).write(value) });
             // Ordering: AcqRel. Release publishes the value to the stealer's Acquire
             // load or `fetch_or(SKIP)` (J2); Acquire, when the stealer skipped, orders
             // its accesses of the state before our reading the value back.
-            let before = slot.state.fetch_add(WRITE, Ordering::AcqRel);
+            let before = slot.state.fetch_or(WRITE, Ordering::AcqRel);
             if before & SKIP == 0 {
                 return;
             }
@@ -275,6 +303,44 @@ impl<T> Injector<T> {
             // SAFETY: written just above and never read by the stealer (J2).
             value = slot.value.with(|p| unsafe { (*p).assume_init_read() });
             self.finish(block, off);
+        }
+    }
+
+    /// An empty block (its lap set by whoever links it): the stashed one if any.
+    fn new_block(&self) -> Box<Block<T>> {
+        // Ordering: Acquire pairs with the Release CAS in `recycle`: the block's last
+        // uses happen before we reset it.
+        let p = self.stash.swap(ptr::null_mut(), Ordering::Acquire);
+        if p.is_null() {
+            return Block::boxed(0);
+        }
+        // SAFETY: a stashed block is owned by the stash (`recycle`), and the swap made
+        // it ours alone; it came from `Box::into_raw`.
+        let mut b = unsafe { Box::from_raw(p) };
+        for slot in &mut b.slots {
+            // Ordering: Relaxed; the block is ours alone until it is linked, which
+            // publishes it (Release CAS on `next`).
+            slot.state.store(0, Ordering::Relaxed);
+        }
+        // Ordering: Relaxed, as above.
+        b.next.store(ptr::null_mut(), Ordering::Relaxed);
+        b
+    }
+
+    /// Keeps a retired block, which nobody else can reach any more, for
+    /// `new_block`; frees it if a block is kept already.
+    fn recycle(&self, b: Box<Block<T>>) {
+        let p = Box::into_raw(b);
+        // Ordering: Release publishes our last uses of the block (and its reads by the
+        // finishers, acquired by `destroy`) to the Acquire swap in `new_block`;
+        // Relaxed on failure, when the block is simply freed.
+        if self
+            .stash
+            .compare_exchange(ptr::null_mut(), p, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            // SAFETY: not stored: still ours alone, from `Box::into_raw` above.
+            drop(unsafe { Box::from_raw(p) });
         }
     }
 
@@ -341,7 +407,7 @@ impl<T> Injector<T> {
         // initialisation).
         let mut next = b.next.load(Ordering::Acquire);
         if next.is_null() {
-            let mut fresh = spare.unwrap_or_else(|| Block::boxed(0));
+            let mut fresh = spare.unwrap_or_else(|| self.new_block());
             fresh.lap = b.lap + 1;
             let fresh = Box::into_raw(fresh);
             // Ordering: Release publishes the new block's initialisation; Acquire on
@@ -423,8 +489,8 @@ impl<T> Injector<T> {
         self.retire(b);
     }
 
-    /// Frees a block whose slots are all finished: at once if no helper may be
-    /// reading it, else through the epoch.
+    /// Disposes of a block whose slots are all finished: at once (kept for reuse or
+    /// freed) if no helper may be reading it, else freed through the epoch.
     #[cold]
     fn retire(&self, b: *const Block<T>) {
         // Ordering: SeqCst fence, then the load: the other half of the pairing in
@@ -437,9 +503,10 @@ impl<T> Injector<T> {
         if self.helpers.load(Ordering::Acquire) == 0 {
             // SAFETY: every slot is finished, so no thread holds a slot of the block,
             // both positions have left it, and no helper can reach it (above): we own
-            // it. It came from `Box::into_raw`. Its values are all gone, and dropping a
-            // `Block` drops no `T`.
-            drop(unsafe { Box::from_raw(b.cast_mut()) });
+            // it. It came from `Box::into_raw`. Its values are all gone (a `Block`
+            // drops no `T`), so it may be reused or freed.
+            let b = unsafe { Box::from_raw(b.cast_mut()) };
+            self.recycle(b);
         } else {
             let guard = self.reclaim.pin();
             // SAFETY: as above, except that a counted helper may still read it: it is
@@ -685,6 +752,11 @@ impl<T> Drop for Injector<T> {
         // Ordering: Relaxed for all loads here: exclusive access.
         let head = self.head.index.load(Ordering::Relaxed);
         let tail = self.tail.index.load(Ordering::Relaxed);
+        let stashed = self.stash.load(Ordering::Relaxed);
+        if !stashed.is_null() {
+            // SAFETY: owned by the stash (`recycle`), from `Box::into_raw`.
+            drop(unsafe { Box::from_raw(stashed) });
+        }
         let mut cur = self.head.block.load(Ordering::Relaxed);
         while !cur.is_null() {
             // SAFETY: blocks from `head`'s on are owned by the queue and not retired

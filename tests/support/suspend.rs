@@ -1,0 +1,131 @@
+//! Suspends a thread with a signal at an arbitrary instruction of its loop and checks
+//! whether another thread can still finish a fixed job meanwhile: the lock-freedom
+//! test of the queue and of the deque's Injector (Linux only). One test at a time
+//! runs it: the signal handler and its flags are process-wide.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+static PARKED: AtomicBool = AtomicBool::new(false);
+static RELEASE: AtomicBool = AtomicBool::new(false);
+static SERIAL: Mutex<()> = Mutex::new(());
+
+extern "C" fn park_handler(_: libc::c_int) {
+    // Only atomics and nanosleep here: both are async-signal-safe.
+    PARKED.store(true, Ordering::SeqCst);
+    while !RELEASE.load(Ordering::SeqCst) {
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000,
+        };
+        // SAFETY: `ts` is a valid timespec; a null remainder pointer is allowed.
+        unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+    }
+    PARKED.store(false, Ordering::SeqCst);
+}
+
+fn install_handler() {
+    // SAFETY: a zeroed sigaction is a valid starting point; we set the handler and
+    // an empty mask, and `park_handler` is async-signal-safe.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = park_handler as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+    }
+}
+
+/// Outcome of one run: trials in which the victim was parked, how many of them left
+/// the other thread unable to finish within the patience, and what both threads
+/// counted as done (the victim's steps' and the jobs' return values, summed).
+pub(crate) struct Outcome {
+    pub(crate) parked: u32,
+    pub(crate) wedged: u32,
+    pub(crate) moved: u64,
+}
+
+/// Runs `step` in a loop on a victim thread; `trials` times, suspends the victim at a
+/// random moment and runs `job` on a fresh thread, waiting `patience` for it to
+/// finish before resuming the victim. Stops early after `stop_after_wedges` jobs
+/// that did not finish in time.
+pub(crate) fn run(
+    step: impl Fn() -> u64 + Send + Sync + 'static,
+    job: impl Fn() -> u64 + Send + Sync + 'static,
+    trials: u32,
+    patience: Duration,
+    stop_after_wedges: u32,
+) -> Outcome {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    install_handler();
+    let stop = Arc::new(AtomicBool::new(false));
+    let tid = Arc::new(AtomicU64::new(0));
+    let victim = {
+        let (stop, tid) = (stop.clone(), tid.clone());
+        thread::spawn(move || {
+            // SAFETY: pthread_self has no preconditions.
+            tid.store(unsafe { libc::pthread_self() } as u64, Ordering::SeqCst);
+            let mut moved = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                moved += step();
+            }
+            moved
+        })
+    };
+    while tid.load(Ordering::SeqCst) == 0 {
+        thread::yield_now();
+    }
+    let job = Arc::new(job);
+    let mut out = Outcome {
+        parked: 0,
+        wedged: 0,
+        moved: 0,
+    };
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..trials {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        thread::sleep(Duration::from_micros(x % 300));
+        RELEASE.store(false, Ordering::SeqCst);
+        // SAFETY: the victim thread is alive (joined only below) and SIGUSR1 has our
+        // handler installed.
+        let rc = unsafe {
+            libc::pthread_kill(tid.load(Ordering::SeqCst) as libc::pthread_t, libc::SIGUSR1)
+        };
+        assert_eq!(rc, 0);
+        let mut waited = 0;
+        while !PARKED.load(Ordering::SeqCst) && waited < 2_000 {
+            thread::sleep(Duration::from_micros(500));
+            waited += 1;
+        }
+        assert!(PARKED.load(Ordering::SeqCst), "victim did not park");
+        out.parked += 1;
+        let (tx, rx) = mpsc::channel();
+        let worker = {
+            let job = job.clone();
+            thread::spawn(move || {
+                let moved = job();
+                let _ = tx.send(());
+                moved
+            })
+        };
+        let finished = rx.recv_timeout(patience).is_ok();
+        RELEASE.store(true, Ordering::SeqCst);
+        out.moved += worker.join().unwrap();
+        while PARKED.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        if !finished {
+            out.wedged += 1;
+            if out.wedged >= stop_after_wedges {
+                break;
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    out.moved += victim.join().unwrap();
+    out
+}
