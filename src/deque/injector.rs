@@ -297,6 +297,10 @@ impl<T> Injector<T> {
             // its accesses of the state before our reading the value back.
             let before = slot.state.fetch_or(WRITE, Ordering::AcqRel);
             if before & SKIP == 0 {
+                if let Some(unused) = spare {
+                    // Allocated for a claim we then lost: keep it for the next one.
+                    self.recycle(unused);
+                }
                 return;
             }
             // The stealer gave up on this slot: the value is still ours (J2).
@@ -327,7 +331,7 @@ impl<T> Injector<T> {
         b
     }
 
-    /// Keeps a retired block, which nobody else can reach any more, for
+    /// Keeps a block that nobody else can reach (retired, or never linked) for
     /// `new_block`; frees it if a block is kept already.
     fn recycle(&self, b: Box<Block<T>>) {
         let p = Box::into_raw(b);
@@ -420,11 +424,13 @@ impl<T> Injector<T> {
             ) {
                 Ok(_) => next = fresh,
                 Err(linked) => {
-                    // SAFETY: never shared: our CAS failed.
-                    drop(unsafe { Box::from_raw(fresh) });
+                    // SAFETY: never shared (our CAS failed) and from `Box::into_raw`.
+                    self.recycle(unsafe { Box::from_raw(fresh) });
                     next = linked;
                 }
             }
+        } else if let Some(unused) = spare {
+            self.recycle(unused);
         }
         let this = (b as *const Block<T>).cast_mut();
         // Pointer first, then index (J3).
