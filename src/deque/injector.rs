@@ -78,11 +78,16 @@ const LAP: u64 = BLOCK as u64 + 1;
 /// before it skips the slot or moves the position itself. Long enough for a thread
 /// that is running to finish its step; a thread suspended for longer is gone round.
 /// None under the model checkers and Miri, so that they reach the skip and help
-/// paths as often as possible.
-#[cfg(not(any(atomkit_loom, atomkit_shuttle, miri)))]
-const PATIENCE: u32 = 128;
-#[cfg(any(atomkit_loom, atomkit_shuttle, miri))]
-const PATIENCE: u32 = 0;
+/// paths as often as possible. (A function rather than a constant so that the
+/// zero does not make lints call the waiting loops empty.)
+#[inline(always)]
+fn patience() -> u32 {
+    if cfg!(any(atomkit_loom, atomkit_shuttle, miri)) {
+        0
+    } else {
+        128
+    }
+}
 
 // Slot state bits.
 /// The value is written (set by the pusher).
@@ -352,7 +357,7 @@ impl<T> Injector<T> {
     /// little for the thread whose job that is, then does it itself.
     #[cold]
     fn unstick(&self, pos: &Position<T>, i: u64) {
-        for _ in 0..PATIENCE {
+        for _ in 0..patience() {
             crate::sync::spin_loop();
             // Ordering: Relaxed; only decides whether to keep waiting (the caller
             // reloads the index with Acquire).
@@ -596,7 +601,7 @@ impl<T> Injector<T> {
         // Ordering: Acquire pairs with the pusher's Release `fetch_or(WRITE)` (J2).
         let mut written = slot.state.load(Ordering::Acquire) & WRITE != 0;
         let mut waited = 0;
-        while !written && waited < PATIENCE {
+        while !written && waited < patience() {
             crate::sync::spin_loop();
             waited += 1;
             // Ordering: Acquire, as above.
