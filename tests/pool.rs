@@ -485,6 +485,100 @@ fn shutdown_now_cancels_at_once() {
     open.send(()).unwrap();
 }
 
+/// Detached jobs small enough to travel inline in the queue entry (no allocation) and
+/// ones too big or too aligned for it, cancelled unrun by `shutdown_now`: each job's
+/// captured value is dropped exactly once, run or not, and a capture whose `Drop`
+/// panics does not take the shutdown down.
+#[test]
+fn execute_jobs_cancelled_unrun_drop_their_captures_once() {
+    #[repr(align(32))]
+    struct Aligned(u8);
+    let p = pool(1, 64);
+    let (open, g) = gate();
+    let started = blocker(&p, &g);
+    started.recv().unwrap();
+    let d = Drops::default();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for i in 0..24 {
+        let c = d.make();
+        let ran = ran.clone();
+        let queued = match i % 3 {
+            // Small: inline.
+            0 => p
+                .execute(move || {
+                    drop(c);
+                    ran.fetch_add(1, SeqCst);
+                })
+                .is_ok(),
+            // Big: 128 bytes of capture, an allocated task.
+            1 => {
+                let big = [i as u64; 16];
+                p.execute(move || {
+                    drop(c);
+                    ran.fetch_add(big.len(), SeqCst);
+                })
+                .is_ok()
+            }
+            // Over-aligned: an allocated task.
+            _ => {
+                let a = Aligned(i as u8);
+                p.execute(move || {
+                    drop(c);
+                    ran.fetch_add(a.0 as usize, SeqCst);
+                })
+                .is_ok()
+            }
+        };
+        assert!(queued, "the pool is open");
+    }
+    p.execute(move || drop(PanicOnDrop)).ok();
+    let bomb = PanicOnDrop;
+    p.execute(move || drop(bomb)).ok();
+    let r = p.shutdown_now();
+    assert_eq!(r.cancelled, 26);
+    assert_eq!(ran.load(SeqCst), 0, "no queued job ran");
+    assert_eq!(d.made(), 24);
+    assert_eq!(d.dropped(), 24, "every capture dropped exactly once");
+    open.send(()).unwrap();
+}
+
+/// The same mix of job sizes, run: every job runs once and its capture is dropped
+/// once; a job handed back by a shut-down pool is the job that was given.
+#[test]
+fn execute_runs_small_big_and_aligned_jobs() {
+    #[repr(align(32))]
+    struct Aligned(u64);
+    let p = pool(2, 8);
+    let sum = Arc::new(AtomicUsize::new(0));
+    let jobs = n(300);
+    for i in 0..jobs {
+        let sum = sum.clone();
+        let queued = match i % 3 {
+            0 => p.execute(move || sum.fetch_add(1, SeqCst)).is_ok(),
+            1 => {
+                let big = [1u64; 16];
+                p.execute(move || sum.fetch_add(big.iter().sum::<u64>() as usize / 16, SeqCst))
+                    .is_ok()
+            }
+            _ => {
+                let a = Aligned(1);
+                p.execute(move || sum.fetch_add(a.0 as usize, SeqCst))
+                    .is_ok()
+            }
+        };
+        assert!(queued, "the pool is open");
+    }
+    let s = p.submitter();
+    p.shutdown(far()).unwrap();
+    assert_eq!(sum.load(SeqCst), jobs);
+    let big = [3u64; 16];
+    let back = s.execute(move || big[0] as usize).unwrap_err().into_inner();
+    assert_eq!(back(), 3);
+    let a = Aligned(4);
+    let back = s.execute(move || a.0).unwrap_err().into_inner();
+    assert_eq!(back(), 4);
+}
+
 #[test]
 fn every_submit_op_reports_shutdown() {
     let p = pool(1, 1);

@@ -119,7 +119,8 @@ fn panic_is_a_result() {
 /// A handle dropped while the worker runs the job: the worker either still sees the
 /// handle (and publishes the result) or sees its reference as the last (and only
 /// stores it); either way the result is dropped exactly once, by whoever lets go of
-/// the task last. A detached job (`execute`) takes the second path always.
+/// the task last. A small detached job (`execute`) travels inline, with no task: its
+/// result is dropped by the worker that ran it.
 #[test]
 fn handle_drop_racing_completion() {
     model(1, || {

@@ -8,6 +8,7 @@ use crate::sync::{Arc, UnsafeCell};
 use crate::wait;
 use core::fmt;
 use core::marker::PhantomData;
+use core::mem::{align_of, size_of, MaybeUninit};
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -477,14 +478,185 @@ pub(super) fn new_detached<J: Job>(job: J, timed: bool) -> TaskRef {
     })
 }
 
+/// What the pool's queue carries.
+pub(super) enum Queued {
+    /// A task with a result slot: from `submit` (a handle shares it), or a detached job
+    /// too big to store inline.
+    Shared(TaskRef),
+    /// A detached job (`execute`) stored in the queue entry itself: no allocation.
+    Inline(Inline),
+}
+
+/// A detached job's queue entry for `job`: inline if it fits, else a task.
+pub(super) fn detached<J: Job>(job: J, timed: bool) -> Queued {
+    match Inline::new(job, timed) {
+        Ok(inline) => Queued::Inline(inline),
+        Err(job) => Queued::Shared(new_detached(job, timed)),
+    }
+}
+
+impl Queued {
+    /// Drops the job unrun (publishing `Cancelled` to a handle, if any). Never
+    /// panics: a panicking `Drop` of the job or of the task is caught.
+    pub(super) fn cancel(self) {
+        match self {
+            Queued::Shared(task) => {
+                task.cancel();
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(task)));
+            }
+            Queued::Inline(job) => {
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(job)));
+            }
+        }
+    }
+}
+
+/// Takes the job back out of a queue entry whose send was refused; the entry must be
+/// the caller's own, never pushed, and made from a `J`.
+pub(super) fn take_back<J: Job>(queued: Queued) -> J {
+    match queued {
+        Queued::Shared(task) => take_back_task(&task),
+        Queued::Inline(inline) => inline.into_job(),
+    }
+}
+
+/// Words of inline storage: a closure that captures up to this many words (an `Arc`
+/// and a few integers, say) travels through the queue without an allocation.
+const INLINE_WORDS: usize = 5;
+
+/// A detached job stored in place: its bytes, and how to run or drop them.
+pub(super) struct Inline {
+    /// A `J` (the job type `vtable` was made for), moved in by `new`, moved out once
+    /// by `run` or `into_job`, or dropped by `Drop`.
+    data: MaybeUninit<[usize; INLINE_WORDS]>,
+    vtable: &'static InlineVtable,
+    /// When the job was submitted, if the pool measures times.
+    enqueued: Option<Instant>,
+}
+
+// SAFETY: `Inline` owns a `J: Job`, which is `Send`, and nothing else but plain data.
+unsafe impl Send for Inline {}
+
+/// What an `Inline` needs to know of its job type.
+struct InlineVtable {
+    /// Moves the job out of the storage and runs it (see `run_inline`).
+    run: unsafe fn(*mut u8, &Signal, &WorkerStats, Option<Instant>),
+    /// Drops the job in place.
+    drop: unsafe fn(*mut u8),
+    /// The job's type, to check `into_job`.
+    id: fn() -> core::any::TypeId,
+}
+
+/// The vtable of job type `J`.
+struct VtableOf<J>(PhantomData<J>);
+
+impl<J: Job> VtableOf<J> {
+    const VTABLE: InlineVtable = InlineVtable {
+        run: run_inline::<J>,
+        drop: drop_inline::<J>,
+        id: core::any::TypeId::of::<J>,
+    };
+}
+
+impl Inline {
+    /// Stores `job` in place, or hands it back if it does not fit.
+    fn new<J: Job>(job: J, timed: bool) -> Result<Inline, J> {
+        if size_of::<J>() > size_of::<[usize; INLINE_WORDS]>()
+            || align_of::<J>() > align_of::<usize>()
+        {
+            return Err(job);
+        }
+        let mut data = MaybeUninit::<[usize; INLINE_WORDS]>::uninit();
+        // SAFETY: the storage is big enough and aligned enough for a `J` (checked
+        // above), and uninitialised: writing does not overwrite a value.
+        unsafe { data.as_mut_ptr().cast::<J>().write(job) };
+        Ok(Inline {
+            data,
+            vtable: &VtableOf::<J>::VTABLE,
+            enqueued: if timed { Some(time::now()) } else { None },
+        })
+    }
+
+    /// Runs the job on a worker: see `run_inline`.
+    pub(super) fn run(self, signal: &Signal, stats: &WorkerStats) {
+        let mut me = core::mem::ManuallyDrop::new(self);
+        let (run, enqueued) = (me.vtable.run, me.enqueued);
+        // SAFETY: the storage holds the vtable's job type, moved out here once; `me`
+        // is never dropped, so it is not dropped again.
+        unsafe { run(me.data.as_mut_ptr().cast::<u8>(), signal, stats, enqueued) };
+    }
+
+    /// Takes the job back out.
+    ///
+    /// # Panics
+    ///
+    /// If `J` is not the type the entry was made with (a bug in the pool).
+    fn into_job<J: Job>(self) -> J {
+        assert!(
+            (self.vtable.id)() == core::any::TypeId::of::<J>(),
+            "an inline job is taken back as the type it was made with"
+        );
+        let mut me = core::mem::ManuallyDrop::new(self);
+        // SAFETY: the storage holds a `J` (checked above), moved out here once; `me`
+        // is never dropped, so it is not dropped again.
+        unsafe { me.data.as_mut_ptr().cast::<J>().read() }
+    }
+}
+
+impl Drop for Inline {
+    fn drop(&mut self) {
+        // SAFETY: the storage still holds the vtable's job type (`run` and `into_job`
+        // do not drop the `Inline`), dropped here once.
+        unsafe { (self.vtable.drop)(self.data.as_mut_ptr().cast::<u8>()) };
+    }
+}
+
+/// Moves the `J` out of `p`, runs it, catching a panic, records the outcome in
+/// `stats`, and drops the result (or panic payload) without letting its `Drop`'s
+/// panic escape: the same as a detached task's `run` followed by its drop.
+///
+/// # Safety
+///
+/// `p` holds a `J`, which nobody reads or drops afterwards.
+unsafe fn run_inline<J: Job>(
+    p: *mut u8,
+    signal: &Signal,
+    stats: &WorkerStats,
+    enqueued: Option<Instant>,
+) {
+    // SAFETY: the caller's contract.
+    let job = unsafe { p.cast::<J>().read() };
+    let started = enqueued.map(|_| time::now());
+    match catch_unwind(AssertUnwindSafe(move || job.run(signal))) {
+        Ok(v) => {
+            stats.record(Outcome::Completed, enqueued, started);
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(v)));
+        }
+        Err(payload) => {
+            stats.record(Outcome::Panicked, enqueued, started);
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+        }
+    }
+}
+
+/// Drops the `J` in `p`.
+///
+/// # Safety
+///
+/// `p` holds a `J`, which nobody reads or drops afterwards.
+unsafe fn drop_inline<J: Job>(p: *mut u8) {
+    // SAFETY: the caller's contract.
+    unsafe { p.cast::<J>().drop_in_place() };
+}
+
 /// Allocates the task for `job` and its handle.
-pub(super) fn new_task<J: Job>(job: J, timed: bool) -> (TaskRef, JobHandle<J::Output>) {
+pub(super) fn new_task<J: Job>(job: J, timed: bool) -> (Queued, JobHandle<J::Output>) {
     let task = new_detached(job, timed);
     let handle = JobHandle {
         task: task.clone(),
         _output: PhantomData,
     };
-    (task, handle)
+    (Queued::Shared(task), handle)
 }
 
 #[cfg(not(atomkit_loom))]
@@ -501,7 +673,7 @@ fn erase<J: Job>(task: Task<J>) -> TaskRef {
 
 /// Takes the job back out of a task whose submit was refused. `task` must be the
 /// caller's own, never pushed (invariant 2), and made by `new_task::<J>`.
-pub(super) fn take_back<J: Job>(task: &TaskRef) -> J {
+fn take_back_task<J: Job>(task: &TaskRef) -> J {
     let task = task
         .as_any()
         .downcast_ref::<Task<J>>()

@@ -68,11 +68,19 @@
 //! trait object; the handle finds its typed result slot through `Any` (a type-id
 //! compare). Per job: one allocation, the channel's send and receive, three `Arc`
 //! reference-count changes, and one read-modify-write on the slot; no lock. A job
-//! whose handle is gone by the time it finishes (dropped, or never made:
-//! [`execute`](WorkerPool::execute), whose task has one reference and no clone) skips
+//! whose handle is gone by the time it finishes (dropped, or never made) skips
 //! the slot's read-modify-write: a worker that sees the task's reference count at 1
 //! holds the last reference, and no handle can appear again (handles are never
 //! cloned), so it only stores the result, which drops with the task.
+//!
+//! A job given to [`execute`](WorkerPool::execute) has no handle and so needs no
+//! result slot: if it fits in five words with at most a word's alignment (a closure
+//! capturing an `Arc` and a few integers does), it travels *inline* in the queue
+//! entry, its bytes next to two function pointers that run or drop it, and costs no
+//! allocation at all. The worker moves it out, runs it (catching a panic), counts
+//! the outcome and drops the result, as it would for a task. A bigger job gets a task
+//! like any other. The allocation and the cross-thread free were a third of a
+//! trivial job's cost; every peer allocates per job.
 //!
 //! The result slot's state word, also the futex word a joining handle sleeps on:
 //!
@@ -95,7 +103,9 @@
 //! 2. **One owner per task.** The submitter owns a task until its send succeeds (and
 //!    again if it is refused: it takes the job back out); then the thread whose
 //!    receive returns it (a worker, or the shutdown's drain). Only the owner touches
-//!    the job cell, and it calls exactly one of `run` or `cancel`, once.
+//!    the job cell, and it calls exactly one of `run` or `cancel`, once. An inline
+//!    job is owned the same way, by value: it is moved out once (run, or taken
+//!    back) or dropped once with its queue entry.
 //! 3. **The result is written once, before `DONE`.** The owner writes the slot, then
 //!    sets `DONE`; the handle reads the slot only after seeing `DONE`, and takes the
 //!    value at most once (`join` consumes the handle).
@@ -138,7 +148,7 @@ use crate::sync::{thread, Arc};
 use crate::wait;
 use core::fmt;
 use crossbeam_utils::CachePadded;
-use job::{new_detached, new_task, take_back, Outcome, TaskRef};
+use job::{detached, new_task, take_back, Outcome, Queued};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The default of [`Builder::sample_timing`]: one job in 32 is timed.
@@ -268,7 +278,7 @@ pub struct WorkerPool {
     /// The pool's own intake handle (it holds the shared state too).
     submitter: Submitter,
     /// Kept for the shutdown's drain; the workers have their own clones.
-    rx: Receiver<TaskRef>,
+    rx: Receiver<Queued>,
     threads: Vec<thread::JoinHandle<()>>,
     capacity: usize,
 }
@@ -292,7 +302,7 @@ pub struct WorkerPool {
 /// ```
 #[derive(Clone)]
 pub struct Submitter {
-    tx: Sender<TaskRef>,
+    tx: Sender<Queued>,
     shared: Arc<Shared>,
 }
 
@@ -329,8 +339,8 @@ impl Submitter {
                 self.rejected();
                 drop(handle);
                 Err(match e {
-                    TrySendError::Full(t) => SubmitError::Full(take_back(&t)),
-                    TrySendError::Closed(t) => SubmitError::ShutDown(take_back(&t)),
+                    TrySendError::Full(t) => SubmitError::Full(take_back(t)),
+                    TrySendError::Closed(t) => SubmitError::ShutDown(take_back(t)),
                 })
             }
         }
@@ -350,10 +360,10 @@ impl Submitter {
     /// pool.shutdown_timeout(std::time::Duration::from_secs(10)).unwrap();
     /// ```
     pub fn execute<J: Job>(&self, job: J) -> Result<(), ShutDownError<J>> {
-        let task = new_detached(job, self.shared.timed());
+        let task = detached(job, self.shared.timed());
         self.tx.send(task).map_err(|e| {
             self.rejected();
-            ShutDownError(take_back(&e.into_inner()))
+            ShutDownError(take_back(e.into_inner()))
         })
     }
     /// See [`WorkerPool::submit`].
@@ -377,7 +387,7 @@ impl Submitter {
             Err(e) => {
                 self.rejected();
                 drop(handle);
-                Err(ShutDownError(take_back(&e.into_inner())))
+                Err(ShutDownError(take_back(e.into_inner())))
             }
         }
     }
@@ -433,8 +443,8 @@ impl Submitter {
                 self.rejected();
                 drop(handle);
                 Err(match e {
-                    SendTimeoutError::Timeout(t) => SubmitTimeoutError::Timeout(take_back(&t)),
-                    SendTimeoutError::Closed(t) => SubmitTimeoutError::ShutDown(take_back(&t)),
+                    SendTimeoutError::Timeout(t) => SubmitTimeoutError::Timeout(take_back(t)),
+                    SendTimeoutError::Closed(t) => SubmitTimeoutError::ShutDown(take_back(t)),
                 })
             }
         }
@@ -466,9 +476,9 @@ impl Submitter {
                 drop(handle);
                 Err(match e {
                     SendUntilError::Cancelled(t, cause) => {
-                        SubmitUntilError::Cancelled(take_back(&t), cause)
+                        SubmitUntilError::Cancelled(take_back(t), cause)
                     }
-                    SendUntilError::Closed(t) => SubmitUntilError::ShutDown(take_back(&t)),
+                    SendUntilError::Closed(t) => SubmitUntilError::ShutDown(take_back(t)),
                 })
             }
         }
@@ -502,9 +512,9 @@ impl Submitter {
                         task = t;
                         self.pause(delay);
                     }
-                    None => break SubmitError::Full(take_back(&t)),
+                    None => break SubmitError::Full(take_back(t)),
                 },
-                Err(TrySendError::Closed(t)) => break SubmitError::ShutDown(take_back(&t)),
+                Err(TrySendError::Closed(t)) => break SubmitError::ShutDown(take_back(t)),
             }
         };
         self.rejected();
@@ -661,7 +671,7 @@ impl Builder {
         if self.capacity > MAX_QUEUE_CAPACITY {
             return Err(BuildError::CapacityTooLarge(self.capacity));
         }
-        let (tx, rx) = channel::bounded::<TaskRef>(self.capacity);
+        let (tx, rx) = channel::bounded::<Queued>(self.capacity);
         let shared = Arc::new(Shared {
             cancel: Signal::new(),
             stopping: Signal::new(),
@@ -701,29 +711,36 @@ impl Builder {
 
 /// A worker: receive, run (or cancel, once the pool cancels), repeat until the queue
 /// is closed and drained (invariant 4).
-fn work(shared: &Shared, rx: &Receiver<TaskRef>, me: usize) {
+fn work(shared: &Shared, rx: &Receiver<Queued>, me: usize) {
     let stats = &*shared.stats[me];
-    while let Ok(task) = rx.recv() {
+    while let Ok(queued) = rx.recv() {
         // Ordering: Relaxed; a metric only.
         stats.busy.store(1, Ordering::Relaxed);
         if shared.cancel.is_closed() {
             stats.record(Outcome::Cancelled, None, None);
-            task.cancel();
+            queued.cancel();
         } else {
-            // No handle left (dropped, or `execute`): skip the result's publication.
-            // A count of 1 is final: only handles hold other references, and none is
-            // ever made after the task is queued. Ordering: `strong_count` is a Relaxed
-            // load, which suffices: reading 1 means the handle's decrement happened and
-            // nobody will read the slot; the task is freed later by `Arc`'s own
-            // Release decrement and Acquire fence, which order our slot write before it.
-            let detached = Arc::strong_count(&task) == 1;
-            task.run(&shared.cancel, stats, detached);
+            match queued {
+                Queued::Shared(task) => {
+                    // No handle left (dropped, or a detached task): skip the result's
+                    // publication. A count of 1 is final: only handles hold other
+                    // references, and none is ever made after the task is queued.
+                    // Ordering: `strong_count` is a Relaxed load, which suffices:
+                    // reading 1 means the handle's decrement happened and nobody will
+                    // read the slot; the task is freed later by `Arc`'s own Release
+                    // decrement and Acquire fence, which order our slot write before it.
+                    let detached = Arc::strong_count(&task) == 1;
+                    task.run(&shared.cancel, stats, detached);
+                    // Our reference may be the last: an unjoined result is dropped
+                    // here, and its `Drop` may panic. The worker survives that too.
+                    let _ = catch_unwind(AssertUnwindSafe(move || drop(task)));
+                }
+                // Runs, records and drops the result, catching every panic.
+                Queued::Inline(job) => job.run(&shared.cancel, stats),
+            }
         }
         // Ordering: Relaxed; a metric only.
         stats.busy.store(0, Ordering::Relaxed);
-        // Our reference may be the last: an unjoined result is dropped here, and its
-        // `Drop` may panic. The worker survives that too.
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(task)));
     }
     let word: *const AtomicU32 = &shared.live;
     // Ordering: Release pairs with the Acquire load in `wait_for_workers`: our counters
@@ -1141,14 +1158,13 @@ impl WorkerPool {
         }
         // Invariant 4: cancel first, so that workers stop starting jobs; then drain.
         self.submitter.shared.cancel.close();
-        while let Ok(task) = self.rx.try_recv() {
+        while let Ok(queued) = self.rx.try_recv() {
             // Ordering: Relaxed; a metric, counted before the result (invariant 5).
             self.submitter
                 .shared
                 .drained
                 .fetch_add(1, Ordering::Relaxed);
-            task.cancel();
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(task)));
+            queued.cancel();
         }
         // The workers may all have exited meanwhile; if not, we do not wait for them.
         let exited = self.wait_for_workers(Some(start));
