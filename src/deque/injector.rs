@@ -16,7 +16,10 @@
 //!   `head.index` from `i` to `i + n` (a claim of `n` slots, all below `tail`, in
 //!   one block), and only then read the slots. The stealer that claims a block's
 //!   last slot moves `head` to the successor, linking one itself if the pusher of
-//!   that slot has not yet.
+//!   that slot has not yet. Stealers keep the last `tail.index` they read next to
+//!   `head` (`tail_seen`, a lower bound of `tail`) and read `tail` itself only when
+//!   that bound is used up, so while the queue has a backlog they leave the pushers'
+//!   cache line alone.
 //! - No thread waits for another. A stealer that finds a claimed slot not yet
 //!   written spins briefly, then sets `SKIP` and goes on (`Retry`); the pusher, whose
 //!   `fetch_or(WRITE)` then returns `SKIP`, takes its value back and pushes again (its
@@ -28,8 +31,12 @@
 //!   by a skipped pusher); the finisher of a block's last slot checks every other
 //!   slot, setting `DESTROY` on any not yet finished, and the finisher of such a slot
 //!   carries on the check from the next slot. Whoever completes the check retires the
-//!   block through the epoch collector (one pin per block), because helpers that move
-//!   a stuck position read a block they hold no slot of, under a pin.
+//!   block. Helpers that move a stuck position read a block they hold no slot of;
+//!   they count themselves in `helpers` and pin the epoch, and a retirer that sees a
+//!   helper counted frees the block through the epoch. Otherwise (nearly always) it
+//!   keeps the block for the next successor, if none is kept yet, or frees it at
+//!   once: a steady state (blocks drained as fast as they fill) calls the allocator
+//!   not at all.
 //!
 //! Invariants (cited as J1..J5):
 //!
