@@ -403,15 +403,7 @@ fn injector_push_while_tail_moves() {
     model(2, || {
         let q = Arc::new(Injector::new());
         q.push(0usize);
-        let ps: Vec<_> = (1..3)
-            .map(|i| {
-                let q = q.clone();
-                thread::spawn(move || q.push(i))
-            })
-            .collect();
-        for p in ps {
-            p.join().unwrap();
-        }
+        push_concurrently(&q, 1..3);
         let mut got = Vec::new();
         drain(&q, &mut got);
         exactly_once(got, 3);
@@ -427,19 +419,24 @@ fn injector_two_pushers_link() {
         let q = Arc::new(Injector::new());
         q.push(0usize);
         q.push(1); // block 0 full
-        let ps: Vec<_> = (2..4)
-            .map(|i| {
-                let q = q.clone();
-                thread::spawn(move || q.push(i))
-            })
-            .collect();
-        for p in ps {
-            p.join().unwrap();
-        }
+        push_concurrently(&q, 2..4);
         let mut got = Vec::new();
         drain(&q, &mut got);
         exactly_once(got, 4);
     });
+}
+
+/// Pushes each of `items` from a thread of its own and waits for them all.
+fn push_concurrently(q: &Arc<Injector<usize>>, items: std::ops::Range<usize>) {
+    let ps: Vec<_> = items
+        .map(|i| {
+            let q = q.clone();
+            thread::spawn(move || q.push(i))
+        })
+        .collect();
+    for p in ps {
+        p.join().unwrap();
+    }
 }
 
 fn drain(q: &Injector<usize>, got: &mut Vec<usize>) {

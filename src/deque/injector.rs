@@ -121,7 +121,10 @@ struct Block<T> {
 }
 
 impl<T> Block<T> {
-    /// A new block with every slot empty.
+    /// A new block with every slot empty. Allocated zeroed, which is an empty block:
+    /// the allocator can skip the writes for fresh pages (a block is about 1 KiB for a
+    /// word-sized `T`), where building the block and moving it into a `Box` would
+    /// write it twice.
     #[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
     fn boxed(lap: u64) -> Box<Self> {
         let layout = core::alloc::Layout::new::<Self>();
@@ -132,10 +135,7 @@ impl<T> Block<T> {
         }
         // SAFETY: `p` is a fresh allocation with `Block`'s layout, and all-zero bytes
         // are a valid empty block: lap 0, a null `next`, every slot state 0, and the
-        // values uninitialised `MaybeUninit`s. Allocating zeroed memory lets the
-        // allocator skip the writes for fresh pages (a block is about 1 KiB for a
-        // word-sized `T`), where building the block and moving it into a `Box` would
-        // write it twice.
+        // values uninitialised `MaybeUninit`s.
         let mut b = unsafe { Box::from_raw(p) };
         b.lap = lap;
         b
