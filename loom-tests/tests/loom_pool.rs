@@ -84,6 +84,33 @@ fn submit_racing_shutdown() {
     });
 }
 
+/// As above for a small `execute` job, which travels inline in the queue entry: it
+/// is refused (and handed back whole, to be dropped by the caller) or accepted and
+/// run; its capture is dropped exactly once either way.
+#[test]
+fn inline_execute_racing_shutdown() {
+    model(1, || {
+        let p = pool(1);
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let s = p.submitter();
+        let d = dropped.clone();
+        let t = thread::spawn(move || {
+            let c = Counted(d);
+            match s.execute(move || drop(c)) {
+                Ok(()) => true,
+                Err(refused) => {
+                    drop(refused.into_inner());
+                    false
+                }
+            }
+        });
+        let completed = shutdown_and_join(p);
+        let accepted = t.join().unwrap();
+        assert_eq!(completed, u64::from(accepted));
+        assert_eq!(dropped.load(Ordering::Relaxed), 1);
+    });
+}
+
 /// A submit blocked on a full queue is woken by the shutdown (intake close is a
 /// broadcast) or gets in first; the jobs it got in all run.
 #[test]
