@@ -47,6 +47,33 @@ pub(crate) struct Outcome {
     pub(crate) moved: u64,
 }
 
+impl Outcome {
+    /// Prints the outcome for `name` and checks that every one of `trials`
+    /// suspensions happened and none left the other thread unable to finish.
+    pub(crate) fn assert_never_wedged(&self, name: &str, trials: u32) {
+        eprintln!(
+            "{name}: victim suspended {} times, other thread wedged {} times, {} done",
+            self.parked, self.wedged, self.moved
+        );
+        assert_eq!(self.parked, trials);
+        assert_eq!(self.wedged, 0, "a suspended thread blocked another one");
+    }
+
+    /// Prints the outcome for `name` and checks that at least one suspension left
+    /// the other thread waiting for the victim.
+    pub(crate) fn assert_wedged(&self, name: &str) {
+        eprintln!(
+            "{name}: victim suspended {} times, other thread wedged {} times",
+            self.parked, self.wedged
+        );
+        assert!(
+            self.wedged >= 1,
+            "expected {name} to wedge at least once in {} suspensions",
+            self.parked
+        );
+    }
+}
+
 /// Runs `step` in a loop on a victim thread; `trials` times, suspends the victim at a
 /// random moment and runs `job` on a fresh thread, waiting `patience` for it to
 /// finish before resuming the victim. Stops early after `stop_after_wedges` jobs
