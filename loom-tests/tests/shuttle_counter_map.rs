@@ -8,6 +8,7 @@
 #![cfg(atomkit_shuttle)]
 
 use atomkit::counter_map::CounterMap;
+use atomkit_loom_tests::shuttle_iters;
 use shuttle::sync::Arc;
 use shuttle::thread;
 use std::collections::hash_map::DefaultHasher;
@@ -25,7 +26,10 @@ fn map(shards: usize) -> Arc<Map> {
     )
 }
 
-const ITERS: usize = 3_000;
+/// Iterations per scheduler (`cargo xtask shuttle --long` raises it).
+fn iters() -> usize {
+    shuttle_iters(3_000)
+}
 
 /// Writers over many keys (growing the tables from two slots), a resetter and a
 /// remover: every increment is reported exactly once, by a reset, a remove, or the
@@ -77,12 +81,12 @@ fn many_keys_growth_resets_removes() {
 
 #[test]
 fn random_many_keys_growth_resets_removes() {
-    shuttle::check_random(many_keys_growth_resets_removes, ITERS);
+    shuttle::check_random(many_keys_growth_resets_removes, iters());
 }
 
 #[test]
 fn pct_many_keys_growth_resets_removes() {
-    shuttle::check_pct(many_keys_growth_resets_removes, ITERS, 3);
+    shuttle::check_pct(many_keys_growth_resets_removes, iters(), 3);
 }
 
 /// A hot key from three threads (striping), one of them through a handle, with a
@@ -122,12 +126,12 @@ fn hot_key_with_reset_and_clear() {
 
 #[test]
 fn random_hot_key_with_reset_and_clear() {
-    shuttle::check_random(hot_key_with_reset_and_clear, ITERS);
+    shuttle::check_random(hot_key_with_reset_and_clear, iters());
 }
 
 #[test]
 fn pct_hot_key_with_reset_and_clear() {
-    shuttle::check_pct(hot_key_with_reset_and_clear, ITERS, 3);
+    shuttle::check_pct(hot_key_with_reset_and_clear, iters(), 3);
 }
 
 /// The key cap under concurrent inserts: never more than `limit` ordinary keys, and
@@ -162,7 +166,7 @@ fn key_cap_concurrent() {
 
 #[test]
 fn random_key_cap_concurrent() {
-    shuttle::check_random(key_cap_concurrent, ITERS);
+    shuttle::check_random(key_cap_concurrent, iters());
 }
 
 /// An increment, a reset and a remove racing on one key: a reset must never revive
@@ -195,10 +199,10 @@ fn increment_reset_remove_three_way() {
 
 #[test]
 fn random_increment_reset_remove_three_way() {
-    shuttle::check_random(increment_reset_remove_three_way, ITERS);
+    shuttle::check_random(increment_reset_remove_three_way, iters());
 }
 
 #[test]
 fn pct_increment_reset_remove_three_way() {
-    shuttle::check_pct(increment_reset_remove_three_way, ITERS, 3);
+    shuttle::check_pct(increment_reset_remove_three_way, iters(), 3);
 }

@@ -7,6 +7,7 @@
 #![cfg(atomkit_shuttle)]
 
 use atomkit::deque::{Injector, Steal, Worker};
+use atomkit_loom_tests::shuttle_iters;
 use shuttle::sync::atomic::{AtomicBool, Ordering};
 use shuttle::sync::Arc;
 use shuttle::thread;
@@ -93,20 +94,20 @@ fn scenario(fifo: bool) {
 
 #[test]
 fn lifo_owner_stealers_injector_random() {
-    shuttle::check_random(|| scenario(false), 3000);
+    shuttle::check_random(|| scenario(false), shuttle_iters(3000));
 }
 
 #[test]
 fn lifo_owner_stealers_injector_pct() {
-    shuttle::check_pct(|| scenario(false), 3000, 3);
+    shuttle::check_pct(|| scenario(false), shuttle_iters(3000), 3);
 }
 
 #[test]
 fn fifo_owner_stealers_injector_random() {
-    shuttle::check_random(|| scenario(true), 3000);
+    shuttle::check_random(|| scenario(true), shuttle_iters(3000));
 }
 
 #[test]
 fn fifo_owner_stealers_injector_pct() {
-    shuttle::check_pct(|| scenario(true), 3000, 3);
+    shuttle::check_pct(|| scenario(true), shuttle_iters(3000), 3);
 }
