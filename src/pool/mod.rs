@@ -1078,8 +1078,9 @@ impl WorkerPool {
     /// [`ShutdownTimedOut`] if the deadline passed first; its
     /// [`report`](ShutdownTimedOut::report) counts the jobs still running and those
     /// cancelled. A job picked up by a worker at the very moment of the deadline may
-    /// be counted as running and then be cancelled: each handle tells its own job's
-    /// fate exactly.
+    /// be counted as running, or in neither count, and then be cancelled by that
+    /// worker after `shutdown` returned: each handle tells its own job's fate
+    /// exactly.
     ///
     /// # Examples
     ///
