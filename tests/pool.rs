@@ -367,6 +367,58 @@ fn execute_counts_panics_and_the_worker_survives() {
     p.shutdown(far()).unwrap();
 }
 
+/// A panic payload whose `Drop` panics with a payload whose `Drop` panics again, `n`
+/// levels deep: the worst a job can hand the pool to drop.
+struct Bomb(u32);
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            std::panic::panic_any(Bomb(self.0 - 1));
+        }
+    }
+}
+
+/// A job's panic payload, an unjoined result and an unrun job's capture, each with a
+/// `Drop` that panics with a payload whose `Drop` panics: the worker survives all of
+/// them, and so does `shutdown_now`, which drops the unrun ones. (The last payload of
+/// each chain is leaked: dropping it would panic once more.)
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "leaks the innermost payload on purpose; Miri reports leaks"
+)]
+fn a_panic_in_the_drop_of_a_panic_payload_does_not_kill_the_worker() {
+    let p = pool(1, 8);
+    p.execute(|| std::panic::panic_any(Bomb(2))).unwrap();
+    drop(p.submit(|| std::panic::panic_any(Bomb(2))).unwrap());
+    let (open, g) = gate();
+    let started = blocker(&p, &g);
+    // Bounded, so that a dead worker fails the test instead of hanging it.
+    let alive = started.recv_timeout(Duration::from_secs(30));
+    assert!(alive.is_ok(), "the worker died");
+    drop(p.submit(|| Bomb(2)).unwrap()); // the worker drops the unjoined result
+    open.send(()).unwrap();
+    let five = p
+        .submit(|| 5)
+        .unwrap()
+        .join_timeout(Duration::from_secs(30));
+    assert_eq!(five.ok(), Some(5), "the worker died");
+    assert_eq!(p.metrics().panicked, 2);
+    // Jobs that never run: `shutdown_now` drops their captures.
+    let (open, g) = gate();
+    let started = blocker(&p, &g);
+    let alive = started.recv_timeout(Duration::from_secs(30));
+    assert!(alive.is_ok(), "the worker died");
+    let b = Bomb(2);
+    p.execute(move || drop(b)).unwrap();
+    let b = Bomb(2);
+    let h = p.submit(move || drop(b)).unwrap();
+    let r = p.shutdown_now();
+    assert_eq!(r.cancelled, 2);
+    assert!(h.join().unwrap_err().is_cancelled());
+    open.send(()).unwrap();
+}
+
 #[test]
 fn dropped_handles_drop_each_result_once() {
     let p = pool(2, 8);

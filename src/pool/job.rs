@@ -12,6 +12,19 @@ use core::mem::{align_of, size_of, MaybeUninit};
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+/// Drops `x`, catching a panic in its `Drop`, and drops that panic's payload under a
+/// second catch. A payload whose own `Drop` panics again is leaked: dropping the
+/// value `catch_unwind` returns outside any catch would let that second panic escape
+/// (the pitfall of rust-lang/rust#86027), and this runs on worker threads and in
+/// `shutdown`, which must not unwind.
+pub(super) fn drop_quietly<T>(x: T) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(x))) {
+        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            core::mem::forget(again);
+        }
+    }
+}
+
 /// Work the pool can run: a closure `FnOnce() -> T`, or a closure
 /// `FnOnce(&Signal) -> T` wrapped by [`with_signal`].
 ///
@@ -440,7 +453,7 @@ impl<J: Job> Erased for Task<J> {
     fn cancel(&self) {
         if let Some(job) = self.take_job() {
             // The job's own drop may panic; that must not take the caller down.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(job)));
+            drop_quietly(job);
         }
         self.slot.complete(Err(JobError::Cancelled), false);
     }
@@ -502,10 +515,10 @@ impl Queued {
         match self {
             Queued::Shared(task) => {
                 task.cancel();
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(task)));
+                drop_quietly(task);
             }
             Queued::Inline(job) => {
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(job)));
+                drop_quietly(job);
             }
         }
     }
@@ -532,9 +545,14 @@ pub(super) struct Inline {
     vtable: &'static InlineVtable,
     /// When the job was submitted, if the pool measures times.
     enqueued: Option<Instant>,
+    /// Opts out of the automatic `Send` and `Sync`, which the erased fields would
+    /// grant whatever `J` is: `Send` is granted by hand below, `Sync` not at all.
+    _not_auto: PhantomData<*mut ()>,
 }
 
-// SAFETY: `Inline` owns a `J: Job`, which is `Send`, and nothing else but plain data.
+// SAFETY: `Inline` owns a `J: Job`, which is `Send`, and nothing else but plain data
+// (a `&'static` vtable of plain functions and an `Option<Instant>`). It is not `Sync`:
+// `J` need not be, and nothing needs to share an `Inline` by reference.
 unsafe impl Send for Inline {}
 
 /// What an `Inline` needs to know of its job type.
@@ -574,6 +592,7 @@ impl Inline {
             data,
             vtable: &VtableOf::<J>::VTABLE,
             enqueued: if timed { Some(time::now()) } else { None },
+            _not_auto: PhantomData,
         })
     }
 
@@ -630,11 +649,11 @@ unsafe fn run_inline<J: Job>(
     match catch_unwind(AssertUnwindSafe(move || job.run(signal))) {
         Ok(v) => {
             stats.record(Outcome::Completed, enqueued, started);
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(v)));
+            drop_quietly(v);
         }
         Err(payload) => {
             stats.record(Outcome::Panicked, enqueued, started);
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+            drop_quietly(payload);
         }
     }
 }

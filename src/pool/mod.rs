@@ -76,9 +76,12 @@
 //! A job given to [`execute`](WorkerPool::execute) has no handle and so needs no
 //! result slot: if it fits in five words with at most a word's alignment (a closure
 //! capturing an `Arc` and a few integers does), it travels *inline* in the queue
-//! entry, its bytes next to two function pointers that run or drop it, and costs no
-//! allocation at all. The worker moves it out, runs it (catching a panic), counts
-//! the outcome and drops the result, as it would for a task. A bigger job gets a task
+//! entry, its bytes next to a pointer to a static table of its type's functions (run
+//! it, drop it, name its type), and costs no allocation at all. The worker moves it
+//! out, runs it (catching a panic), counts the outcome and drops the result, as it
+//! would for a task. Every drop of a job, a result or a panic payload on a worker or
+//! in `shutdown` goes through `drop_quietly`, which catches a panicking `Drop` and
+//! also one in the `Drop` of that panic's payload. A bigger job gets a task
 //! like any other. The allocation and the cross-thread free were a third of a
 //! trivial job's cost; every peer allocates per job.
 //!
@@ -149,7 +152,6 @@ use crate::wait;
 use core::fmt;
 use crossbeam_utils::CachePadded;
 use job::{detached, new_task, take_back, Outcome, Queued};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The default of [`Builder::sample_timing`]: one job in 32 is timed.
 pub const DEFAULT_TIMING_SAMPLE: u32 = 32;
@@ -733,7 +735,7 @@ fn work(shared: &Shared, rx: &Receiver<Queued>, me: usize) {
                     task.run(&shared.cancel, stats, detached);
                     // Our reference may be the last: an unjoined result is dropped
                     // here, and its `Drop` may panic. The worker survives that too.
-                    let _ = catch_unwind(AssertUnwindSafe(move || drop(task)));
+                    job::drop_quietly(task);
                 }
                 // Runs, records and drops the result, catching every panic.
                 Queued::Inline(job) => job.run(&shared.cancel, stats),
