@@ -25,7 +25,11 @@
 //!   `fetch_or(WRITE)` then returns `SKIP`, takes its value back and pushes again (its
 //!   push had not taken effect). A thread that finds a position at a boundary for
 //!   longer than a brief spin moves it on itself (under an epoch pin, below): the
-//!   thread whose job it was may be suspended.
+//!   thread whose job it was may be suspended. The price of not waiting: a scheduler
+//!   that suspends a pusher right after each of its claims, every time for longer
+//!   than the stealer's spin, makes stealers skip each of its pushes and return
+//!   `Retry` while that push never lands. Every call still returns; it takes that
+//!   adversarial timing on every single claim, which the spin makes rare.
 //! - Blocks are freed without a pin on the fast path. Claiming a slot keeps its block
 //!   alive until the slot is *finished* (`READ`: its value was taken, by the stealer or
 //!   by a skipped pusher); the finisher of a block's last slot checks every other
