@@ -254,3 +254,30 @@ fn threshold_exhaustion_races_an_enqueue() {
         assert_eq!(q.pop(), Some(2), "value stranded:\n{}", q.dump());
     });
 }
+
+/// The "empty" check a pop makes before taking a position must not read a `tail`
+/// older than the `head` and entry it read. The queue holds `[1]`; B pushes 2 then
+/// pops, A pops once. If B's pop returns 1, the queue held `[1]`, `[1, 2]`, then
+/// `[2]` while A ran: A must not answer `None`. With the check's `head` and entry
+/// loads Relaxed, loom finds two histories where it does (a consumed entry read with
+/// an older `tail`; a moved `head` read with an older entry). Bound 3: the failures
+/// need three preemptions.
+#[test]
+fn empty_check_sees_pushes_ordered_before_what_it_read() {
+    atomkit_loom_tests::loom_model(3, || {
+        let q = Arc::new(ArrayQueue::new(2));
+        q.push(1u64).unwrap();
+        let qa = q.clone();
+        let a = thread::spawn(move || qa.pop());
+        let qb = q.clone();
+        let b = thread::spawn(move || {
+            qb.push(2).unwrap();
+            qb.pop()
+        });
+        let ra = a.join().unwrap();
+        let rb = b.join().unwrap();
+        if rb == Some(1) {
+            assert_eq!(ra, Some(2), "A saw the queue empty; it never was");
+        }
+    });
+}

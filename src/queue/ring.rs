@@ -317,11 +317,16 @@ impl Ring {
     /// check saves when consumers poll an empty queue (or producers a full one).
     #[inline]
     fn looks_empty(&self) -> bool {
-        // Ordering: Relaxed for `head` and the entry: they only decide whether to
-        // read `tail`; a stale value makes the check answer `false` (go and take a
-        // position) or read `tail` needlessly, both safe.
-        let h = self.head.load(Ordering::Relaxed);
-        let (cycle, _, idx) = self.decode(self.entries[self.slot(h)].load(Ordering::Relaxed));
+        // Ordering: Acquire for both. The `tail` read below must not be older than
+        // what these two loads saw: if the entry was consumed (AcqRel `fetch_or`)
+        // by a thread that pushed before that pop, or `head` was moved (AcqRel FAA)
+        // by one that pushed before, those pushes' `tail` FAAs must be visible to
+        // the `tail` load, or the check calls a queue empty that never was. These
+        // Acquires synchronise with those RMWs and so order the pushes' FAAs before
+        // our `tail` load. (With Relaxed loads, loom finds both histories: a pop
+        // answering `None` while the queue held a value throughout.) Free on x86.
+        let h = self.head.load(Ordering::Acquire);
+        let (cycle, _, idx) = self.decode(self.entries[self.slot(h)].load(Ordering::Acquire));
         if cycle == self.cycle(h) && idx != bottom(self.order) {
             return false;
         }
