@@ -91,6 +91,13 @@ impl Side {
     /// Sleeps while the epoch is still `e`, at most until `until` gives up.
     pub(super) fn sleep(&self, e: u32, until: Until<'_>) {
         until.sleep(&self.epoch, e);
+        // Ordering: Acquire pairs with the Release bump in `wake`. A futex wake is
+        // not a synchronisation in the language's memory model: without this load a
+        // woken thread's retry could, on paper, miss the change that woke it (and
+        // then, giving up at its deadline or signal, leave it to a thread still
+        // asleep). Reading the bumped epoch here orders that change before the
+        // retry. One load, on the slow path only.
+        let _ = self.epoch.load(Ordering::Acquire);
     }
 
     /// The sleeper leaves.

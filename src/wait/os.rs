@@ -169,7 +169,11 @@ mod waitv {
                 libc::CLOCK_MONOTONIC,
             )
         };
-        if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        let refused = |e| matches!(e, libc::ENOSYS | libc::EPERM | libc::EINVAL);
+        if r < 0 && std::io::Error::last_os_error().raw_os_error().is_some_and(refused) {
+            // Not available (ENOSYS), denied by a seccomp filter (EPERM), or refused
+            // by a kernel that does not know the call's form (EINVAL): fall back for
+            // good, rather than return at once from every wait and spin.
             // Ordering: Relaxed, as above.
             SUPPORT.store(2, Ordering::Relaxed);
             return false;
