@@ -47,14 +47,20 @@
 //!   concurrent increments they return some value between the count when the call
 //!   started and the count when it returned (per key), and they may or may not see keys
 //!   inserted or removed during the call. Increments that completed before the call
-//!   started are always included.
+//!   started are always included. (A reset racing the read can make a hot key's sum
+//!   mix words read before the reset with words read after it.)
 //! - [`snapshot_and_reset`](CounterMap::snapshot_and_reset) is exact: every increment
 //!   is reported by exactly one reset (or by the `remove` of its key), never lost and
-//!   never counted twice, whatever runs concurrently. It is not an atomic cut across
-//!   keys: an increment racing a reset lands in this dump or the next.
+//!   never counted twice, whatever runs concurrently; only [`clear`](CounterMap::clear)
+//!   discards counts, by design. It is not an atomic cut across keys: an increment
+//!   racing a reset lands in this dump or the next.
 //! - An increment racing [`remove`](CounterMap::remove) of its key is either included
 //!   in the count `remove` returns, or it lands on a freshly inserted entry for the
-//!   key (the key comes back with that increment). It is never lost.
+//!   key (the key comes back with that increment; if the key cap is full by then, on
+//!   the overflow key). It is never lost.
+//! - A key type whose `Hash`, `Eq` or `Clone` calls into the *same* map can deadlock:
+//!   inserting a key runs them under its shard's lock. Other maps are fine, and so is
+//!   a key's `Drop`, which never runs under a lock.
 //! - Counts are kept modulo 2<sup>63</sup> (bit 63 of each count word is the
 //!   "removed" flag). A key counted 2<sup>63</sup> times between two resets wraps.
 //!
@@ -383,6 +389,12 @@ impl<K, S> Builder<K, S> {
 
     /// Sizes the map for `n` keys without growing.
     ///
+    /// # Panics
+    ///
+    /// [`build`](Self::build) panics if the tables for `n` keys (two slots per key,
+    /// rounded up to a power of two) would have more slots than `usize` counts, or
+    /// more bytes than an allocation may have.
+    ///
     /// # Examples
     ///
     /// ```
@@ -445,6 +457,10 @@ impl<K, S> Builder<K, S> {
 
     /// Builds the map.
     ///
+    /// # Panics
+    ///
+    /// If the [`capacity`](Self::capacity) asked for is too big to allocate.
+    ///
     /// # Examples
     ///
     /// ```
@@ -457,7 +473,11 @@ impl<K, S> Builder<K, S> {
             .shards
             .unwrap_or_else(|| (parallelism() * 4).next_power_of_two().min(256));
         let per_shard = self.capacity.div_ceil(shards);
-        let table = (per_shard * 2).next_power_of_two().max(MIN_TABLE);
+        let table = per_shard
+            .checked_mul(2)
+            .and_then(usize::checked_next_power_of_two)
+            .expect("counter map capacity too large: its table size overflows")
+            .max(MIN_TABLE);
         CounterMap {
             shards: (0..shards)
                 .map(|_| CachePadded::new(Shard::new(table)))
@@ -493,6 +513,11 @@ impl<K> CounterMap<K, DefaultHashBuilder> {
 
     /// An empty map sized for `n` keys.
     ///
+    /// # Panics
+    ///
+    /// If the tables for `n` keys are too big to allocate (see
+    /// [`Builder::capacity`]).
+    ///
     /// # Examples
     ///
     /// ```
@@ -522,6 +547,19 @@ impl<K> CounterMap<K, DefaultHashBuilder> {
 impl<K> Default for CounterMap<K, DefaultHashBuilder> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A key-cap slot taken for an insert: handed back if dropped, which happens only
+/// when the key's `to_owned` panics before the entry exists.
+struct Reservation<'a>(Option<&'a AtomicUsize>);
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if let Some(reserved) = self.0 {
+            // Ordering: Relaxed, as for the reservation itself.
+            reserved.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -719,7 +757,15 @@ where
                 reserved = true;
             }
         }
-        let e = shard.insert(st, Entry::new(hash, key.to_owned(), reserved), guard);
+        // A `to_owned` (the key's `Clone`) that panics must give the cap's slot back.
+        let owned = {
+            let cap = self.cap.as_ref().filter(|_| reserved);
+            let slot = Reservation(cap.map(|c| &*c.reserved));
+            let owned = key.to_owned();
+            core::mem::forget(slot);
+            owned
+        };
+        let e = shard.insert(st, Entry::new(hash, owned, reserved), guard);
         Resolved::Entry(e)
     }
 
@@ -1202,7 +1248,12 @@ where
         }
     }
 
-    /// The key this handle counts (the overflow key if the cap refused the original).
+    /// A clone of the key this handle counts (the overflow key if the cap refused the
+    /// original).
+    ///
+    /// A clone, not a reference: an [`add`](Self::add) through this handle after the
+    /// key was removed re-points the handle at a new entry and may free the old one,
+    /// key included, while a reference to it would still be in use.
     ///
     /// # Examples
     ///
@@ -1211,8 +1262,8 @@ where
     /// let m: CounterMap<String> = CounterMap::new();
     /// assert_eq!(m.counter("k").key(), "k");
     /// ```
-    pub fn key(&self) -> &K {
-        self.entry().key()
+    pub fn key(&self) -> K {
+        self.entry().key().clone()
     }
 }
 

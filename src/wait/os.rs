@@ -170,7 +170,11 @@ mod waitv {
             )
         };
         let refused = |e| matches!(e, libc::ENOSYS | libc::EPERM | libc::EINVAL);
-        if r < 0 && std::io::Error::last_os_error().raw_os_error().is_some_and(refused) {
+        if r < 0
+            && std::io::Error::last_os_error()
+                .raw_os_error()
+                .is_some_and(refused)
+        {
             // Not available (ENOSYS), denied by a seccomp filter (EPERM), or refused
             // by a kernel that does not know the call's form (EINVAL): fall back for
             // good, rather than return at once from every wait and spin.
