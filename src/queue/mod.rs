@@ -142,6 +142,9 @@
 //!   sequential queue does; crossbeam's queue has the same window but answers it
 //!   by making the `pop` wait. Histories that never fill the queue are
 //!   linearizable (checked in the shuttle tests).
+//! - `force_push` on a full queue is a `pop` then a `push`, two linearization
+//!   points: a racing `pop` can make it replace a value in a queue that was no
+//!   longer full (see its doc).
 //!
 //! ## Memory orderings
 //!
@@ -303,7 +306,13 @@ impl<T> ArrayQueue<T> {
     /// returns it.
     ///
     /// Linearizes as a [`pop`](Self::pop) followed by a [`push`](Self::push) when it
-    /// replaces. It is lock-free as long as fewer than `capacity` other operations
+    /// replaces, and those are two steps, not one: it decides to replace when it
+    /// finds the queue full, and a `pop` that completes between that check and its
+    /// own removal leaves it replacing in a queue that has room again (with `[a, b]`
+    /// full and a racing `pop` taking `a`, it can return `b` and leave `[c]`).
+    /// crossbeam's `force_push` replaces in one atomic step. Nothing is lost either
+    /// way: every value is popped, returned, or still queued. It is lock-free as long
+    /// as fewer than `capacity` other operations
     /// are suspended midway (each may hold one slot; with all of them held there is no
     /// slot to put the value in, and this call retries until one is let go).
     ///
