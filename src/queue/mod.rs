@@ -183,9 +183,12 @@
 //!   really stand for the fence (loom weakens them); that rests on the argument
 //!   above.
 //! - The emptiness check before a dequeue (invariant 6) loads `head` and the entry
-//!   `Relaxed` (they only decide whether to read `tail`; staleness makes it answer
-//!   "not empty", which is safe) and `tail` `Acquire`, like every other `tail`
-//!   read by a dequeuer.
+//!   `Acquire`, then `tail`. The Acquires synchronise with the RMWs that wrote what
+//!   they read (the `head` FAA and the consuming `fetch_or`, both `AcqRel`), so every
+//!   push ordered before those is ordered before the `tail` load: the check never
+//!   pairs a new `head` or entry with an older `tail`. With either load `Relaxed`,
+//!   the loom model `empty_check_sees_pushes_ordered_before_what_it_read` finds a
+//!   pop answering `None` while the queue held a value throughout.
 //! - Resets are `swap`s rather than stores: equivalent on hardware, but loom 0.7
 //!   can order a plain store before a read-modify-write that the storing thread
 //!   already read from (a coherence violation in the model), which showed up as
