@@ -47,9 +47,13 @@
 //! state word, and from then on every other acquirer, the lock-free fast path and
 //! [`try_acquire`](Semaphore::try_acquire) included, treats the semaphore as empty.
 //! Released permits pile up until the hungry waiter's request fits; it takes them
-//! and clears the bit. At most one waiter is hungry at a time. The bound: a waiter
-//! waits at most 1 ms plus however long the current holders keep the permits it
-//! needs (plus, if another waiter is hungry already, that waiter's turn first).
+//! and clears the bit. At most one waiter is hungry at a time. The bound: once
+//! hungry, a waiter waits at most however long the current holders keep the permits
+//! it needs. Turning hungry is a race among the waiters that qualify, though: each
+//! time the bit clears, another long waiter may win it first, so a big
+//! `acquire_many` behind a stream of long-waiting `acquire()` callers takes turns
+//! with them rather than going next. (The 512th and later concurrent waiters,
+//! beyond the state word's waiter count, never turn hungry.)
 //! The price is paid only under starvation: while nobody is hungry the fast path
 //! is untouched. As with any fair semaphore, a request for more permits than will
 //! ever be free blocks the others once it turns hungry; give it a timeout.
@@ -741,6 +745,12 @@ impl Semaphore {
         // Ordering: Acquire, only so that a `Closed` seen here is ordered after the
         // closer's writes; the CAS below revalidates the rest.
         let mut s = self.state.load(Ordering::Acquire);
+        if n == 0 {
+            // Nothing to take and no turn to wait for: only a close refuses. (Waiting
+            // behind a hungry waiter would make a zero-permit caller a sleeper that no
+            // wake rule accounts for.)
+            return if s & CLOSED != 0 { Err(s) } else { Ok(()) };
+        }
         loop {
             if s & (CLOSED | HUNGRY) != 0 || permits(s) < n {
                 return Err(s);
