@@ -802,3 +802,32 @@ mod injector_suspended_at_any_instruction {
         o.assert_wedged("crossbeam-deque's Injector");
     }
 }
+
+/// Big items are stolen without putting a chunk of them on the stack: 64 KiB items
+/// stolen one by one and in batches from a thread with a 1 MiB stack (a chunk of 32
+/// of them would need 2 MiB).
+#[test]
+#[cfg_attr(miri, ignore = "Miri does not model the stack's size")]
+fn big_items_steal_without_overflowing_the_stack() {
+    const BIG: usize = 64 * 1024;
+    let w = Worker::<Box<[u8; BIG]>>::new_fifo();
+    let raw = Worker::<[u8; BIG]>::new_fifo();
+    for i in 0..4u8 {
+        w.push(Box::new([i; BIG]));
+    }
+    raw.push([7; BIG]);
+    raw.push([8; BIG]);
+    let (s, rs) = (w.stealer(), raw.stealer());
+    thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(move || {
+            assert_eq!(s.steal().success().map(|b| b[0]), Some(0));
+            assert_eq!(rs.steal().success().map(|b| b[0]), Some(7));
+            let dest = Worker::new_fifo();
+            assert!(rs.steal_batch(&dest).is_success());
+            assert_eq!(dest.pop().map(|b| b[0]), Some(8));
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}

@@ -22,6 +22,10 @@ pub(super) const MIN_CAP: usize = 2;
 /// Items a steal reads (and releases) before handing them on.
 const CHUNK: usize = 32;
 
+/// Items bigger than this (bytes) are stolen one at a time, without a chunk: 32 of
+/// them would put more than 4 KiB on the stealer's stack.
+const BIG_ITEM: usize = 128;
+
 /// Largest buffer: lengths must stay below half the index space (I6).
 pub(super) const MAX_CAP: usize = 1 << 30;
 
@@ -825,6 +829,40 @@ impl<T> Inner<T> {
         // the chunk not yet handed over are leaked, never dropped twice, and so are the
         // items of later chunks: claimed but never read, their slots stay stamped as
         // taken, so the owner copies the deque into a new buffer when it laps them.
+        if size_of::<T>() > BIG_ITEM {
+            // Big items go one at a time: a chunk of them would not fit on the stack.
+            for k in 0..n {
+                let i = h.wrapping_add(k);
+                // SAFETY: as in `hand_over`: claimed in generation `g`, not yet released.
+                let item = unsafe { Buffer::read_in(slots, i) };
+                buf.release(i);
+                sink(item);
+            }
+        } else {
+            // SAFETY: we claimed `[h, h + n)` in generation `g`, the generation of
+            // `buf`, whose slots `slots` are, and released none of them.
+            unsafe { Self::hand_over(buf, slots, h, n, &mut sink) };
+        }
+        drop(guard);
+        Steal::Success(n as usize)
+    }
+
+    /// Reads and releases the claimed slots `[h, h + n)` a chunk at a time, handing the
+    /// items to `sink` after each chunk. A function of its own, so that its chunk
+    /// array is on the stack only when it runs (never for big items).
+    ///
+    /// # Safety
+    ///
+    /// The caller claimed `[h, h + n)` in the generation of `buf`, whose slots
+    /// `slots` are, and has released none of them.
+    #[inline]
+    unsafe fn hand_over(
+        buf: &Buffer<T>,
+        slots: &[Slot<T>],
+        h: u32,
+        n: u32,
+        sink: &mut impl FnMut(T),
+    ) {
         let mut k = 0;
         while k < n {
             let m = (n - k).min(CHUNK as u32);
@@ -843,7 +881,5 @@ impl<T> Inner<T> {
             }
             k += m;
         }
-        drop(guard);
-        Steal::Success(n as usize)
     }
 }

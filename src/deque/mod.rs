@@ -131,9 +131,14 @@
 //!    a stealer still reading a replaced buffer keeps it alive.
 //! 6. (wrap-around) `bottom - h` never exceeds the capacity, at most 2^30, so every
 //!    difference of two indices fits an `i32` and `wrapping_sub` gives the distance.
-//!    (A stealer stalled between its load of `heads` and its claim for 2^32 buffer
-//!    replacements *and* index wrap-arounds could be fooled by a repeated `(g, h)`;
-//!    that takes billions of operations while it sleeps.)
+//!    A known limit: the heads word packs a 32-bit `h` with a 32-bit `g`, so a
+//!    stealer stalled between its load of `heads` and its claim CAS while the owner
+//!    brings back the same `(g, h)` has its CAS succeed on a stale view. Either of
+//!    two things does it: 2<sup>32</sup> takes from the top with no resize (a FIFO
+//!    owner popping and pushing without pause does that in tens of seconds), or
+//!    2<sup>32</sup> buffer replacements. The stealer then takes an item the owner
+//!    already took, or reads a retired buffer. crossbeam-deque's 64-bit indices make
+//!    the window far longer; widening ours needs a wider CAS or a new encoding.
 //! 7. (growth and shrinking) A push whose slot is not free replaces the buffer: twice
 //!    as large when `bottom - h` reached the capacity, the same size when only a
 //!    stalled reader holds the slot. A pop halves it when `bottom - h` is at most a
@@ -142,7 +147,8 @@
 //! A steal is one CAS to claim and one Release store to the stamp. A batch steal from
 //! a LIFO worker claims one index at a time, each behind its own fence (a compiler
 //! fence on x86_64), because the owner pops without a CAS; from a FIFO worker, whose
-//! owner claims with a CAS too, it claims the whole range in one CAS. A batch is at most half the items (rounded up),
+//! owner claims with an atomic `fetch_add` on the same word (and never lowers
+//! `bottom`), it claims the whole range in one CAS. A batch is at most half the items (rounded up),
 //! at most the limit (32 by default) and at most the room in a bounded destination.
 //!
 //! Progress: push and pop are wait-free apart from the buffer copy on a resize and
@@ -655,7 +661,12 @@ impl<T> Worker<T> {
     }
 
     /// Pushes an item unless a bounded worker is full; then hands it back. Always
-    /// succeeds on an unbounded worker.
+    /// succeeds on an unbounded worker below 2<sup>30</sup> items.
+    ///
+    /// # Panics
+    ///
+    /// As [`push`](Self::push), if an unbounded worker would hold more than
+    /// 2<sup>30</sup> items.
     ///
     /// # Errors
     ///
