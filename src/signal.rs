@@ -62,9 +62,13 @@
 //! 4. A node's slot in its parent is freed when the child's last handle drops;
 //!    freed slots are reused, so a long-lived parent holds at most as many slots as
 //!    it ever had live children at once.
-//! 5. Closing a tree walks it with an explicit stack: O(N) for N open descendants,
-//!    no recursion. A descendant already closed is skipped together with its subtree,
-//!    which its own closer is responsible for.
+//! 5. Closing a tree walks it with an explicit stack: O(N) for N linked descendants,
+//!    no recursion, in two passes: close every node reachable through the links
+//!    (going on into nodes found closed already, whose own closer may not have
+//!    reached their children yet), then unlink the children of every node visited.
+//!    Nothing is unlinked until the whole subtree below it is closed, so when any
+//!    `close` returns, every descendant is closed, whichever closer got there first.
+//!    A node whose close has finished has no links left, so walking into it is O(1).
 //!
 //! A deadline closes the signal lazily: `is_closed`, `cause` and the waits compare
 //! the clock with it (a vDSO call on Linux, no syscall) and, once it has passed, close
@@ -164,8 +168,9 @@ impl Node {
                 return false;
             }
             // Ordering: AcqRel on success: Release pairs with the Acquire loads in
-            // `Signal::is_closed`, `cause` and `wait_inner`; Acquire keeps the
-            // children lock taken next after this point. Relaxed on failure: we retry.
+            // `Signal::is_closed`, `cause` and `wait_inner`. The Acquire half is not
+            // needed for invariant 2 (program order and the children lock give it);
+            // it is free on x86. Relaxed on failure: we retry.
             match self.state.compare_exchange_weak(
                 s,
                 s | CLOSED | cause,
@@ -196,20 +201,44 @@ impl Node {
         }
     }
 
-    /// Closes this node and every open descendant (invariant 5). True if this call
-    /// closed this node.
+    /// Closes this node and every open descendant (invariant 5), also when another
+    /// thread is closing part of the tree: when this returns, every descendant is
+    /// closed. True if this call closed this node.
+    ///
+    /// Two passes. The first closes every node reachable through the children links,
+    /// going on into nodes found closed already (their closer may not have reached
+    /// their children yet). Nothing is unlinked during it, so another closer's walk
+    /// reaches the same nodes. The second unlinks the children of every node visited:
+    /// all closed by then, so a walk that finds a node's links gone afterwards has
+    /// nothing left to close below it.
     fn close_tree(this: &Arc<Node>, cause: u32) -> bool {
-        if !this.try_close(cause) {
-            return false;
-        }
-        let mut stack = Vec::new();
-        Node::take_children_into(this, &mut stack);
+        let closed = this.try_close(cause);
+        let mut visited = Vec::new();
+        let mut stack = vec![Arc::clone(this)];
         while let Some(node) = stack.pop() {
-            if node.try_close(cause) {
-                Node::take_children_into(&node, &mut stack);
+            let before = stack.len();
+            stack.extend(lock(&node.children).slots.iter().flatten().cloned());
+            for child in &stack[before..] {
+                let cause = if child.deadline_passed() {
+                    DEADLINE
+                } else {
+                    cause
+                };
+                child.try_close(cause);
             }
+            visited.push(node);
         }
-        true
+        let mut unlinked = Vec::new();
+        for node in &visited {
+            Node::take_children_into(node, &mut unlinked);
+        }
+        closed
+    }
+
+    /// Whether the node has a deadline and it has passed (one clock read if it has
+    /// one).
+    fn deadline_passed(&self) -> bool {
+        self.deadline.is_some_and(|d| time::now() >= d)
     }
 
     /// Loads the state, first closing the node if its deadline has passed.
@@ -337,7 +366,13 @@ impl Signal {
 
     /// Closes the signal and all its open descendants, waking every waiter. Returns
     /// `true` only for the call that closed it; later calls (and calls racing the
-    /// winner) return `false`.
+    /// winner) return `false`. When it returns, every descendant is closed, also if
+    /// another thread's close of part of the tree is still under way.
+    ///
+    /// A signal whose deadline has passed was closed by it (cause
+    /// [`DeadlineExceeded`](Cause::DeadlineExceeded)), whether or not anyone looked
+    /// yet: `close` then returns `false` and the cause stays. Likewise a descendant
+    /// whose own deadline has passed is closed with that cause, not this one.
     ///
     /// # Examples
     ///
@@ -348,6 +383,10 @@ impl Signal {
     /// assert!(s.is_closed());
     /// ```
     pub fn close(&self) -> bool {
+        if self.node.deadline_passed() {
+            Node::close_tree(&self.node, DEADLINE);
+            return false;
+        }
         Node::close_tree(&self.node, 0)
     }
 
@@ -516,8 +555,9 @@ impl Signal {
         }
     }
 
-    /// Creates a child: it closes when this signal closes (with the same cause), never
-    /// the reverse. A child of a closed signal starts closed. Dropping every handle to
+    /// Creates a child: it closes when this signal closes (with the same cause,
+    /// unless the child is closed already or its own deadline has passed), never the
+    /// reverse. A child of a closed signal starts closed. Dropping every handle to
     /// a child unlinks it from its parent.
     ///
     /// # Examples

@@ -307,3 +307,21 @@ fn debug_and_display() {
     assert_eq!(Cause::Closed.to_string(), "signal closed");
     assert_eq!(Cause::DeadlineExceeded.to_string(), "deadline exceeded");
 }
+
+/// A deadline that has passed closed the signal, whether or not anyone looked yet:
+/// a later `close` reports it did not close it and leaves the cause alone, and a
+/// parent's close leaves a child whose own deadline passed with that cause.
+#[test]
+fn a_passed_deadline_keeps_its_cause_through_later_closes() {
+    let p = Signal::with_timeout(Duration::from_millis(5));
+    let c = p.child();
+    let q = Signal::new();
+    let k = q.child_with_timeout(Duration::from_millis(5));
+    thread::sleep(Duration::from_millis(20));
+    assert!(!p.close(), "the deadline closed it, not this call");
+    assert_eq!(p.cause(), Some(Cause::DeadlineExceeded));
+    assert_eq!(c.cause(), Some(Cause::DeadlineExceeded));
+    assert!(q.close());
+    assert_eq!(q.cause(), Some(Cause::Closed));
+    assert_eq!(k.cause(), Some(Cause::DeadlineExceeded));
+}

@@ -159,3 +159,29 @@ fn close_publishes_prior_writes() {
         t.join().unwrap();
     });
 }
+
+/// Two closes of one tree racing: `r.close()` from this thread, `c.close()` (c is
+/// r's child) from another. Whichever gets to `c` first, when `r.close()` returns,
+/// `c`'s child `g` is closed too, even if the other close has closed `c` and not yet
+/// reached `g`.
+#[test]
+fn close_returns_with_every_descendant_closed() {
+    model(|| {
+        let r = Signal::new();
+        let c = r.child();
+        let g = c.child();
+        let t = {
+            let c = c.clone();
+            thread::spawn(move || {
+                c.close();
+            })
+        };
+        r.close();
+        assert!(
+            g.is_closed(),
+            "close() returned with a descendant still open"
+        );
+        t.join().unwrap();
+        assert_eq!(g.cause(), Some(Cause::Closed));
+    });
+}
