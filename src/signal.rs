@@ -50,15 +50,15 @@
 //! Invariants:
 //!
 //! 1. `CLOSED` and `DEADLINE` are set once, together, by one compare-and-swap, and
-//!    never cleared; so `close` returns `true` exactly once and the cause never
-//!    changes.
+//!    never cleared; so `close` returns `true` at most once (never, if the deadline
+//!    closed the signal first) and the cause never changes.
 //! 2. A child is linked into its parent's slots only while holding the parent's
 //!    children lock and seeing the parent open; `close` sets `CLOSED` before it takes
 //!    that lock and empties the slots. So a child is either created closed or found
 //!    by the parent's close: never left open (the race of `child()` with `close()`).
-//! 3. A child's deadline is never later than its parent's, so a parent that closes
-//!    lazily at its deadline never needs to visit its children: they pass the same
-//!    deadline.
+//! 3. A child's deadline is never later than its parent's, so when a parent's
+//!    deadline passes, its children's have passed too: the walk of a deadline close
+//!    gives them the same cause, and a child that looks first closes itself.
 //! 4. A node's slot in its parent is freed when the child's last handle drops;
 //!    freed slots are reused, so a long-lived parent holds at most as many slots as
 //!    it ever had live children at once.
@@ -213,18 +213,27 @@ impl Node {
     /// nothing left to close below it.
     fn close_tree(this: &Arc<Node>, cause: u32) -> bool {
         let closed = this.try_close(cause);
+        if lock(&this.children).slots.iter().all(Option::is_none) {
+            // No links: nothing below to close (the common case of a leaf, or of a
+            // node whose close has finished). No allocation.
+            return closed;
+        }
         let mut visited = Vec::new();
         let mut stack = vec![Arc::clone(this)];
         while let Some(node) = stack.pop() {
             let before = stack.len();
             stack.extend(lock(&node.children).slots.iter().flatten().cloned());
             for child in &stack[before..] {
-                let cause = if child.deadline_passed() {
-                    DEADLINE
-                } else {
-                    cause
-                };
-                child.try_close(cause);
+                // Ordering: Relaxed; only skips the clock read for a closed child
+                // (`try_close` rechecks with its CAS).
+                if child.state.load(Ordering::Relaxed) & CLOSED == 0 {
+                    let cause = if child.deadline_passed() {
+                        DEADLINE
+                    } else {
+                        cause
+                    };
+                    child.try_close(cause);
+                }
             }
             visited.push(node);
         }

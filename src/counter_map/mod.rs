@@ -1253,7 +1253,8 @@ where
     ///
     /// A clone, not a reference: an [`add`](Self::add) through this handle after the
     /// key was removed re-points the handle at a new entry and may free the old one,
-    /// key included, while a reference to it would still be in use.
+    /// key included, while a reference to it would still be in use. (The same holds
+    /// for a key whose `Clone` counts through this very handle: don't.)
     ///
     /// # Examples
     ///

@@ -825,7 +825,9 @@ impl<T> Inner<T> {
         // Read and release the claimed slots a chunk at a time *before* handing the
         // items to `sink` (which may be slow: a batch pushes into another deque), so
         // that the slots are free again as soon as possible (I2, I7: an owner that
-        // laps an unreleased slot copies the deque). If `sink` panics, the items of
+        // laps an unreleased slot copies the deque). Big items go one at a time
+        // instead: each is released before it is handed on, the later ones only after
+        // the earlier ones' `sink` calls. If `sink` panics, the items of
         // the chunk not yet handed over are leaked, never dropped twice, and so are the
         // items of later chunks: claimed but never read, their slots stay stamped as
         // taken, so the owner copies the deque into a new buffer when it laps them.

@@ -109,7 +109,8 @@ mod waitv {
         reserved: u32,
     }
 
-    /// 0: not tried yet, 1: works, 2: the kernel lacks it (ENOSYS).
+    /// 0: not tried yet, 1: works, 2: not available (ENOSYS), denied (EPERM) or
+    /// refused (EINVAL): every call falls back.
     static SUPPORT: AtomicU8 = AtomicU8::new(0);
 
     /// Whether a call has reached the kernel.
