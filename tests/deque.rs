@@ -808,6 +808,10 @@ mod injector_suspended_at_any_instruction {
 /// of them would need 2 MiB).
 #[test]
 #[cfg_attr(miri, ignore = "Miri does not model the stack's size")]
+#[cfg_attr(
+    atomkit_tsan,
+    ignore = "ThreadSanitizer's instrumented frames need far more stack for the same moves"
+)]
 fn big_items_steal_without_overflowing_the_stack() {
     const BIG: usize = 64 * 1024;
     let w = Worker::<Box<[u8; BIG]>>::new_fifo();
