@@ -188,13 +188,19 @@ impl Iterator for Backoff {
         self.left -= 1;
         let d = self.next;
         // Saturate at the cap; `try_from_secs_f64` fails on overflow, never panics.
-        self.next = Duration::try_from_secs_f64(d.as_secs_f64() * self.factor)
-            .map_or(self.cap, |n| n.min(self.cap));
+        // A zero delay stays zero whatever the factor (0 x infinity is NaN).
+        self.next = if d.is_zero() {
+            d
+        } else {
+            Duration::try_from_secs_f64(d.as_secs_f64() * self.factor)
+                .map_or(self.cap, |n| n.min(self.cap))
+        };
         if self.jitter == 0.0 {
             return Some(d);
         }
         let cut = self.jitter * self.unit();
-        Some(d.mul_f64(1.0 - cut))
+        // Never above `d`; and no panic where rounding lands just past `Duration::MAX`.
+        Some(Duration::try_from_secs_f64(d.as_secs_f64() * (1.0 - cut)).map_or(d, |j| j.min(d)))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -249,6 +255,28 @@ mod tests {
             .max_attempts(4);
         let v: Vec<_> = b.collect();
         assert_eq!(v, [Duration::from_secs(1), Duration::MAX, Duration::MAX]);
+    }
+
+    #[test]
+    fn the_longest_delays_with_jitter_never_panic() {
+        // Rounding `Duration::MAX * (1 - tiny)` lands past `Duration::MAX`.
+        let b = Backoff::new(Duration::MAX).jitter(1e-17).max_attempts(4);
+        assert!(b.into_iter().all(|d| d > Duration::ZERO));
+        let b = Backoff::new(Duration::from_secs(1))
+            .factor(f64::MAX)
+            .cap(Duration::MAX)
+            .jitter(1e-17)
+            .max_attempts(4);
+        assert_eq!(b.count(), 3);
+    }
+
+    #[test]
+    fn a_zero_delay_stays_zero_whatever_the_factor() {
+        let b = Backoff::new(Duration::ZERO)
+            .factor(f64::INFINITY)
+            .jitter(0.0)
+            .max_attempts(4);
+        assert_eq!(b.collect::<Vec<_>>(), [Duration::ZERO; 3]);
     }
 
     #[test]

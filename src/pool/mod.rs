@@ -225,9 +225,11 @@ fn nanos(d: Duration) -> u64 {
 }
 
 std::thread_local! {
-    /// Submits made by this thread, for sampling which jobs to time. A plain
-    /// per-thread counter: the sampling needs no shared write.
-    static SUBMITS: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+    /// This thread's random state (xorshift32; 0 until first used) for choosing which
+    /// jobs to time: per thread, so the sampling needs no shared write; random, not a
+    /// counter, so a thread that submits to several pools in turn (or a fast and a
+    /// slow job in turn) does not always time the same pool's (or kind of) jobs.
+    static SAMPLER: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
 }
 
 /// What the pool's threads share.
@@ -255,10 +257,18 @@ impl Shared {
         match self.sample {
             0 => false,
             1 => true,
-            n => SUBMITS.with(|c| {
-                let k = c.get().wrapping_add(1);
-                c.set(k);
-                k % n == 0
+            n => SAMPLER.with(|c| {
+                let mut x = c.get();
+                if x == 0 {
+                    // Seeded from the cell's address: differs between live threads.
+                    x = (c as *const core::cell::Cell<u32>).addr() as u32 | 1;
+                }
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                c.set(x);
+                // True with probability 1/n (Lemire's multiply-shift range reduction).
+                (u64::from(x) * u64::from(n)) >> 32 == 0
             }),
         }
     }
@@ -624,8 +634,10 @@ impl Builder {
     /// [`DEFAULT_TIMING_SAMPLE`]); `1` times every job, `0` none. A timed job costs
     /// three clock reads (tens of ns each on some machines), so the default samples;
     /// [`PoolMetrics::total_wait`] and [`total_run`](PoolMetrics::total_run) are then
-    /// the sampled sums scaled up to all started jobs (exact with `1`). The choice is
-    /// made per submitting thread, by a counter of its own: no shared write.
+    /// the sampled sums scaled up to all started jobs (exact with `1`). Each job is
+    /// timed with probability `1 / every`, drawn by the submitting thread from a
+    /// random state of its own: no shared write, and no bias from the order of
+    /// submits.
     ///
     /// # Examples
     ///
@@ -648,8 +660,9 @@ impl Builder {
     ///
     /// [`BuildError::NoWorkers`] for 0 workers, [`BuildError::TooManyWorkers`] above
     /// [`MAX_WORKERS`], [`BuildError::CapacityTooLarge`] above
-    /// [`MAX_QUEUE_CAPACITY`], [`BuildError::Spawn`] if the OS refuses a thread (the
-    /// workers already started then exit on their own).
+    /// [`MAX_QUEUE_CAPACITY`], [`BuildError::BadThreadName`] for a name prefix with a
+    /// NUL byte, [`BuildError::Spawn`] if the OS refuses a thread (the workers already
+    /// started then exit on their own).
     ///
     /// # Examples
     ///
@@ -673,11 +686,15 @@ impl Builder {
         if self.capacity > MAX_QUEUE_CAPACITY {
             return Err(BuildError::CapacityTooLarge(self.capacity));
         }
+        if self.name.contains('\0') {
+            return Err(BuildError::BadThreadName(self.name));
+        }
         let (tx, rx) = channel::bounded::<Queued>(self.capacity);
         let shared = Arc::new(Shared {
             cancel: Signal::new(),
             stopping: Signal::new(),
-            // Counted up front; a worker that fails to spawn is subtracted below.
+            // Counted up front. If a spawn fails, `build` fails and nothing waits on
+            // this count again.
             live: AtomicU32::new(workers as u32),
             stats: (0..workers)
                 .map(|_| CachePadded::new(WorkerStats::new()))
@@ -1197,17 +1214,23 @@ impl WorkerPool {
         }
     }
 
-    /// Builds the report; joins the worker threads if they have all exited (else
-    /// leaves them to finish on their own).
+    /// Builds the report. The worker threads are not joined: a worker that has
+    /// counted itself out of `live` may still be running thread-local destructors
+    /// (a job's), and joining would wait for them past the caller's deadline (even a
+    /// `JoinHandle::is_finished` worker: it reports the closure's return, not the
+    /// thread's end). They end on their own. Under the model checkers, whose threads
+    /// must all be joined, exited workers are joined.
     fn finish(mut self, start: Instant, exited: bool) -> ShutdownReport {
+        #[cfg(any(atomkit_loom, atomkit_shuttle))]
         if exited {
             for t in self.threads.drain(..) {
                 // A worker never panics (jobs' panics are caught), so join succeeds.
                 let _ = t.join();
             }
-        } else {
-            self.threads.clear();
         }
+        #[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
+        let _ = exited;
+        self.threads.clear();
         let m = self.metrics();
         ShutdownReport {
             completed: m.completed,
@@ -1385,6 +1408,8 @@ pub enum BuildError {
     CapacityTooLarge(usize),
     /// The OS refused to start a worker thread (its message).
     Spawn(String),
+    /// The thread-name prefix contains a NUL byte, which thread names cannot hold.
+    BadThreadName(String),
 }
 
 impl fmt::Display for BuildError {
@@ -1399,6 +1424,9 @@ impl fmt::Display for BuildError {
                 "queue capacity {c} exceeds the maximum of {MAX_QUEUE_CAPACITY}"
             ),
             BuildError::Spawn(e) => write!(f, "could not start a worker thread: {e}"),
+            BuildError::BadThreadName(n) => {
+                write!(f, "thread name prefix {n:?} contains a NUL byte")
+            }
         }
     }
 }

@@ -6,10 +6,11 @@
 //! - **std**: untimed waits go through `atomic-wait` (futex on Linux, `WaitOnAddress`
 //!   on Windows, `ulock` on macOS, `_umtx_op` on FreeBSD). Timed waits on Linux and
 //!   Android call `futex(FUTEX_WAIT_PRIVATE)` with a relative timeout themselves,
-//!   because `atomic-wait` has no timed form. On other platforms a timed wait polls:
-//!   it sleeps in slices that grow from 50 µs to 1 ms and rechecks the word, which is
-//!   correct (a caller only ever sees a spurious wake-up) but wakes later than a
-//!   futex would.
+//!   because `atomic-wait` has no timed form. On the other platforms `atomic-wait`
+//!   supports, a timed wait polls: it sleeps in slices that grow from 50 µs to 1 ms
+//!   and rechecks the word, which is correct (a caller only ever sees a spurious
+//!   wake-up) but wakes later than a futex would. Those are the platforms the crate
+//!   builds on: Linux, Android, Windows, macOS and iOS, FreeBSD.
 //! - **loom / shuttle**: a registry of sleepers keyed by address, fresh for every
 //!   model execution. `wait` compares the word and enqueues itself under the
 //!   registry's lock, exactly as the kernel does under its hash-bucket lock, then
@@ -24,7 +25,8 @@
 //! 2. **Compare, then sleep, atomically.** `wait(a, v)` sleeps only if `a` still holds
 //!    `v` at the moment it enqueues, so a waker that changes the word and then wakes
 //!    can never be missed. Every protocol in atomkit puts its "someone sleeps" flag in
-//!    the same word it waits on, or pairs them through a `SeqCst` fence.
+//!    the same word it waits on, pairs them through a `SeqCst` fence, or (the
+//!    channel) orders them by read-modify-writes on shared stripe words.
 //! 3. **Wakers never touch freed memory.** The wake functions take a raw pointer and
 //!    never dereference it: the kernel only hashes the address. The pattern every
 //!    primitive follows is: (a) learn whether anyone sleeps from the *same* atomic

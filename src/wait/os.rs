@@ -80,10 +80,12 @@ pub(super) fn wait_until(atom: &AtomicU32, expected: u32, deadline: Instant) {
 
 /// `futex_waitv(2)` (Linux 5.16+) is used on these targets; elsewhere, on an older
 /// kernel and under Miri (which does not emulate it), [`wait_either`] falls back to
-/// polling the second word.
+/// polling the second word. Not on Android: its apps' seccomp filter kills the
+/// process (SIGSYS) for a system call it does not allow, rather than failing it, so
+/// there is no trying it safely.
 #[cfg(all(
     not(miri),
-    any(target_os = "linux", target_os = "android"),
+    target_os = "linux",
     any(
         all(target_arch = "x86_64", target_pointer_width = "64"),
         target_arch = "aarch64",
@@ -194,7 +196,7 @@ mod waitv {
 /// The targets without `futex_waitv`: every call falls back.
 #[cfg(not(all(
     not(miri),
-    any(target_os = "linux", target_os = "android"),
+    target_os = "linux",
     any(
         all(target_arch = "x86_64", target_pointer_width = "64"),
         target_arch = "aarch64",
