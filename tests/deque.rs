@@ -786,7 +786,8 @@ mod injector_suspended_at_any_instruction {
             300,
             Duration::from_secs(10),
         );
-        o.assert_never_wedged("atomkit Injector", 300);
+        // 200 pushes and a steal after each; the victim's claimed slot is skipped.
+        o.assert_never_wedged("atomkit Injector", 300, 300);
     }
 
     /// crossbeam-deque: a suspension between a push's claim and its write leaves a

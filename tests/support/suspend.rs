@@ -45,18 +45,28 @@ pub(crate) struct Outcome {
     pub(crate) parked: u32,
     pub(crate) wedged: u32,
     pub(crate) moved: u64,
+    /// The least that one job which finished in time counted as done.
+    pub(crate) fewest: u64,
 }
 
 impl Outcome {
     /// Prints the outcome for `name` and checks that every one of `trials`
-    /// suspensions happened and none left the other thread unable to finish.
-    pub(crate) fn assert_never_wedged(&self, name: &str, trials: u32) {
+    /// suspensions happened, none left the other thread unable to finish, and every
+    /// job got at least `least` done while the victim was suspended (finishing by
+    /// giving up, with nothing done, is not progress).
+    pub(crate) fn assert_never_wedged(&self, name: &str, trials: u32, least: u64) {
         eprintln!(
-            "{name}: victim suspended {} times, other thread wedged {} times, {} done",
-            self.parked, self.wedged, self.moved
+            "{name}: victim suspended {} times, other thread wedged {} times, {} done, \
+             at least {} per job",
+            self.parked, self.wedged, self.moved, self.fewest
         );
         assert_eq!(self.parked, trials);
         assert_eq!(self.wedged, 0, "a suspended thread blocked another one");
+        assert!(
+            self.fewest >= least,
+            "a job got only {} done while the victim was suspended",
+            self.fewest
+        );
     }
 
     /// Prints the outcome for `name` and checks that at least one suspension left
@@ -109,6 +119,7 @@ pub(crate) fn run(
         parked: 0,
         wedged: 0,
         moved: 0,
+        fewest: u64::MAX,
     };
     let mut x = 0x2545_F491_4F6C_DD1Du64;
     for _ in 0..trials {
@@ -141,7 +152,11 @@ pub(crate) fn run(
         };
         let finished = rx.recv_timeout(patience).is_ok();
         RELEASE.store(true, Ordering::SeqCst);
-        out.moved += worker.join().unwrap();
+        let done = worker.join().unwrap();
+        out.moved += done;
+        if finished {
+            out.fewest = out.fewest.min(done);
+        }
         while PARKED.load(Ordering::SeqCst) {
             thread::yield_now();
         }
