@@ -569,38 +569,36 @@ enum DequeOp {
     Pop,
     Steal,
     /// A batch steal with this limit that took this many items in all (filled in
-    /// from the result before checking): returns the oldest and how many went to
-    /// the thief's own queue.
+    /// from the result before checking): returns the oldest and, oldest first, the
+    /// items that went to the thief's own queue.
     StealBatch(usize, usize),
 }
 
 impl lincheck::Model for DequeModel {
     type Op = DequeOp;
-    type Ret = (Option<u32>, usize);
-    fn step(&mut self, op: &DequeOp) -> (Option<u32>, usize) {
+    type Ret = (Option<u32>, Vec<u32>);
+    fn step(&mut self, op: &DequeOp) -> (Option<u32>, Vec<u32>) {
         match op {
             DequeOp::Push(v) => {
                 self.items.push_back(*v);
-                (None, 0)
+                (None, Vec::new())
             }
-            DequeOp::Pop if self.fifo => (self.items.pop_front(), 0),
-            DequeOp::Pop => (self.items.pop_back(), 0),
-            DequeOp::Steal => (self.items.pop_front(), 0),
+            DequeOp::Pop if self.fifo => (self.items.pop_front(), Vec::new()),
+            DequeOp::Pop => (self.items.pop_back(), Vec::new()),
+            DequeOp::Steal => (self.items.pop_front(), Vec::new()),
             DequeOp::StealBatch(limit, took) => {
                 // A batch takes at least one item (if any) and at most half (rounded
                 // up) and at most `limit`: any such count is a correct answer.
                 let most = self.items.len().div_ceil(2).min(*limit);
                 if self.items.is_empty() {
-                    return (None, 0);
+                    return (None, Vec::new());
                 }
                 if *took == 0 || *took > most {
-                    return (None, usize::MAX); // matches no recorded result
+                    return (None, vec![u32::MAX]); // matches no recorded result
                 }
                 let first = self.items.pop_front();
-                for _ in 1..*took {
-                    self.items.pop_front();
-                }
-                (first, took - 1)
+                let rest = (1..*took).filter_map(|_| self.items.pop_front()).collect();
+                (first, rest)
             }
         }
     }
@@ -620,7 +618,7 @@ fn linearizable(fifo: bool) {
         for i in 0..3 {
             rec.record(0, DequeOp::Push(i), || {
                 w.push(i);
-                (None, 0)
+                (None, Vec::new())
             });
         }
         let thieves: Vec<_> = (1..3)
@@ -644,11 +642,15 @@ fn linearizable(fifo: bool) {
                             };
                             match r {
                                 Steal::Success(v) => {
-                                    let moved = mine.len();
-                                    while mine.pop().is_some() {}
+                                    // `mine` is LIFO: its pops come newest first.
+                                    let mut moved = Vec::new();
+                                    while let Some(x) = mine.pop() {
+                                        moved.push(x);
+                                    }
+                                    moved.reverse();
                                     break (Some(v), moved);
                                 }
-                                Steal::Empty => break (None, 0),
+                                Steal::Empty => break (None, Vec::new()),
                                 Steal::Retry => thread::yield_now(),
                             }
                         });
@@ -659,19 +661,25 @@ fn linearizable(fifo: bool) {
         for i in 3..7 {
             rec.record(0, DequeOp::Push(i), || {
                 w.push(i);
-                (None, 0)
+                (None, Vec::new())
             });
             if i % 2 == 0 {
-                rec.record(0, DequeOp::Pop, || (w.pop(), 0));
+                rec.record(0, DequeOp::Pop, || (w.pop(), Vec::new()));
             }
         }
         for t in thieves {
             t.join().unwrap();
         }
+        // The owner drains what is left, so an item lost or duplicated late shows.
+        while rec
+            .record(0, DequeOp::Pop, || (w.pop(), Vec::new()))
+            .0
+            .is_some()
+        {}
         let mut history = rec.history();
         for e in &mut history {
             if let DequeOp::StealBatch(_, took) = &mut e.op {
-                *took = e.ret.0.map_or(0, |_| e.ret.1 + 1);
+                *took = e.ret.0.map_or(0, |_| e.ret.1.len() + 1);
             }
         }
         let init = DequeModel {
