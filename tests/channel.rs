@@ -774,6 +774,18 @@ fn lincheck_send_recv_close() {
         for h in hs {
             h.join().unwrap();
         }
+        // Drain what is left, so a value lost or duplicated late (or around the
+        // close) shows: receive until empty or closed.
+        loop {
+            let r = rec.record(0, Op::TryRecv, || match rx.try_recv() {
+                Ok(v) => Ret::Got(v),
+                Err(TryRecvError::Empty) => Ret::Empty,
+                Err(TryRecvError::Closed) => Ret::RecvClosed,
+            });
+            if !matches!(r, Ret::Got(_)) {
+                break;
+            }
+        }
         let init = ChanModel::new(cap);
         if let Err(msg) = check(init, &rec.history()) {
             panic!("round {round}: {msg}");
