@@ -5,7 +5,7 @@
 //! (or `cargo xtask loom`). `LOOM_MAX_PREEMPTIONS` overrides the bound set here.
 #![cfg(atomkit_loom)]
 
-use atomkit::pool::{JobError, WorkerPool};
+use atomkit::pool::{JobError, Submitter, WorkerPool};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
@@ -51,18 +51,29 @@ fn join_racing_completion() {
     });
 }
 
+/// Runs `submit` on another thread, with a submitter of a one-worker pool and a
+/// drop-counted capture for its job, while this thread shuts the pool down. Returns
+/// the jobs the shutdown counted as completed, what `submit` returned, and how many
+/// times the capture was dropped.
+fn race_shutdown<R: Send + 'static>(
+    submit: impl FnOnce(Submitter, Counted) -> R + Send + 'static,
+) -> (u64, R, usize) {
+    let p = pool(1);
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let (s, c) = (p.submitter(), Counted(dropped.clone()));
+    let t = thread::spawn(move || submit(s, c));
+    let completed = shutdown_and_join(p);
+    let r = t.join().unwrap();
+    (completed, r, dropped.load(Ordering::Relaxed))
+}
+
 /// A submit from another thread races the shutdown: the job is refused with
 /// `ShutDown`, or it is accepted and runs; it is dropped exactly once, and the
 /// report counts it exactly when it was accepted.
 #[test]
 fn submit_racing_shutdown() {
     model(1, || {
-        let p = pool(1);
-        let dropped = Arc::new(AtomicUsize::new(0));
-        let s = p.submitter();
-        let d = dropped.clone();
-        let t = thread::spawn(move || {
-            let c = Counted(d);
+        let (completed, accepted, dropped) = race_shutdown(|s, c| {
             match s.try_submit(move || {
                 drop(c);
                 1u32
@@ -74,13 +85,11 @@ fn submit_racing_shutdown() {
                 }
             }
         });
-        let completed = shutdown_and_join(p);
-        let accepted = t.join().unwrap();
         assert_eq!(completed, u64::from(accepted.is_some()));
         if let Some(h) = accepted {
             assert_eq!(h.join().unwrap(), 1);
         }
-        assert_eq!(dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(dropped, 1);
     });
 }
 
@@ -90,24 +99,16 @@ fn submit_racing_shutdown() {
 #[test]
 fn inline_execute_racing_shutdown() {
     model(1, || {
-        let p = pool(1);
-        let dropped = Arc::new(AtomicUsize::new(0));
-        let s = p.submitter();
-        let d = dropped.clone();
-        let t = thread::spawn(move || {
-            let c = Counted(d);
-            match s.execute(move || drop(c)) {
+        let (completed, accepted, dropped) =
+            race_shutdown(|s, c| match s.execute(move || drop(c)) {
                 Ok(()) => true,
                 Err(refused) => {
                     drop(refused.into_inner());
                     false
                 }
-            }
-        });
-        let completed = shutdown_and_join(p);
-        let accepted = t.join().unwrap();
+            });
         assert_eq!(completed, u64::from(accepted));
-        assert_eq!(dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(dropped, 1);
     });
 }
 
