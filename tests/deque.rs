@@ -772,8 +772,8 @@ mod injector_suspended_at_any_instruction {
         let q = Arc::new(q);
         let victim = q.clone();
         let step = move || {
-            victim.push([1; 256]);
-            1 + steal_one(&*victim)
+            suspend::in_op(|| victim.push([1; 256]));
+            1 + suspend::in_op(|| steal_one(&*victim))
         };
         let job = move || {
             (0..200u64)

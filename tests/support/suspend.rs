@@ -11,9 +11,25 @@ use std::time::Duration;
 static PARKED: AtomicBool = AtomicBool::new(false);
 static RELEASE: AtomicBool = AtomicBool::new(false);
 static SERIAL: Mutex<()> = Mutex::new(());
+/// Set by the victim (through [`in_op`]) while it is inside an operation of the
+/// structure under test; read by the handler when it parks the victim.
+static IN_OP: AtomicBool = AtomicBool::new(false);
+/// Whether the victim was inside an operation when it was last parked.
+static PARKED_IN_OP: AtomicBool = AtomicBool::new(false);
+
+/// Runs one operation of the structure under test on the victim thread, marking it as
+/// inside an operation meanwhile, so that a run can report how many suspensions hit
+/// the structure's code rather than the loop around it.
+pub(crate) fn in_op<R>(op: impl FnOnce() -> R) -> R {
+    IN_OP.store(true, Ordering::SeqCst);
+    let r = op();
+    IN_OP.store(false, Ordering::SeqCst);
+    r
+}
 
 extern "C" fn park_handler(_: libc::c_int) {
     // Only atomics and nanosleep here: both are async-signal-safe.
+    PARKED_IN_OP.store(IN_OP.load(Ordering::SeqCst), Ordering::SeqCst);
     PARKED.store(true, Ordering::SeqCst);
     while !RELEASE.load(Ordering::SeqCst) {
         let ts = libc::timespec {
@@ -38,11 +54,13 @@ fn install_handler() {
     }
 }
 
-/// Outcome of one run: trials in which the victim was parked, how many of them left
-/// the other thread unable to finish within the patience, and what both threads
-/// counted as done (the victim's steps' and the jobs' return values, summed).
+/// Outcome of one run: trials in which the victim was parked (and how many of those
+/// caught it inside an operation), how many of them left the other thread unable to
+/// finish within the patience, and what both threads counted as done (the victim's
+/// steps' and the jobs' return values, summed).
 pub(crate) struct Outcome {
     pub(crate) parked: u32,
+    pub(crate) parked_in_op: u32,
     pub(crate) wedged: u32,
     pub(crate) moved: u64,
     /// The least that one job which finished in time counted as done.
@@ -51,16 +69,22 @@ pub(crate) struct Outcome {
 
 impl Outcome {
     /// Prints the outcome for `name` and checks that every one of `trials`
-    /// suspensions happened, none left the other thread unable to finish, and every
-    /// job got at least `least` done while the victim was suspended (finishing by
-    /// giving up, with nothing done, is not progress).
+    /// suspensions happened, at least half of them inside an operation (a victim
+    /// parked between operations proves nothing), none left the other thread unable
+    /// to finish, and every job got at least `least` done while the victim was
+    /// suspended (finishing by giving up, with nothing done, is not progress).
     pub(crate) fn assert_never_wedged(&self, name: &str, trials: u32, least: u64) {
         eprintln!(
-            "{name}: victim suspended {} times, other thread wedged {} times, {} done, \
-             at least {} per job",
-            self.parked, self.wedged, self.moved, self.fewest
+            "{name}: victim suspended {} times ({} inside an operation), other thread \
+             wedged {} times, {} done, at least {} per job",
+            self.parked, self.parked_in_op, self.wedged, self.moved, self.fewest
         );
         assert_eq!(self.parked, trials);
+        assert!(
+            self.parked_in_op * 2 >= trials,
+            "only {} of {trials} suspensions caught the victim inside an operation",
+            self.parked_in_op
+        );
         assert_eq!(self.wedged, 0, "a suspended thread blocked another one");
         assert!(
             self.fewest >= least,
@@ -73,8 +97,9 @@ impl Outcome {
     /// the other thread waiting for the victim.
     pub(crate) fn assert_wedged(&self, name: &str) {
         eprintln!(
-            "{name}: victim suspended {} times, other thread wedged {} times",
-            self.parked, self.wedged
+            "{name}: victim suspended {} times ({} inside an operation), other thread \
+             wedged {} times",
+            self.parked, self.parked_in_op, self.wedged
         );
         assert!(
             self.wedged >= 1,
@@ -117,6 +142,7 @@ pub(crate) fn run(
     let job = Arc::new(job);
     let mut out = Outcome {
         parked: 0,
+        parked_in_op: 0,
         wedged: 0,
         moved: 0,
         fewest: u64::MAX,
@@ -141,6 +167,7 @@ pub(crate) fn run(
         }
         assert!(PARKED.load(Ordering::SeqCst), "victim did not park");
         out.parked += 1;
+        out.parked_in_op += u32::from(PARKED_IN_OP.load(Ordering::SeqCst));
         let (tx, rx) = mpsc::channel();
         let worker = {
             let job = job.clone();
