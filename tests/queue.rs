@@ -459,10 +459,10 @@ mod suspended_at_any_instruction {
         let victim = q.clone();
         let step = move || {
             let mut moved = 0;
-            if suspend::in_op(|| victim.push([1; 256])).is_ok() {
+            if suspend::in_op(|| victim.push([1; 256]).is_ok()) {
                 moved += 1;
             }
-            if suspend::in_op(|| victim.pop()).is_some() {
+            if suspend::in_op(|| victim.pop().is_some()) {
                 moved += 1;
             }
             moved

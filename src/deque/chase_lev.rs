@@ -29,6 +29,17 @@ const BIG_ITEM: usize = 128;
 /// Largest buffer: lengths must stay below half the index space (I6).
 pub(super) const MAX_CAP: usize = 1 << 30;
 
+/// Takes from the top after which the owner moves the generation on at its next
+/// chance, even with no resize due (I6): `h` then never gets through a whole lap of
+/// its 32 bits within one generation. Small in unit tests and under shuttle, so that
+/// they reach the renewal (shuttle's scenarios take a dozen items).
+#[cfg(not(any(test, atomkit_shuttle)))]
+const RENEW_EVERY: u32 = 1 << 30;
+#[cfg(all(test, not(atomkit_shuttle)))]
+const RENEW_EVERY: u32 = 1 << 6;
+#[cfg(atomkit_shuttle)]
+const RENEW_EVERY: u32 = 4;
+
 /// Packs the heads word: the claimed index `h` in the high half (so that adding
 /// `ONE_H` moves it and wraps without touching the rest), the buffer generation `g`
 /// in the low half.
@@ -235,6 +246,10 @@ pub(super) struct Owner<T> {
     /// decreases in a LIFO deque), so `bottom - top_seen` bounds the length from
     /// above. Unused in FIFO mode.
     pub(super) top_seen: Cell<u32>,
+    /// The `h` at which the owner last moved the generation (or the first index):
+    /// once `h` is [`RENEW_EVERY`] past it, the owner replaces the buffer at its next
+    /// refill, and stops growing its free run by its own takes meanwhile (I6).
+    pub(super) renewed_at: Cell<u32>,
 }
 
 impl<T> Owner<T> {
@@ -249,6 +264,7 @@ impl<T> Owner<T> {
             buffer: Cell::new(buffer),
             free_until: Cell::new(start),
             top_seen: Cell::new(start),
+            renewed_at: Cell::new(start),
         }
     }
 }
@@ -353,8 +369,9 @@ impl<T> Inner<T> {
     }
 
     /// Finds the next run of free indices from `b` on, replacing the buffer when the
-    /// slot of `b` itself is not free; returns the current buffer. Out of line: it
-    /// runs once per run, and inlined it would burden every push with its registers.
+    /// slot of `b` itself is not free or when a renewal of the generation is due
+    /// (I6); returns the current buffer. Out of line: it runs once per run, and
+    /// inlined it would burden every push with its registers.
     ///
     /// # Safety
     ///
@@ -367,9 +384,14 @@ impl<T> Inner<T> {
         // retires it (I5).
         let free_until = unsafe { (*buf).free_run(b) };
         o.free_until.set(free_until);
-        if free_until != b {
+        // Ordering: Relaxed; any value `h` had will do: a stale one only puts the
+        // renewal off to a later refill, and the distance it can lag is bounded (I6).
+        let h = claimed(self.heads.load(Ordering::Relaxed));
+        let renew = h.wrapping_sub(o.renewed_at.get()) >= RENEW_EVERY;
+        if free_until != b && !renew {
             return buf;
         }
+        // With the slot of `b` free, `grow` copies at the same size (I6).
         // SAFETY: owner only, current buffer.
         unsafe { self.grow(o, buf, b) }
     }
@@ -472,6 +494,7 @@ impl<T> Inner<T> {
         }
         let (bumped, h) = self.next_generation();
         debug_assert!(bumped == g && dist(h0, h) >= 0 && dist(h, b) >= 0);
+        o.renewed_at.set(h);
         let guard = self.reclaim.pin();
         // Ordering: Release pairs with the Acquire load of `buffer` in a steal: the
         // copied bits, the stamps and the generation bump are visible there (I4).
@@ -589,7 +612,9 @@ impl<T> Inner<T> {
         // SAFETY: the owner's current buffer is alive (I5).
         let buf = unsafe { &*buf };
         let next = i.wrapping_add(buf.cap() as u32);
-        if o.free_until.get() == next {
+        // The run grows without a refill only while no renewal is due: a FIFO owner
+        // that pops as fast as it pushes would otherwise never refill (I6).
+        if o.free_until.get() == next && next.wrapping_sub(o.renewed_at.get()) < RENEW_EVERY {
             o.free_until.set(next.wrapping_add(1));
         } else {
             buf.release(i);

@@ -131,14 +131,22 @@
 //!    a stealer still reading a replaced buffer keeps it alive.
 //! 6. (wrap-around) `bottom - h` never exceeds the capacity, at most 2^30, so every
 //!    difference of two indices fits an `i32` and `wrapping_sub` gives the distance.
-//!    A known limit: the heads word packs a 32-bit `h` with a 32-bit `g`, so a
-//!    stealer stalled between its load of `heads` and its claim CAS while the owner
-//!    brings back the same `(g, h)` has its CAS succeed on a stale view. Either of
-//!    two things does it: 2<sup>32</sup> takes from the top with no resize (a FIFO
-//!    owner popping and pushing without pause does that in tens of seconds), or
-//!    2<sup>32</sup> buffer replacements. The stealer then takes an item the owner
-//!    already took, or reads a retired buffer. crossbeam-deque's 64-bit indices make
-//!    the window far longer; widening ours needs a wider CAS or a new encoding.
+//!    The heads word packs a 32-bit `h` with a 32-bit `g`, so a stealer stalled
+//!    between its load of `heads` and its claim CAS would have its CAS succeed on a
+//!    stale view if the owner brought back the same `(g, h)`: the stealer would then
+//!    claim an index at or past `bottom`, or read a retired buffer. `h` alone comes
+//!    back after 2<sup>32</sup> takes from the top (a FIFO owner popping as fast as
+//!    it pushes would do that in tens of seconds), so the owner renews the
+//!    generation: once `h` is 2<sup>30</sup> past where the generation last moved,
+//!    its next refill replaces the buffer at the same size (one copy of at most the
+//!    capacity per 2<sup>30</sup> takes), and its own takes stop extending its free
+//!    run so that the refill comes. A refill comes at least once per 2<sup>31</sup>
+//!    takes (the length and the free run are each at most the capacity), so `h`
+//!    moves less than 2<sup>32</sup> within one generation, and the same word can
+//!    only come back after 2<sup>32</sup> generation moves: about 2<sup>32</sup>
+//!    buffer replacements by resizes, each an allocation and a copy, while one
+//!    stealer stays stalled. crossbeam-deque's 64-bit indices without a generation
+//!    have the same kind of window at 2<sup>64</sup> takes.
 //! 7. (growth and shrinking) A push whose slot is not free replaces the buffer: twice
 //!    as large when `bottom - h` reached the capacity, the same size when only a
 //!    stalled reader holds the slot. A pop halves it when `bottom - h` is at most a
@@ -997,5 +1005,81 @@ impl<T> Stealer<T> {
     /// ```
     pub fn len(&self) -> usize {
         self.inner.len()
+    }
+}
+
+#[cfg(all(test, not(any(atomkit_loom, atomkit_shuttle))))]
+mod tests {
+    use super::chase_lev::generation;
+    use super::*;
+    use crate::sync::atomic::Ordering;
+
+    /// The generation of `w`'s heads word.
+    fn generation_of<T>(w: &Worker<T>) -> u32 {
+        // Ordering: Relaxed; single-threaded test.
+        generation(w.inner.heads.load(Ordering::Relaxed))
+    }
+
+    /// A FIFO owner that pops as fast as it pushes never runs out of free slots, so
+    /// without the renewal it would keep one generation forever while `h` goes round
+    /// its 32 bits (I6). With it the generation moves at least once per
+    /// `RENEW_EVERY` plus a few capacities of takes, and no item is lost or repeated.
+    #[test]
+    fn a_fifo_owner_popping_as_fast_as_it_pushes_renews_the_generation() {
+        let w = Worker::new_fifo();
+        for i in 0..8u32 {
+            w.push(i);
+        }
+        let mut next_out = 0u32;
+        let mut last_gen = generation_of(&w);
+        let mut since = 0u32;
+        let mut renewals = 0;
+        let n = if cfg!(miri) { 600 } else { 2_000u32 };
+        for i in 8..n {
+            w.push(i);
+            assert_eq!(w.pop(), Some(next_out));
+            next_out += 1;
+            since += 1;
+            let g = generation_of(&w);
+            if g != last_gen {
+                last_gen = g;
+                since = 0;
+                renewals += 1;
+            }
+            assert!(since < 4 * 64, "no new generation for {since} takes");
+        }
+        assert!(renewals >= n / (4 * 64));
+        while let Some(v) = w.pop() {
+            assert_eq!(v, next_out);
+            next_out += 1;
+        }
+        assert_eq!(next_out, n);
+    }
+
+    /// The same for items taken by a thief from a LIFO owner that keeps its length
+    /// steady: the owner's refills renew the generation.
+    #[test]
+    fn a_lifo_owner_robbed_at_its_push_rate_renews_the_generation() {
+        let w = Worker::new_lifo();
+        let s = w.stealer();
+        let mut last_gen = generation_of(&w);
+        let mut since = 0u32;
+        let mut stolen = Vec::new();
+        let n = if cfg!(miri) { 600 } else { 2_000u32 };
+        for i in 0..n {
+            w.push(i);
+            match s.steal() {
+                Steal::Success(v) => stolen.push(v),
+                other => panic!("steal from a non-empty deque: {other:?}"),
+            }
+            since += 1;
+            let g = generation_of(&w);
+            if g != last_gen {
+                last_gen = g;
+                since = 0;
+            }
+            assert!(since < 4 * 64, "no new generation for {since} takes");
+        }
+        assert_eq!(stolen, (0..n).collect::<Vec<_>>());
     }
 }
