@@ -714,6 +714,11 @@ fn debug_is_opaque() {
 #[path = "support/suspend.rs"]
 mod suspend;
 
+/// Lets the suspension tests tell a thread suspended inside the allocator apart.
+#[cfg(all(target_os = "linux", not(miri), not(atomkit_tsan)))]
+#[global_allocator]
+static ALLOC: suspend::MarkAllocations = suspend::MarkAllocations;
+
 /// Suspends a thread with a signal at an arbitrary instruction of its push/steal loop
 /// on an Injector and checks whether another thread can still finish 200 push+steal
 /// pairs: the Injector's lock-freedom, against crossbeam-deque's, which waits for a
@@ -809,6 +814,103 @@ mod injector_suspended_at_any_instruction {
             Duration::from_secs(1),
         );
         o.assert_wedged("crossbeam-deque's Injector");
+    }
+}
+
+/// Suspends a stealer with a signal at an arbitrary instruction of its steal loop
+/// (single steals and batch steals, in turn) while an owner thread keeps its deque
+/// fed, and checks that another stealer can still take 200 items meanwhile. A
+/// stealer suspended between its claim and its release holds a slot: the owner must
+/// copy the deque when it laps that slot rather than wait for it, or the deque runs
+/// dry and the other stealer never finishes.
+#[cfg(all(target_os = "linux", not(miri), not(atomkit_tsan)))]
+mod stealer_suspended_at_any_instruction {
+    use super::suspend;
+    use atomkit::deque::{Steal, Worker};
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::thread;
+    use std::time::Duration;
+
+    /// A large payload widens the window between a steal's claim and its release
+    /// (the read of the item), where the stealer holds a slot.
+    type Payload = [u64; 64];
+
+    thread_local! {
+        /// The victim's own deque for batch steals.
+        static LOCAL: Worker<Payload> = Worker::new_fifo();
+        static TURN: Cell<u64> = const { Cell::new(0) };
+    }
+
+    fn run(fifo: bool) -> suspend::Outcome {
+        let w = if fifo {
+            Worker::<Payload>::new_fifo()
+        } else {
+            Worker::<Payload>::new_lifo()
+        };
+        let stealer = w.stealer();
+        let stop = Arc::new(AtomicBool::new(false));
+        // The owner keeps 32 to 64 items in the deque, and pops one now and then.
+        let owner = {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    if w.len() < 64 {
+                        for _ in 0..32 {
+                            w.push([i; 64]);
+                            i += 1;
+                        }
+                        let _ = w.pop();
+                    } else {
+                        thread::yield_now();
+                    }
+                }
+            })
+        };
+        let victim = stealer.clone();
+        let step = move || {
+            let turn = TURN.with(|t| {
+                t.set(t.get() + 1);
+                t.get()
+            });
+            if turn % 2 == 0 {
+                LOCAL.with(|local| {
+                    let got = suspend::in_op(|| victim.steal_batch_and_pop(local).is_success());
+                    let mut n = u64::from(got);
+                    while local.pop().is_some() {
+                        n += 1;
+                    }
+                    n
+                })
+            } else {
+                u64::from(suspend::in_op(|| victim.steal().is_success()))
+            }
+        };
+        let job = move || {
+            let mut took = 0u64;
+            while took < 200 {
+                if let Steal::Success(_) = stealer.steal() {
+                    took += 1;
+                }
+            }
+            took
+        };
+        let out = suspend::run(step, job, 300, Duration::from_secs(2), 1);
+        stop.store(true, Ordering::Relaxed);
+        owner.join().unwrap();
+        out
+    }
+
+    #[test]
+    fn lifo_owner_never_waits_for_a_suspended_stealer() {
+        run(false).assert_never_wedged("atomkit Worker (LIFO) and Stealer", 300, 200);
+    }
+
+    #[test]
+    fn fifo_owner_never_waits_for_a_suspended_stealer() {
+        run(true).assert_never_wedged("atomkit Worker (FIFO) and Stealer", 300, 200);
     }
 }
 

@@ -412,6 +412,11 @@ fn force_push_races_lose_nothing() {
 #[path = "support/suspend.rs"]
 mod suspend;
 
+/// Lets the suspension tests tell a thread suspended inside the allocator apart.
+#[cfg(all(target_os = "linux", not(miri), not(atomkit_tsan)))]
+#[global_allocator]
+static ALLOC: suspend::MarkAllocations = suspend::MarkAllocations;
+
 #[cfg(all(target_os = "linux", not(miri), not(atomkit_tsan)))]
 mod suspended_at_any_instruction {
     use super::suspend;
