@@ -110,6 +110,17 @@ pub fn check<M: Model>(init: M, history: &[Event<M::Op, M::Ret>]) -> Result<Vec<
     }
 }
 
+/// Whether two operations of different threads overlap in time in `history`: a
+/// history without any is sequential, and every correct model accepts it trivially,
+/// so stress tests use this to show that they raced at all.
+pub fn overlapping<Op, Ret>(history: &[Event<Op, Ret>]) -> bool {
+    history.iter().any(|a| {
+        history
+            .iter()
+            .any(|b| a.thread != b.thread && a.call < b.call && b.call < a.done)
+    })
+}
+
 fn search<M: Model>(
     state: &M,
     h: &[Event<M::Op, M::Ret>],
@@ -198,6 +209,20 @@ mod self_test {
             ev(1, RegOp::Read, Some(1), 1, 2),
         ];
         assert!(check(Register(0), &h).is_ok());
+    }
+
+    #[test]
+    fn overlapping_tells_racing_from_sequential_histories() {
+        let racing = [
+            ev(0, RegOp::Write(1), None, 0, 3),
+            ev(1, RegOp::Read, Some(1), 1, 2),
+        ];
+        assert!(overlapping(&racing));
+        let sequential = [
+            ev(0, RegOp::Write(1), None, 0, 1),
+            ev(1, RegOp::Read, Some(1), 2, 3),
+        ];
+        assert!(!overlapping(&sequential));
     }
 
     #[test]
