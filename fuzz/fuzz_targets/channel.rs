@@ -1,31 +1,38 @@
 //! Single-threaded op sequences on a `channel::bounded` channel, compared with a
 //! `VecDeque` model of the same capacity plus a closed flag: try_send, try_recv,
 //! timed calls with a deadline already past, close from either side, len and the
-//! other snapshots, handle clones and drops. Payloads count their drops: at the end
-//! both sides are dropped and every value must have been dropped exactly once.
+//! other snapshots, handle clones and drops. Every op names the handle it goes
+//! through (an index modulo the live handles of that side), so sends, receives and
+//! closes go through clones, the original handle can go first, and the last sender
+//! or receiver can be any of them. Each value has its own id and is recorded in a
+//! ledger when dropped: after every op the values alive must be exactly the model's
+//! (so the last receiver's drop must drop the queued values then and there), and at
+//! the end every value must have been dropped exactly once.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use atomkit::channel::{bounded, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use libfuzzer_sys::fuzz_target;
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Instant;
 
+/// The `u8` of each op picks a handle: index modulo the live handles of its side
+/// (for `Len`, of senders then receivers). An op with no live handle is skipped.
 #[derive(Arbitrary, Debug)]
 enum Op {
-    TrySend(u16),
-    SendDeadlinePast(u16),
-    TryRecv,
-    RecvDeadlinePast,
-    CloseTx,
-    CloseRx,
-    Len,
-    CloneTx,
-    DropTx,
-    CloneRx,
-    DropRx,
+    TrySend(u8),
+    SendDeadlinePast(u8),
+    TryRecv(u8),
+    RecvDeadlinePast(u8),
+    CloseTx(u8),
+    CloseRx(u8),
+    Len(u8),
+    CloneTx(u8),
+    DropTx(u8),
+    CloneRx(u8),
+    DropRx(u8),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -34,74 +41,110 @@ struct Input {
     ops: Vec<Op>,
 }
 
-/// A payload that counts its drops; a second drop of the same value panics.
-struct Counted {
-    v: u16,
-    drops: Rc<Cell<usize>>,
-    dropped: bool,
+/// Every value made, by id: whether it has been dropped.
+#[derive(Default)]
+struct Ledger {
+    dropped: Vec<bool>,
+    drops: usize,
 }
 
-impl Drop for Counted {
-    fn drop(&mut self) {
-        assert!(!self.dropped, "dropped twice");
-        self.dropped = true;
-        self.drops.set(self.drops.get() + 1);
+/// The payload. Its drop is recorded in the shared ledger rather than in the value
+/// itself, so that a bitwise duplicate (a slot read twice) is caught on its second
+/// drop too. `bounded` puts no `Send` bound on `T`, so the `Rc` needs no
+/// `unsafe impl Send`.
+struct Tracked {
+    id: usize,
+    ledger: Rc<RefCell<Ledger>>,
+}
+
+impl Tracked {
+    fn new(ledger: &Rc<RefCell<Ledger>>) -> Tracked {
+        let mut l = ledger.borrow_mut();
+        l.dropped.push(false);
+        Tracked {
+            id: l.dropped.len() - 1,
+            ledger: ledger.clone(),
+        }
     }
 }
 
-// SAFETY: the fuzz target is single-threaded; the `Rc` never crosses threads. The
-// channel requires `T: Send` only for its own `Send`/`Sync`, not to be used.
-unsafe impl Send for Counted {}
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let mut l = self.ledger.borrow_mut();
+        assert!(!l.dropped[self.id], "value {} dropped twice", self.id);
+        l.dropped[self.id] = true;
+        l.drops += 1;
+    }
+}
+
+/// The values alive are exactly those the model holds: made = in the model + dropped,
+/// and none of the model's has been dropped.
+fn check(ledger: &Rc<RefCell<Ledger>>, m: &VecDeque<usize>) {
+    let l = ledger.borrow();
+    assert_eq!(
+        l.dropped.len(),
+        m.len() + l.drops,
+        "made != alive in the model + dropped"
+    );
+    for &id in m {
+        assert!(!l.dropped[id], "value {id} dropped while still queued");
+    }
+}
+
+/// The handle `i` names among `live` handles, if there is any.
+fn pick(live: usize, i: u8) -> Option<usize> {
+    (live > 0).then(|| i as usize % live)
+}
 
 fuzz_target!(|input: Input| {
     let cap = input.cap as usize % 9; // 0 is a rendezvous channel
-    let drops = Rc::new(Cell::new(0usize));
-    let made = Cell::new(0usize);
-    let (tx, rx) = bounded::<Counted>(cap);
+    let ledger = Rc::new(RefCell::new(Ledger::default()));
+    let (tx, rx) = bounded::<Tracked>(cap);
     let mut txs = vec![tx];
     let mut rxs = vec![rx];
-    let mut m: VecDeque<u16> = VecDeque::new();
+    // The ids of the values queued, oldest first (always empty for a rendezvous: a
+    // single thread never has a partner blocked on the other side).
+    let mut m: VecDeque<usize> = VecDeque::new();
     let mut closed = false;
-    let new = |v: u16| {
-        made.set(made.get() + 1);
-        Counted {
-            v,
-            drops: drops.clone(),
-            dropped: false,
-        }
-    };
     for op in input.ops {
         match op {
-            Op::TrySend(v) | Op::SendDeadlinePast(v) if !txs.is_empty() => {
-                let timed = matches!(op, Op::SendDeadlinePast(_));
-                let tx = &txs[0];
-                let (full, back) = if timed {
-                    match tx.send_deadline(new(v), Instant::now()) {
+            Op::TrySend(i) | Op::SendDeadlinePast(i) => {
+                let Some(i) = pick(txs.len(), i) else {
+                    continue;
+                };
+                let tx = &txs[i];
+                let v = Tracked::new(&ledger);
+                let vid = v.id;
+                let (full, back) = if matches!(op, Op::SendDeadlinePast(_)) {
+                    match tx.send_deadline(v, Instant::now()) {
                         Ok(()) => (false, None),
                         Err(SendTimeoutError::Timeout(b)) => (true, Some(b)),
                         Err(SendTimeoutError::Closed(b)) => (false, Some(b)),
                     }
                 } else {
-                    match tx.try_send(new(v)) {
+                    match tx.try_send(v) {
                         Ok(()) => (false, None),
                         Err(TrySendError::Full(b)) => (true, Some(b)),
                         Err(TrySendError::Closed(b)) => (false, Some(b)),
                     }
                 };
+                let back = back.map(|b| b.id);
                 if closed {
-                    assert!(!full && back.as_ref().is_some_and(|b| b.v == v), "closed");
+                    assert!(!full && back == Some(vid), "closed: must refuse");
                 } else if m.len() == cap {
-                    // Full (a rendezvous has no receiver blocked here: always full).
-                    assert!(full && back.as_ref().is_some_and(|b| b.v == v), "full");
+                    // Full; a rendezvous has no receiver blocked here, so it is too.
+                    assert!(full && back == Some(vid), "full: must refuse");
                 } else {
-                    assert!(back.is_none(), "room: must send");
-                    m.push_back(v);
+                    assert_eq!(back, None, "room: must send");
+                    m.push_back(vid);
                 }
             }
-            Op::TryRecv | Op::RecvDeadlinePast if !rxs.is_empty() => {
-                let timed = matches!(op, Op::RecvDeadlinePast);
-                let rx = &rxs[0];
-                let got = if timed {
+            Op::TryRecv(i) | Op::RecvDeadlinePast(i) => {
+                let Some(i) = pick(rxs.len(), i) else {
+                    continue;
+                };
+                let rx = &rxs[i];
+                let got = if matches!(op, Op::RecvDeadlinePast(_)) {
                     rx.recv_deadline(Instant::now()).map_err(|e| match e {
                         RecvTimeoutError::Timeout => TryRecvError::Empty,
                         RecvTimeoutError::Closed => TryRecvError::Closed,
@@ -109,39 +152,49 @@ fuzz_target!(|input: Input| {
                 } else {
                     rx.try_recv()
                 };
+                // A closed channel still hands out what was queued before `Closed`.
                 match m.pop_front() {
-                    Some(v) => assert_eq!(got.map(|c| c.v).ok(), Some(v)),
+                    Some(id) => assert_eq!(got.ok().map(|t| t.id), Some(id)),
                     None if closed => assert!(matches!(got, Err(TryRecvError::Closed))),
                     None => assert!(matches!(got, Err(TryRecvError::Empty))),
                 }
             }
-            Op::CloseTx if !txs.is_empty() => {
-                assert_eq!(txs[0].close(), !closed);
+            Op::CloseTx(i) => {
+                let Some(i) = pick(txs.len(), i) else {
+                    continue;
+                };
+                assert_eq!(txs[i].close(), !closed);
                 closed = true;
             }
-            Op::CloseRx if !rxs.is_empty() => {
-                assert_eq!(rxs[0].close(), !closed);
+            Op::CloseRx(i) => {
+                let Some(i) = pick(rxs.len(), i) else {
+                    continue;
+                };
+                assert_eq!(rxs[i].close(), !closed);
                 closed = true;
             }
-            Op::Len => {
-                let (len, empty, full, c, is_closed) = if let Some(tx) = txs.first() {
-                    (
+            Op::Len(i) => {
+                let Some(i) = pick(txs.len() + rxs.len(), i) else {
+                    continue;
+                };
+                let (len, empty, full, c, is_closed) = match txs.get(i) {
+                    Some(tx) => (
                         tx.len(),
                         tx.is_empty(),
                         tx.is_full(),
                         tx.capacity(),
                         tx.is_closed(),
-                    )
-                } else if let Some(rx) = rxs.first() {
-                    (
-                        rx.len(),
-                        rx.is_empty(),
-                        rx.is_full(),
-                        rx.capacity(),
-                        rx.is_closed(),
-                    )
-                } else {
-                    continue;
+                    ),
+                    None => {
+                        let rx = &rxs[i - txs.len()];
+                        (
+                            rx.len(),
+                            rx.is_empty(),
+                            rx.is_full(),
+                            rx.capacity(),
+                            rx.is_closed(),
+                        )
+                    }
                 };
                 assert_eq!(len, m.len());
                 assert_eq!(empty, m.is_empty());
@@ -149,30 +202,48 @@ fuzz_target!(|input: Input| {
                 assert_eq!(c, cap);
                 assert_eq!(is_closed, closed);
             }
-            Op::CloneTx if !txs.is_empty() => txs.push(txs[0].clone()),
-            Op::CloneRx if !rxs.is_empty() => rxs.push(rxs[0].clone()),
-            Op::DropTx if !txs.is_empty() => {
-                drop(txs.pop());
+            Op::CloneTx(i) => {
+                let Some(i) = pick(txs.len(), i) else {
+                    continue;
+                };
+                let tx = txs[i].clone();
+                assert!(tx.same_channel(&txs[i]));
+                txs.push(tx);
+            }
+            Op::CloneRx(i) => {
+                let Some(i) = pick(rxs.len(), i) else {
+                    continue;
+                };
+                let rx = rxs[i].clone();
+                assert!(rx.same_channel(&rxs[i]));
+                rxs.push(rx);
+            }
+            Op::DropTx(i) => {
+                let Some(i) = pick(txs.len(), i) else {
+                    continue;
+                };
+                drop(txs.remove(i));
                 if txs.is_empty() {
-                    closed = true; // the last sender closes
+                    closed = true; // the last sender closes; receivers then drain
                 }
             }
-            Op::DropRx if !rxs.is_empty() => {
-                drop(rxs.pop());
+            Op::DropRx(i) => {
+                let Some(i) = pick(rxs.len(), i) else {
+                    continue;
+                };
+                drop(rxs.remove(i));
                 if rxs.is_empty() {
-                    closed = true; // the last receiver closes and drops the values
+                    // The last receiver closes and drops the queued values right away,
+                    // not when the senders go: `check` below holds it to that.
+                    closed = true;
                     m.clear();
-                    assert_eq!(
-                        drops.get(),
-                        made.get(),
-                        "queued values dropped with the receiver"
-                    );
                 }
             }
-            _ => {}
         }
+        check(&ledger, &m);
     }
     drop(txs);
     drop(rxs);
-    assert_eq!(drops.get(), made.get(), "every value dropped exactly once");
+    // Nothing is left alive: every value was dropped, and (by `Tracked::drop`) once.
+    check(&ledger, &VecDeque::new());
 });

@@ -1,19 +1,28 @@
 //! Single-threaded op sequences on `ArrayQueue`, compared with a `VecDeque` of the
-//! same capacity: push, force_push, pop, len/is_empty/is_full, drop and into_iter.
+//! same capacity: push, force_push, pop, len/is_empty/is_full, and into_iter with the
+//! iterator dropped part-way. Each value has its own id and is recorded in a ledger
+//! when dropped: after every op the values still alive must be exactly the model's,
+//! and once the queue is dropped every value must have been dropped exactly once.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use atomkit::queue::ArrayQueue;
 use libfuzzer_sys::fuzz_target;
+use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Push(u16),
-    ForcePush(u16),
+    Push,
+    ForcePush,
     Pop,
     Len,
-    IntoIter,
+    /// Swaps in a new queue and consumes the old one through `into_iter`, taking
+    /// up to `take` values, then drops the iterator with whatever is left.
+    IntoIter {
+        take: u8,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -22,43 +31,106 @@ struct Input {
     ops: Vec<Op>,
 }
 
+/// Every value made, by id: whether it has been dropped.
+#[derive(Default)]
+struct Ledger {
+    dropped: Vec<bool>,
+    drops: usize,
+}
+
+/// The payload. The drop record lives in the shared ledger, not in the value: a
+/// bitwise copy (a slot read twice) would carry its own "already dropped" flag.
+struct Tracked {
+    id: usize,
+    ledger: Rc<RefCell<Ledger>>,
+}
+
+impl Tracked {
+    fn new(ledger: &Rc<RefCell<Ledger>>) -> Tracked {
+        let mut l = ledger.borrow_mut();
+        l.dropped.push(false);
+        Tracked {
+            id: l.dropped.len() - 1,
+            ledger: ledger.clone(),
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let mut l = self.ledger.borrow_mut();
+        assert!(!l.dropped[self.id], "value {} dropped twice", self.id);
+        l.dropped[self.id] = true;
+        l.drops += 1;
+    }
+}
+
+/// The values alive are exactly those the model holds: made = in the model + dropped,
+/// and none of the model's has been dropped.
+fn check(ledger: &Rc<RefCell<Ledger>>, m: &VecDeque<usize>) {
+    let l = ledger.borrow();
+    assert_eq!(
+        l.dropped.len(),
+        m.len() + l.drops,
+        "made != alive in the model + dropped"
+    );
+    for &id in m {
+        assert!(!l.dropped[id], "value {id} dropped while still queued");
+    }
+}
+
 fuzz_target!(|input: Input| {
     let cap = (input.cap as usize % 40) + 1;
+    let ledger = Rc::new(RefCell::new(Ledger::default()));
     let mut q = ArrayQueue::new(cap);
-    let mut m: VecDeque<u16> = VecDeque::new();
+    // The ids of the values in the queue, oldest first.
+    let mut m: VecDeque<usize> = VecDeque::new();
+    let id = |t: Option<Tracked>| t.map(|t| t.id);
     for op in input.ops {
         match op {
-            Op::Push(v) => {
-                let r = q.push(v);
-                if m.len() < cap {
-                    assert_eq!(r, Ok(()));
-                    m.push_back(v);
-                } else {
-                    assert_eq!(r, Err(v));
+            Op::Push => {
+                let v = Tracked::new(&ledger);
+                let vid = v.id;
+                match q.push(v) {
+                    Ok(()) => {
+                        assert!(m.len() < cap, "push into a full queue");
+                        m.push_back(vid);
+                    }
+                    Err(back) => {
+                        assert_eq!(m.len(), cap, "push refused with room");
+                        assert_eq!(back.id, vid, "push handed back another value");
+                    }
                 }
             }
-            Op::ForcePush(v) => {
+            Op::ForcePush => {
+                let v = Tracked::new(&ledger);
                 let expect = if m.len() == cap { m.pop_front() } else { None };
-                m.push_back(v);
-                assert_eq!(q.force_push(v), expect);
+                m.push_back(v.id);
+                // The value pushed out is dropped here; `check` below sees it.
+                assert_eq!(id(q.force_push(v)), expect);
             }
-            Op::Pop => assert_eq!(q.pop(), m.pop_front()),
+            Op::Pop => assert_eq!(id(q.pop()), m.pop_front()),
             Op::Len => {
                 assert_eq!(q.len(), m.len());
                 assert_eq!(q.is_empty(), m.is_empty());
                 assert_eq!(q.is_full(), m.len() == cap);
                 assert_eq!(q.capacity(), cap);
             }
-            Op::IntoIter => {
-                let all: Vec<u16> = std::mem::replace(&mut q, ArrayQueue::new(cap))
-                    .into_iter()
-                    .collect();
-                assert_eq!(all, m.drain(..).collect::<Vec<_>>());
+            Op::IntoIter { take } => {
+                let mut it = std::mem::replace(&mut q, ArrayQueue::new(cap)).into_iter();
+                // Up to one more than it holds, so running dry is covered too.
+                for _ in 0..take as usize % (m.len() + 2) {
+                    assert_eq!(id(it.next()), m.pop_front());
+                }
+                check(&ledger, &m);
+                // The values not taken are dropped with the iterator.
+                drop(it);
+                m.clear();
             }
         }
+        check(&ledger, &m);
     }
-    assert_eq!(
-        q.into_iter().collect::<Vec<_>>(),
-        m.into_iter().collect::<Vec<_>>()
-    );
+    drop(q);
+    // Nothing is left alive: every value was dropped, and (by `Tracked::drop`) once.
+    check(&ledger, &VecDeque::new());
 });
