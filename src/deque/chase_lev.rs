@@ -32,13 +32,14 @@ pub(super) const MAX_CAP: usize = 1 << 30;
 /// Takes from the top after which the owner moves the generation on at its next
 /// chance, even with no resize due (I6): `h` then never gets through a whole lap of
 /// its 32 bits within one generation. Small in unit tests and under shuttle, so that
-/// they reach the renewal (shuttle's scenarios take a dozen items).
+/// they reach the renewal (shuttle's scenarios take a dozen items); in unit tests
+/// larger than the smallest buffer, so that the owner's takes also extend its run.
 #[cfg(not(any(test, atomkit_shuttle)))]
-const RENEW_EVERY: u32 = 1 << 30;
+pub(super) const RENEW_EVERY: u32 = 1 << 30;
 #[cfg(all(test, not(atomkit_shuttle)))]
-const RENEW_EVERY: u32 = 1 << 6;
+pub(super) const RENEW_EVERY: u32 = 1 << 8;
 #[cfg(atomkit_shuttle)]
-const RENEW_EVERY: u32 = 4;
+pub(super) const RENEW_EVERY: u32 = 4;
 
 /// Packs the heads word: the claimed index `h` in the high half (so that adding
 /// `ONE_H` moves it and wraps without touching the rest), the buffer generation `g`
@@ -384,10 +385,15 @@ impl<T> Inner<T> {
         // retires it (I5).
         let free_until = unsafe { (*buf).free_run(b) };
         o.free_until.set(free_until);
-        // Ordering: Relaxed; any value `h` had will do: a stale one only puts the
-        // renewal off to a later refill, and the distance it can lag is bounded (I6).
-        let h = claimed(self.heads.load(Ordering::Relaxed));
-        let renew = h.wrapping_sub(o.renewed_at.get()) >= RENEW_EVERY;
+        // `h <= b`: only when `b` is far enough is `heads` (a line the stealers
+        // write) worth loading.
+        let renew = b.wrapping_sub(o.renewed_at.get()) >= RENEW_EVERY && {
+            // Ordering: Relaxed; any value `h` had will do: a stale one only puts
+            // the renewal off to a later refill, and how far it can lag is bounded
+            // (I6).
+            let h = claimed(self.heads.load(Ordering::Relaxed));
+            h.wrapping_sub(o.renewed_at.get()) >= RENEW_EVERY
+        };
         if free_until != b && !renew {
             return buf;
         }
@@ -397,7 +403,8 @@ impl<T> Inner<T> {
     }
 
     /// Replaces the buffer so that the slot of `b` is free: twice as large when the
-    /// deque is full, the same size when a thief is still reading the slot. Records
+    /// deque is full, the same size when a thief is still reading the slot (or when
+    /// the slot is free and the owner renews the generation, I6). Records
     /// the new buffer and its free run in `o` and returns the buffer.
     ///
     /// # Safety

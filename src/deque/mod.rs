@@ -86,8 +86,8 @@
 //! The owner keeps private state in its [`Worker`] (`!Sync`, so only its thread
 //! touches it): its copy of the buffer pointer, the end of its *free run* (indices
 //! from `bottom` on whose slots it already knows to be free, I2, so it reads the
-//! stamps once per run and not once per push) and, in LIFO mode, a lower bound of
-//! `h` (the last `h` it read). Push and pop read this state into locals on entry
+//! stamps once per run and not once per push), in LIFO mode a lower bound of `h`
+//! (the last `h` it read), and the `h` at which the generation last moved (I6). Push and pop read this state into locals on entry
 //! and write it back only when it changes, and load the buffer's slice of slots
 //! before their fence or RMW, so that after that serializing instruction the item
 //! is one load away.
@@ -101,7 +101,7 @@
 //!    Claims by different stealers are independent: any number may be in flight.
 //! 2. (no racing write) While a slot holds the item of index `i` its stamp is `i`,
 //!    outside the owner's free run (the owner's own takes from the top extend the run
-//!    without storing a stamp, a resize starts the run at `h + capacity` so that it
+//!    without storing a stamp, unless a renewal is due (I6), a resize starts the run at `h + capacity` so that it
 //!    covers the next lap of the indices `[h0, h)` taken during its copy, whose
 //!    stamps are stale, and stamps are read only beyond the run);
 //!    whoever takes `i` from the top reads the item and then stores `i + capacity`
@@ -149,7 +149,7 @@
 //!    have the same kind of window at 2<sup>64</sup> takes.
 //! 7. (growth and shrinking) A push whose slot is not free replaces the buffer: twice
 //!    as large when `bottom - h` reached the capacity, the same size when only a
-//!    stalled reader holds the slot. A pop halves it when `bottom - h` is at most a
+//!    stalled reader holds the slot (or for a renewal, I6). A pop halves it when `bottom - h` is at most a
 //!    quarter of it (never below 64 slots, 2 under the model checkers).
 //!
 //! A steal is one CAS to claim and one Release store to the stamp. A batch steal from
@@ -483,7 +483,7 @@ enum Flavor {
 pub struct Worker<T> {
     inner: Arc<Inner<T>>,
     /// The owner's private state: its copy of the buffer pointer, its run of free
-    /// indices, its lower bound of `h`.
+    /// indices, its lower bound of `h`, where the generation last moved.
     owner: Owner<T>,
     flavor: Flavor,
     /// Maximum length, for bounded workers.
@@ -1010,20 +1010,54 @@ impl<T> Stealer<T> {
 
 #[cfg(all(test, not(any(atomkit_loom, atomkit_shuttle))))]
 mod tests {
-    use super::chase_lev::generation;
+    use super::chase_lev::{claimed, generation, RENEW_EVERY};
     use super::*;
     use crate::sync::atomic::Ordering;
 
-    /// The generation of `w`'s heads word.
-    fn generation_of<T>(w: &Worker<T>) -> u32 {
+    /// The generation of `w`'s heads word, and how far `h` is past the point where
+    /// the generation last moved.
+    fn state_of<T>(w: &Worker<T>) -> (u32, u32) {
         // Ordering: Relaxed; single-threaded test.
-        generation(w.inner.heads.load(Ordering::Relaxed))
+        let heads = w.inner.heads.load(Ordering::Relaxed);
+        (
+            generation(heads),
+            claimed(heads).wrapping_sub(w.owner.renewed_at.get()),
+        )
+    }
+
+    /// Checks the bound of I6 after every take: within one generation `h` moves less
+    /// than `RENEW_EVERY` plus twice the capacity (one run beyond the point where the
+    /// renewal fell due, and the items then in the deque), and the generation does
+    /// move. Returns how many times it moved.
+    fn check_renewals(n: u32, mut op: impl FnMut(u32) -> (u32, u32, u32)) -> u32 {
+        let mut renewals = 0;
+        let mut last_gen = None;
+        for i in 0..n {
+            let (g, since, cap) = op(i);
+            assert!(
+                since < RENEW_EVERY + 2 * cap,
+                "h is {since} past the last generation move"
+            );
+            if last_gen.is_some_and(|l| l != g) {
+                renewals += 1;
+            }
+            last_gen = Some(g);
+        }
+        renewals
+    }
+
+    /// `(generation, distance, capacity)` of `w` now, for `check_renewals`.
+    fn record<T>(w: &Worker<T>) -> (u32, u32, u32) {
+        let (g, since) = state_of(w);
+        // SAFETY: the owner's buffer is alive while the owner holds it (I5).
+        let cap = unsafe { (*w.owner.buffer.get()).cap() } as u32;
+        (g, since, cap)
     }
 
     /// A FIFO owner that pops as fast as it pushes never runs out of free slots, so
     /// without the renewal it would keep one generation forever while `h` goes round
-    /// its 32 bits (I6). With it the generation moves at least once per
-    /// `RENEW_EVERY` plus a few capacities of takes, and no item is lost or repeated.
+    /// its 32 bits (I6). With it, `h` stays within the bound of one generation move
+    /// and no item is lost or repeated.
     #[test]
     fn a_fifo_owner_popping_as_fast_as_it_pushes_renews_the_generation() {
         let w = Worker::new_fifo();
@@ -1031,29 +1065,19 @@ mod tests {
             w.push(i);
         }
         let mut next_out = 0u32;
-        let mut last_gen = generation_of(&w);
-        let mut since = 0u32;
-        let mut renewals = 0;
-        let n = if cfg!(miri) { 600 } else { 2_000u32 };
-        for i in 8..n {
-            w.push(i);
+        let n = if cfg!(miri) { 800 } else { 5_000u32 };
+        let renewals = check_renewals(n, |i| {
+            w.push(i + 8);
             assert_eq!(w.pop(), Some(next_out));
             next_out += 1;
-            since += 1;
-            let g = generation_of(&w);
-            if g != last_gen {
-                last_gen = g;
-                since = 0;
-                renewals += 1;
-            }
-            assert!(since < 4 * 64, "no new generation for {since} takes");
-        }
-        assert!(renewals >= n / (4 * 64));
+            record(&w)
+        });
+        assert!(renewals >= n / (RENEW_EVERY + 2 * 64));
         while let Some(v) = w.pop() {
             assert_eq!(v, next_out);
             next_out += 1;
         }
-        assert_eq!(next_out, n);
+        assert_eq!(next_out, n + 8);
     }
 
     /// The same for items taken by a thief from a LIFO owner that keeps its length
@@ -1062,24 +1086,42 @@ mod tests {
     fn a_lifo_owner_robbed_at_its_push_rate_renews_the_generation() {
         let w = Worker::new_lifo();
         let s = w.stealer();
-        let mut last_gen = generation_of(&w);
-        let mut since = 0u32;
         let mut stolen = Vec::new();
-        let n = if cfg!(miri) { 600 } else { 2_000u32 };
-        for i in 0..n {
+        let n = if cfg!(miri) { 800 } else { 5_000u32 };
+        let renewals = check_renewals(n, |i| {
             w.push(i);
             match s.steal() {
                 Steal::Success(v) => stolen.push(v),
                 other => panic!("steal from a non-empty deque: {other:?}"),
             }
-            since += 1;
-            let g = generation_of(&w);
-            if g != last_gen {
-                last_gen = g;
-                since = 0;
-            }
-            assert!(since < 4 * 64, "no new generation for {since} takes");
-        }
+            record(&w)
+        });
+        assert!(renewals >= n / (RENEW_EVERY + 2 * 64));
         assert_eq!(stolen, (0..n).collect::<Vec<_>>());
+    }
+
+    /// A deque larger than the renewal distance, kept about half full by a FIFO
+    /// owner: renewals copy a buffer that holds items, and none is lost.
+    #[test]
+    fn renewals_copy_a_deque_that_holds_items() {
+        let w = Worker::new_fifo();
+        let len = 2 * RENEW_EVERY;
+        for i in 0..len {
+            w.push(i);
+        }
+        let mut next_out = 0u32;
+        let n = if cfg!(miri) { 800 } else { 5_000u32 };
+        let renewals = check_renewals(n, |i| {
+            w.push(len + i);
+            assert_eq!(w.pop(), Some(next_out));
+            next_out += 1;
+            record(&w)
+        });
+        assert!(renewals >= 1);
+        while let Some(v) = w.pop() {
+            assert_eq!(v, next_out);
+            next_out += 1;
+        }
+        assert_eq!(next_out, n + len);
     }
 }
