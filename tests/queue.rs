@@ -659,4 +659,79 @@ mod stall_every_step {
         }
         assert!(total >= 20);
     }
+
+    /// The channel's closed path: a sender parked at each step of its push in turn,
+    /// the channel closed, and a receiver that must drain it and see it closed while
+    /// the sender stays parked (it never waits for a send in progress). The parked
+    /// send then either got its value in before the close (and it was received) or
+    /// fails as closed.
+    #[test]
+    fn a_closed_channel_drains_without_waiting_for_a_parked_sender() {
+        use atomkit::channel::{bounded, TryRecvError};
+        use std::sync::mpsc;
+        let mut parked_at = Vec::new();
+        for step in 1.. {
+            let (tx, rx) = bounded::<u64>(4);
+            tx.send(1).unwrap();
+            let gate = stall::Gate::new();
+            let victim = {
+                let (tx, gate) = (tx.clone(), gate.clone());
+                thread::spawn(move || {
+                    stall::arm(step, gate);
+                    let r = tx.try_send(2);
+                    stall::disarm();
+                    r
+                })
+            };
+            let start = Instant::now();
+            let label = loop {
+                if let Some(l) = gate.parked_at() {
+                    break Some(l);
+                }
+                if victim.is_finished() {
+                    break None;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "neither parked nor finished"
+                );
+                thread::sleep(Duration::from_micros(100));
+            };
+            let Some(label) = label else {
+                victim.join().unwrap().unwrap();
+                break;
+            };
+            parked_at.push(label);
+            assert!(rx.close());
+            let (done, finished) = mpsc::channel();
+            let receiver = thread::spawn(move || {
+                let mut got = Vec::new();
+                loop {
+                    match rx.try_recv() {
+                        Ok(v) => got.push(v),
+                        Err(TryRecvError::Closed) => break,
+                        Err(TryRecvError::Empty) => panic!("a closed channel said empty"),
+                    }
+                }
+                done.send(()).unwrap();
+                got
+            });
+            assert!(
+                finished.recv_timeout(Duration::from_secs(20)).is_ok(),
+                "the receiver waited for the sender parked at step {step} ({label})"
+            );
+            let got = receiver.join().unwrap();
+            gate.release();
+            match victim.join().unwrap() {
+                Ok(()) => assert_eq!(got, [1, 2], "step {step} ({label})"),
+                Err(e) => {
+                    assert!(e.is_closed(), "step {step} ({label}): {e:?}");
+                    assert_eq!(got, [1], "step {step} ({label})");
+                }
+            }
+            drop(tx);
+        }
+        eprintln!("sender parked at {} steps: {parked_at:?}", parked_at.len());
+        assert!(parked_at.len() >= 5);
+    }
 }

@@ -114,6 +114,31 @@ fn close_racing_send_strands_nothing() {
     });
 }
 
+/// A send into a full channel racing a close and then a receive: the channel is full
+/// until the receive, which comes after the close, so there is no point at which the
+/// send could take effect, and it must fail (invariant 2: a send succeeds only if it
+/// took its position before the close). The old closed flag beside the queue let it
+/// check the flag before the close and push after the receive, and return `Ok`.
+#[test]
+fn send_into_full_channel_racing_close_then_recv_fails() {
+    model(|| {
+        let (tx, rx) = bounded::<u64>(1);
+        tx.try_send(1).unwrap();
+        // A second handle: the first stays here, so the sender thread's exit does
+        // not close the channel.
+        let tx2 = tx.clone();
+        let s = thread::spawn(move || tx2.try_send(2));
+        assert!(rx.close());
+        assert_eq!(rx.try_recv(), Ok(1));
+        let sent = s.join().unwrap();
+        assert!(
+            sent.is_err(),
+            "a send into a full channel succeeded after its close"
+        );
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    });
+}
+
 /// Capacity 1 with two senders and one receiver: a pop in progress makes the queue
 /// "full" for one sender while a push in progress makes it "empty" for the receiver.
 /// Nobody sleeps through the end of the other's operation.

@@ -66,13 +66,13 @@
 //!
 //! ## Buffered (`cap > 0`)
 //!
-//! Values travel through an [`ArrayQueue`](crate::queue::ArrayQueue) (SCQ, lock-free)
-//! used through its public `push` / `pop` only. Beside it the channel keeps:
+//! Values travel through an [`ArrayQueue`](crate::queue::ArrayQueue) (SCQ, lock-free),
+//! which also holds the closed flag: the top bit of the `tail` of its ring of full
+//! slots (the queue's invariant 8). Beside it the channel keeps:
 //!
 //! | field      | what | written by |
 //! |------------|------|------------|
-//! | `state`    | bit 0 `CLOSING`: a close began, sends fail; bit 1 `CLOSED`: that close has touched every stripe | the one winning `close` (`fetch_or`) |
-//! | `send_stripes` | 8 cache-padded counts of sends in flight (2 under the model checkers); each `Sender` handle picks one when made | senders (+1 / -1); touched (`+0`) by `close` and by receivers about to sleep |
+//! | `send_stripes` | 8 cache-padded words that stay 0 (2 under the model checkers); each `Sender` handle picks one when made | senders (`+0` after each successful push); touched by `close` and by receivers about to sleep |
 //! | `recv_stripes` | 8 cache-padded words that stay 0; each `Receiver` handle picks one | receivers (`+0` after each pop); touched by `close` and by senders about to sleep |
 //! | `senders`, `receivers` | a sleeping place per side: `epoch`, the futex word, bumped by every wake; `sleepers`, threads registered to sleep there | wakers bump `epoch`; sleepers count themselves |
 //!
@@ -80,21 +80,27 @@
 //!
 //! 1. Every value pushed is popped exactly once: by a receiver, by the last
 //!    receiver's drop, or by the queue's own drop when the last handle goes.
-//! 2. A sender pushes only while counted in its stripe, after reading `state`
-//!    without `CLOSING` while counted; it uncounts itself after the push returns.
-//! 3. `close` sets `CLOSING`, then touches every stripe with a read-modify-write,
-//!    then sets `CLOSED`. A sender's increment of a stripe and the touch are ordered
-//!    (both read-modify-write the stripe): an increment before the touch is in the
-//!    count every later reader sees; an increment after it acquires the touch and
-//!    therefore sees `CLOSING` and does not push.
-//! 4. A receiver reports "closed" only after: a pop found nothing, it saw
-//!    `CLOSING`, then `CLOSED`, then every send stripe at zero, and a second pop
-//!    found nothing. By 2 and 3 no value can enter the queue after that point, and
-//!    every push that will ever succeed is visible to the second pop. So close is
-//!    linearizable against sends and receives, and a send that returned `Ok` is
-//!    never stranded. (The wait for in-flight sends is the one place a receiver
-//!    waits for another thread without sleeping: only on a closed channel, and only
-//!    while a sender is suspended between its count and its push.)
+//! 2. `close` is one `fetch_or` of the closed bit on the ring's `tail`. A send
+//!    succeeds only if the fetch-and-add that gave its value a position came before
+//!    it in `tail`'s modification order; every later one fails, and the send takes
+//!    its value back and returns its slot. So a send and a close are ordered by one
+//!    read-modify-write word, as in crossbeam-channel (whose senders CAS the tail
+//!    that its disconnect marks): no send can succeed after a close that it did not
+//!    precede, whatever the receivers do meanwhile. (An earlier design kept the flag
+//!    beside the queue and counted sends in flight; a send could then read the flag
+//!    open before a close, and push after a receive that followed the close, into a
+//!    channel full until then. The loom model
+//!    `send_into_full_channel_racing_close_then_recv_fails` reproduces that
+//!    history.)
+//! 3. A receiver reports "closed" only after a pop found nothing, it saw the closed
+//!    bit, and a closed-queue pop (`pop_closed`) found `head` at or past `tail`:
+//!    every position handed to a sender has been handed to a receiver, which returns
+//!    its value or voids it, and a sender whose position is voided fails. So close is
+//!    linearizable against sends and receives, a send that returned `Ok` is never
+//!    stranded, and no receiver waits for a sender: one suspended in the middle of
+//!    its push has its position voided and fails when it resumes.
+//! 4. The last receiver's drop closes and then pops with `pop_closed` until it
+//!    reports nothing left: by 3 no value can enter after that.
 //! 5. **No lost wake-up.** This is a store-load (Dekker) pairing: "I am about to
 //!    sleep, then I look at the queue" against "I changed the queue, then I look for
 //!    sleepers". It goes through read-modify-writes of the stripes instead of
@@ -102,16 +108,16 @@
 //!    `sleepers`, read `epoch`, touch every stripe of the other side (`fetch_add(0)`,
 //!    AcqRel), try its operation again, then futex-wait while `epoch` still holds
 //!    what it read. A thread that changed the queue read-modify-writes its own
-//!    stripe with AcqRel right after (the sender's count decrement; the receiver's
-//!    `fetch_add(0)`), then reads the other side's `sleepers`, and only if that is
-//!    non-zero bumps `epoch` and wakes. The waker's and the sleeper's
+//!    stripe with AcqRel right after (`fetch_add(0)`), then reads the other side's
+//!    `sleepers`, and only if that is non-zero bumps `epoch` and wakes. The waker's
+//!    and the sleeper's
 //!    read-modify-writes of that stripe are totally ordered: if the waker's comes
 //!    first, the sleeper's touch acquires it and its retry sees the change; if the
 //!    touch comes first, the waker's read-modify-write acquires it and sees the
 //!    sleeper counted, and then it bumps `epoch` (so the futex compare fails) or
 //!    wakes the sleeper. `close` is a waker of both sides: it touches every stripe
-//!    after setting `CLOSING` and before reading `sleepers`. With nobody counted, a
-//!    send or receive costs no write and no syscall beyond the queue operation and
+//!    after setting the closed bit and before reading `sleepers`. With nobody
+//!    counted, a send or receive costs no write and no syscall beyond the queue operation and
 //!    its own stripe, which stays in its own cache line; no SeqCst fence is needed
 //!    anywhere, which is cheaper than a fence on every send and receive (measured:
 //!    the uncontended pair went from 1.28x to 1.13x the queue's push+pop) and is
@@ -154,13 +160,11 @@
 //! ## Memory orderings
 //!
 //! - The queue orders a value's write before its read (its invariant 4).
-//! - Stripe increment: Acquire (pairs with the touch's Release half, invariant 3);
-//!   decrement after the push: Release, paired with the Acquire loads of the stripes
-//!   in the closed check (invariant 4), so the push is visible to the final pop.
-//! - `close`: `fetch_or(CLOSING)` AcqRel, its Release half pairing with every
-//!   Acquire load that reports "closed" (Go: a close happens before a receive that
-//!   returns because of it); touches AcqRel; `fetch_or(CLOSED)` Release, paired with
-//!   the Acquire loads that wait for it.
+//! - The closed bit: the queue's `fetch_or` is AcqRel, its Release half pairing with
+//!   every Acquire load that reports "closed" (Go: a close happens before a receive
+//!   that returns because of it); as a read-modify-write of `tail` it is ordered with
+//!   every send's fetch-and-add there (invariant 2). `close`'s touches are AcqRel
+//!   (invariant 5).
 //! - Sleep/wake (invariant 5): the stripe read-modify-writes on both sides are
 //!   AcqRel, each pairing with the other in whichever order they fall; `sleepers`
 //!   itself is Relaxed. The wake bumps `epoch` with Release and the sleeper reads it

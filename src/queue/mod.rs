@@ -82,7 +82,7 @@
 //! remapped so that consecutive positions fall on different cache lines. Cycles do
 //! not wrap before `2^63` operations on one ring.
 //!
-//! Invariants (1-3, 5 and 6 are each ring's, 4 and 7 the queue's):
+//! Invariants (1-3, 5, 6 and 8 are each ring's, 4 and 7 the queue's):
 //!
 //! 1. At most `n` indices are in a ring at a time (there are only `capacity <= n`
 //!    indices, and each is in one place at a time, invariant 7), so an
@@ -129,6 +129,18 @@
 //!    thread's hands (a ring hands each enqueued index to exactly one dequeuer,
 //!    invariant 2). `fq` is empty exactly when every index is in `aq` or held by an
 //!    operation in progress: that is "full".
+//! 8. (closing, used by the channel; the public API never closes a queue) The top
+//!    bit of a ring's `tail` is its closed flag, set by one `fetch_or`. An enqueue
+//!    whose fetch-and-add on `tail` returns the bit fails (its position is void,
+//!    and the dequeuer that reaches it voids it like any other); as
+//!    read-modify-writes of one word, the fetch-and-adds and the `fetch_or` are
+//!    totally ordered, so an enqueue succeeds only if it took its position before
+//!    the close. `catchup` keeps the bit. On a closed ring, a dequeuer that must know
+//!    whether anything is left (`dequeue_closed`) does not stop at "looks empty": it
+//!    takes every position below `tail` and settles it (consumes the index there, or
+//!    voids the position so that its enqueuer, if still on its way, fails), and
+//!    answers "nothing left" only once `head` reaches `tail`. The pushes that close
+//!    `aq` hand their slot index back to `fq` and their value to the caller.
 //!
 //! What is *not* promised:
 //!
@@ -154,6 +166,11 @@
 //!   (pairs with it) and `AcqRel` (Release keeps invariant 3). Dequeuer CAS that
 //!   voids or marks an entry: `AcqRel` (invariant 3).
 //! - `head` fetch-and-add: `AcqRel`; `tail` fetch-and-add: `SeqCst` (below).
+//! - Closing (invariant 8): the `fetch_or` on `tail` is `AcqRel`, its Release half
+//!   pairing with the `Acquire` load that reports the ring closed; whether an
+//!   enqueue comes before or after it needs no ordering beyond atomicity (both
+//!   read-modify-write `tail`). `dequeue_closed` loads `head` and then `tail`, both
+//!   `Acquire`, like the empty check below.
 //!   Positions need only atomicity; the stronger orderings are free on x86 (every
 //!   RMW is a full barrier) and keep the counter reads that follow entry
 //!   acquisitions simple to argue.
@@ -362,7 +379,76 @@ impl<T> ArrayQueue<T> {
             })
         };
         point("push: wrote the value");
-        self.aq.enqueue(i);
+        let published = self.aq.enqueue(i);
+        debug_assert!(
+            published,
+            "a closed queue is only pushed to by push_unless_closed"
+        );
+    }
+
+    /// [`push`](Self::push) that fails on a closed queue (see [`close`]): `Err` with
+    /// the value and `true` if the queue was closed, `false` if it was full and open.
+    /// The push succeeds exactly when its position in `aq` was taken before the close
+    /// (invariant 8).
+    ///
+    /// [`close`]: ArrayQueue::close
+    #[inline]
+    pub(crate) fn push_unless_closed(&self, value: T) -> Result<(), (T, bool)> {
+        let Some(i) = self.fq.dequeue() else {
+            // Full; a close that came first makes it "closed" (both held at this
+            // point: a close is never undone).
+            return Err((value, self.aq.is_closed()));
+        };
+        point("push: took a free slot");
+        // SAFETY: as in `fill`: index `i` is ours alone until `aq.enqueue(i)`.
+        unsafe {
+            self.slots[i as usize].with_mut(|p| {
+                (*p).write(value);
+            })
+        };
+        point("push: wrote the value");
+        if self.aq.enqueue(i) {
+            return Ok(());
+        }
+        // Closed: `i` was never published, so the value is still ours alone.
+        // SAFETY: written just above and not published; no other thread reads slot
+        // `i` until `fq.enqueue(i)` hands the index out again.
+        let value = unsafe { self.slots[i as usize].with_mut(|p| (*p).assume_init_read()) };
+        self.free(i);
+        Err((value, true))
+    }
+
+    /// Hands slot index `i`, whose value has been moved out, back to `fq`.
+    #[inline]
+    fn free(&self, i: u64) {
+        let freed = self.fq.enqueue(i);
+        debug_assert!(freed, "fq is never closed");
+    }
+
+    /// Closes the queue for [`push_unless_closed`](Self::push_unless_closed): every
+    /// push through it that had not taken its position fails from now on. `true` if
+    /// this call closed it. `pop` goes on; [`pop_closed`](Self::pop_closed) tells
+    /// when nothing is left. The plain `push` must not be used after a close.
+    pub(crate) fn close(&self) -> bool {
+        self.aq.close()
+    }
+
+    /// Whether [`close`](Self::close) has been called.
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.aq.is_closed()
+    }
+
+    /// On a closed queue: removes the front value, or returns `None` once the queue
+    /// is empty for good: every push that succeeded has had its value popped, and
+    /// every other one fails. Lock-free: it never waits for a push in progress, it
+    /// makes that push fail instead (invariant 8).
+    pub(crate) fn pop_closed(&self) -> Option<T> {
+        let i = self.aq.dequeue_closed()?;
+        // SAFETY: as in `pop`: index `i` came from `aq`.
+        let value = unsafe { self.slots[i as usize].with_mut(|p| (*p).assume_init_read()) };
+        self.free(i);
+        Some(value)
     }
 
     /// Removes the value at the front, or returns `None` if the queue is empty.
@@ -385,7 +471,7 @@ impl<T> ArrayQueue<T> {
         // (invariant 4).
         let value = unsafe { self.slots[i as usize].with_mut(|p| (*p).assume_init_read()) };
         point("pop: read the value");
-        self.fq.enqueue(i);
+        self.free(i);
         Some(value)
     }
 

@@ -11,9 +11,9 @@ use crossbeam_utils::CachePadded;
 pub(super) struct Ring {
     /// Next position to dequeue from. Written by dequeuers (fetch-and-add).
     head: CachePadded<AtomicU64>,
-    /// Next position to enqueue at. Written by enqueuers (fetch-and-add) and by
-    /// dequeuers that found the ring empty (`catchup`, a CAS that only moves it
-    /// forward to `head`).
+    /// Next position to enqueue at, with the [`CLOSED`] bit on top. Written by
+    /// enqueuers (fetch-and-add), by dequeuers that found the ring empty (`catchup`,
+    /// a CAS that only moves it forward to `head`, keeping the bit) and by `close`.
     tail: CachePadded<AtomicU64>,
     /// How many more failed dequeue attempts may run before dequeuers report "empty"
     /// without looking (invariant 5). Reset to `3n - 1` by every enqueue, decremented
@@ -24,6 +24,11 @@ pub(super) struct Ring {
     /// `log2(2n)`: the width of the index field and of a position's offset in a cycle.
     order: u32,
 }
+
+/// The bit of `tail` that [`Ring::close`] sets: every enqueue whose fetch-and-add
+/// returns it fails (invariant 8). Positions start at `2n` and grow by one per
+/// operation, so they never reach it.
+const CLOSED: u64 = 1 << 63;
 
 /// The index value that means "no index here" (all ones in the index field).
 #[inline]
@@ -111,10 +116,12 @@ impl Ring {
         )
     }
 
-    /// Appends `index`. Never fails while the ring holds fewer than `n` indices
-    /// (invariant 1), and finishes in a bounded number of attempts however the other
-    /// threads are scheduled (the paper's Theorem 4.4).
-    pub(super) fn enqueue(&self, index: u64) {
+    /// Appends `index` and returns `true`, or returns `false` if the ring is closed
+    /// (invariant 8). Never fails otherwise while the ring holds fewer than `n`
+    /// indices (invariant 1), and finishes in a bounded number of attempts however
+    /// the other threads are scheduled (the paper's Theorem 4.4).
+    #[must_use]
+    pub(super) fn enqueue(&self, index: u64) -> bool {
         debug_assert!(index < bottom(self.order));
         loop {
             // Ordering: SeqCst. Handing out positions needs only atomicity, but this
@@ -123,6 +130,11 @@ impl Ring {
             // the single total order must read a `tail` past `t` when it rechecks.
             // Free on x86 (every RMW is a full barrier there).
             let t = self.tail.fetch_add(1, Ordering::SeqCst);
+            if t & CLOSED != 0 {
+                // The ring was closed before this position was taken: fail. The
+                // position is void; a dequeuer that reaches it skips it (invariant 8).
+                return false;
+            }
             point("enqueue: took a tail position");
             let cycle_t = self.cycle(t);
             let entry = &self.entries[self.slot(t)];
@@ -187,7 +199,7 @@ impl Ring {
                             // only on this rare path.
                             self.threshold.swap(reset, Ordering::Relaxed);
                         }
-                        return;
+                        return true;
                     }
                     Err(actual) => e = actual,
                 }
@@ -216,51 +228,14 @@ impl Ring {
             // released (invariant 3).
             let h = self.head.fetch_add(1, Ordering::AcqRel);
             point("dequeue: took a head position");
-            let cycle_h = self.cycle(h);
-            let entry = &self.entries[self.slot(h)];
-            // Ordering: Acquire pairs with the Release CAS in `enqueue` that wrote the
-            // index for position `h` (invariant 4).
-            let mut e = entry.load(Ordering::Acquire);
-            point("dequeue: loaded the entry");
-            loop {
-                let (cycle, safe, idx) = self.decode(e);
-                if cycle == cycle_h {
-                    // Only the enqueuer of position `h` writes cycle `cycle_h` with an
-                    // index (invariant 2): it is ours. Consume it by setting the index
-                    // bits; an OR leaves a concurrent change of the safe bit intact.
-                    // Ordering: AcqRel; Acquire as for the load above; Release keeps
-                    // this dequeuer's `head` FAA visible to the next enqueuer of this
-                    // entry (invariant 3).
-                    entry.fetch_or(bottom(self.order), Ordering::AcqRel);
-                    point("dequeue: consumed the entry");
-                    return Some(idx);
-                }
-                if cycle >= cycle_h {
-                    // A later lap already owns the entry: our position is void.
-                    break;
-                }
-                let new = if idx == bottom(self.order) {
-                    // Empty: advance it to our cycle so that the late enqueuer of
-                    // position `h` fails and moves on (invariant 2).
-                    self.encode(cycle_h, safe, idx)
-                } else {
-                    // An index of an earlier lap that its dequeuer has not taken
-                    // yet: leave it, but mark the entry unsafe (invariant 3).
-                    self.encode(cycle, false, idx)
-                };
-                // Ordering: AcqRel; Release so that an enqueuer that later acquires
-                // this entry sees our `head` FAA (invariant 3); Acquire on failure to
-                // re-read the entry as above.
-                match entry.compare_exchange_weak(e, new, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) => break,
-                    Err(actual) => e = actual,
-                }
+            if let Some(idx) = self.settle(h) {
+                return Some(idx);
             }
             point("dequeue: position was void");
             // Ordering: Acquire, so that a tail moved by an enqueue that happened
             // before this call is seen (coherence with its FAA).
             let t = self.tail.load(Ordering::Acquire);
-            let empty = t <= h + 1;
+            let empty = t & !CLOSED <= h + 1;
             if empty {
                 // Nothing can arrive at a position up to ours any more: empty.
                 self.catchup(t, h + 1);
@@ -272,6 +247,98 @@ impl Ring {
                 return None;
             }
             point("dequeue: retrying");
+        }
+    }
+
+    /// Settles position `h`, just taken from `head`: consumes the index published
+    /// there and returns it, or voids the position (`None`) so that its enqueuer, if
+    /// it comes, fails and moves on (invariant 2).
+    #[inline]
+    fn settle(&self, h: u64) -> Option<u64> {
+        let cycle_h = self.cycle(h);
+        let entry = &self.entries[self.slot(h)];
+        // Ordering: Acquire pairs with the Release CAS in `enqueue` that wrote the
+        // index for position `h` (invariant 4).
+        let mut e = entry.load(Ordering::Acquire);
+        point("dequeue: loaded the entry");
+        loop {
+            let (cycle, safe, idx) = self.decode(e);
+            if cycle == cycle_h {
+                // Only the enqueuer of position `h` writes cycle `cycle_h` with an
+                // index (invariant 2): it is ours. Consume it by setting the index
+                // bits; an OR leaves a concurrent change of the safe bit intact.
+                // Ordering: AcqRel; Acquire as for the load above; Release keeps
+                // this dequeuer's `head` FAA visible to the next enqueuer of this
+                // entry (invariant 3).
+                entry.fetch_or(bottom(self.order), Ordering::AcqRel);
+                point("dequeue: consumed the entry");
+                return Some(idx);
+            }
+            if cycle >= cycle_h {
+                // A later lap already owns the entry: our position is void.
+                return None;
+            }
+            let new = if idx == bottom(self.order) {
+                // Empty: advance it to our cycle so that the late enqueuer of
+                // position `h` fails and moves on (invariant 2).
+                self.encode(cycle_h, safe, idx)
+            } else {
+                // An index of an earlier lap that its dequeuer has not taken
+                // yet: leave it, but mark the entry unsafe (invariant 3).
+                self.encode(cycle, false, idx)
+            };
+            // Ordering: AcqRel; Release so that an enqueuer that later acquires
+            // this entry sees our `head` FAA (invariant 3); Acquire on failure to
+            // re-read the entry as above.
+            match entry.compare_exchange_weak(e, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return None,
+                Err(actual) => e = actual,
+            }
+        }
+    }
+
+    /// Closes the ring: every enqueue that takes its position from now on fails
+    /// (invariant 8). `true` if this call closed it.
+    pub(super) fn close(&self) -> bool {
+        // Ordering: AcqRel. Release pairs with the Acquire loads of `tail` in
+        // `is_closed` (what the closer did before is visible to whoever sees the ring
+        // closed); as a read-modify-write of `tail` it is ordered with every
+        // enqueuer's fetch-and-add: each comes before it (and may succeed) or after
+        // it (and fails).
+        self.tail.fetch_or(CLOSED, Ordering::AcqRel) & CLOSED == 0
+    }
+
+    /// Whether [`close`](Ring::close) has been called.
+    #[inline]
+    pub(super) fn is_closed(&self) -> bool {
+        // Ordering: Acquire pairs with the Release half of `close`'s `fetch_or`.
+        self.tail.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    /// On a closed ring: removes the oldest index, or returns `None` once no index
+    /// is left and none can arrive (invariant 8). Unlike [`dequeue`](Ring::dequeue)
+    /// it never reports "empty" while a position below `tail` is unsettled: it
+    /// takes that position and settles it, so an enqueuer still on its way there
+    /// either has published (and its index is returned here or by another
+    /// dequeuer) or fails. Lock-free: every attempt settles one position, and after
+    /// the close only failing enqueues add positions, one each.
+    pub(super) fn dequeue_closed(&self) -> Option<u64> {
+        loop {
+            // Ordering: Acquire for both, as in `looks_empty`: the `tail` read is
+            // not older than what the `head` read shows.
+            let h = self.head.load(Ordering::Acquire);
+            let t = self.tail.load(Ordering::Acquire) & !CLOSED;
+            debug_assert!(self.is_closed());
+            if h >= t {
+                // Every position handed to an enqueuer has been handed to a dequeuer,
+                // which returns its index or voids it; positions taken later fail.
+                return None;
+            }
+            // Ordering: AcqRel, as in `dequeue`.
+            let h = self.head.fetch_add(1, Ordering::AcqRel);
+            if let Some(idx) = self.settle(h) {
+                return Some(idx);
+            }
         }
     }
 
@@ -339,7 +406,7 @@ impl Ring {
         // `h` held no index: the ring was empty then (invariant 6). An enqueuer
         // that has taken `h` but not yet published is left alone rather than sent
         // round again by a void.
-        self.tail.load(Ordering::Acquire) <= h + 1
+        self.tail.load(Ordering::Acquire) & !CLOSED <= h + 1
     }
 
     /// Called by a dequeuer that just drove the threshold negative. An enqueuer that
@@ -362,7 +429,7 @@ impl Ring {
         // above. A published index at a position below `head` is not our concern: the
         // dequeuer that took that position finds it (invariant 2).
         let head = self.head.load(Ordering::Relaxed);
-        let tail = self.tail.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed) & !CLOSED;
         let span = tail.saturating_sub(head).min(self.entries.len() as u64);
         let published = (head..head + span).any(|pos| {
             // Ordering: Relaxed, as above.
@@ -379,21 +446,27 @@ impl Ring {
         }
     }
 
-    /// Moves `tail` forward to `head` after a dequeuer overtook every enqueuer, so
-    /// that later enqueuers start past the positions dequeuers have voided.
+    /// Moves `tail` (read as `tail`, with its [`CLOSED`] bit) forward to `head`
+    /// after a dequeuer overtook every enqueuer, so that later enqueuers start past
+    /// the positions dequeuers have voided. The bit is kept.
     fn catchup(&self, mut tail: u64, mut head: u64) {
         // Ordering: AcqRel on success, to stay in the release sequence of the tail
         // FAAs; Relaxed on failure, the loads below re-read both counters.
         while self
             .tail
-            .compare_exchange_weak(tail, head, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange_weak(
+                tail,
+                head | (tail & CLOSED),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
             .is_err()
         {
             // Ordering: Acquire, as for the other counter loads.
             head = self.head.load(Ordering::Acquire);
             // Ordering: Acquire, as above.
             tail = self.tail.load(Ordering::Acquire);
-            if tail >= head {
+            if tail & !CLOSED >= head {
                 break;
             }
         }
@@ -423,7 +496,7 @@ impl Ring {
             let tail = self.tail.load(Ordering::Acquire);
             let head = self.head.load(Ordering::Acquire);
             if self.tail.load(Ordering::Acquire) == tail {
-                return tail.saturating_sub(head);
+                return (tail & !CLOSED).saturating_sub(head);
             }
         }
     }
