@@ -566,8 +566,9 @@ impl Signal {
 
     /// Creates a child: it closes when this signal closes (with the same cause,
     /// unless the child is closed already or its own deadline has passed), never the
-    /// reverse. A child of a closed signal starts closed. Dropping every handle to
-    /// a child unlinks it from its parent.
+    /// reverse. A child of a closed signal starts closed with the parent's cause,
+    /// whatever its own deadline (the parent closed first; Go's `context` does the
+    /// same). Dropping every handle to a child unlinks it from its parent.
     ///
     /// # Examples
     ///
