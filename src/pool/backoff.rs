@@ -7,8 +7,8 @@ use core::fmt;
 /// attempts.
 ///
 /// The `k`-th delay (from 0) is `min(cap, base * factor^k)` (computed in `f64`
-/// seconds, so exact to 53 bits: delays of over 2^53 s may round by a few parts in
-/// 2^53, even downwards), then shortened by a
+/// seconds: a relative error of up to 2^-53, which for delays of more than about
+/// 100 days exceeds a nanosecond and may round down), then shortened by a
 /// random fraction of up to `jitter` of itself: with `jitter = 0.5` it is uniform in
 /// `[d/2, d]`, with `jitter = 1.0` ("full jitter") uniform in `[0, d]`. Jitter spreads
 /// out retries that failed together, so they do not all come back at once.
