@@ -189,18 +189,19 @@ fn try_acquire_release_linearizable() {
                 thread::spawn(move || {
                     for k in 0..3 {
                         let n = 1 + (t + k) % 2;
-                        let got =
-                            rec.record(t, Op::TryAcquire(n), || match sem.try_acquire_many(n) {
-                                Ok(p) => {
-                                    p.forget();
-                                    Ret::Got(true)
-                                }
-                                Err(TryAcquireError::NoPermits) => Ret::Got(false),
-                                Err(e) => panic!("{e}"),
-                            });
-                        if got == Ret::Got(true) {
+                        let mut held = None;
+                        rec.record(t, Op::TryAcquire(n), || match sem.try_acquire_many(n) {
+                            Ok(p) => {
+                                held = Some(p);
+                                Ret::Got(true)
+                            }
+                            Err(TryAcquireError::NoPermits) => Ret::Got(false),
+                            Err(e) => panic!("{e}"),
+                        });
+                        if let Some(permit) = held {
+                            // The permit's own release: dropping it.
                             rec.record(t, Op::Release(n), || {
-                                sem.add_permits(n);
+                                drop(permit);
                                 Ret::Unit
                             });
                         } else if t == 2 {
