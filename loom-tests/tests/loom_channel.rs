@@ -139,6 +139,78 @@ fn send_into_full_channel_racing_close_then_recv_fails() {
     });
 }
 
+/// Receives everything until the channel reports closed.
+fn drain(rx: &atomkit::channel::Receiver<u64>) -> Vec<u64> {
+    let mut got = Vec::new();
+    loop {
+        match rx.try_recv() {
+            Ok(v) => got.push(v),
+            Err(TryRecvError::Closed) => return got,
+            Err(TryRecvError::Empty) => thread::yield_now(),
+        }
+    }
+}
+
+/// Two receivers drain while a send races the close: together they receive the
+/// value exactly when the send returned `Ok` (the closed-queue pop settles every
+/// position handed out, however the two share them).
+#[test]
+fn two_receivers_drain_while_a_send_races_the_close() {
+    model_bound(2, || {
+        let (tx, rx) = bounded::<u64>(2);
+        tx.try_send(1).unwrap();
+        let tx2 = tx.clone();
+        let s = thread::spawn(move || tx2.try_send(2).is_ok());
+        let rx2 = rx.clone();
+        let r = thread::spawn(move || drain(&rx2));
+        rx.close();
+        let mut all = drain(&rx);
+        let sent = s.join().unwrap();
+        all.extend(r.join().unwrap());
+        all.sort();
+        assert_eq!(all, if sent { vec![1, 2] } else { vec![1] }, "sent {sent}");
+        drop(tx);
+    });
+}
+
+/// Once one receiver has reported the channel closed, a receive that starts after
+/// that reports it closed too: never a value, never "empty". (It fails if `catchup`
+/// drops the closed bit when it moves `tail`.)
+#[test]
+fn closed_is_final_for_receives_that_start_after_it() {
+    use loom::sync::atomic::AtomicBool;
+    model_bound(2, || {
+        let (tx, rx) = bounded::<u64>(2);
+        let tx2 = tx.clone();
+        let s = thread::spawn(move || tx2.try_send(2).is_ok());
+        let seen_closed = Arc::new(AtomicBool::new(false));
+        let (rx2, seen) = (rx.clone(), seen_closed.clone());
+        let r = thread::spawn(move || {
+            let mut got = Vec::new();
+            loop {
+                let after = seen.load(Ordering::SeqCst);
+                match rx2.try_recv() {
+                    Ok(v) => {
+                        assert!(!after, "{v} received after another receiver saw Closed");
+                        got.push(v);
+                    }
+                    Err(TryRecvError::Closed) => return got,
+                    Err(TryRecvError::Empty) => {
+                        assert!(!after, "empty after another receiver saw Closed");
+                        thread::yield_now();
+                    }
+                }
+            }
+        });
+        tx.close();
+        let mut all = drain(&rx);
+        seen_closed.store(true, Ordering::SeqCst);
+        let sent = s.join().unwrap();
+        all.extend(r.join().unwrap());
+        assert_eq!(all, if sent { vec![2] } else { vec![] }, "sent {sent}");
+    });
+}
+
 /// Capacity 1 with two senders and one receiver: a pop in progress makes the queue
 /// "full" for one sender while a push in progress makes it "empty" for the receiver.
 /// Nobody sleeps through the end of the other's operation.

@@ -740,9 +740,9 @@ impl<T> Receiver<T> {
     }
 
     /// Receives a value if one is there now (on a rendezvous channel: if a sender is
-    /// blocked sending); never blocks, except that on a closed channel it first lets
-    /// a send that passed its closed check before the close finish (module doc,
-    /// invariant 4).
+    /// blocked sending); never blocks. On a closed buffered channel it does not wait
+    /// for a send in progress either: it makes that send fail unless its value is
+    /// already in (module doc, invariant 3).
     ///
     /// # Errors
     ///

@@ -379,11 +379,10 @@ impl<T> ArrayQueue<T> {
             })
         };
         point("push: wrote the value");
+        // A failed enqueue here would lose slot `i` for good: only
+        // `push_unless_closed` may push to a closed queue.
         let published = self.aq.enqueue(i);
-        debug_assert!(
-            published,
-            "a closed queue is only pushed to by push_unless_closed"
-        );
+        assert!(published, "push or force_push on a closed queue");
     }
 
     /// [`push`](Self::push) that fails on a closed queue (see [`close`]): `Err` with
