@@ -31,53 +31,9 @@ struct Input {
     ops: Vec<Op>,
 }
 
-/// Every value made, by id: whether it has been dropped.
-#[derive(Default)]
-struct Ledger {
-    dropped: Vec<bool>,
-    drops: usize,
-}
-
-/// The payload. The drop record lives in the shared ledger, not in the value: a
-/// bitwise copy (a slot read twice) would carry its own "already dropped" flag.
-struct Tracked {
-    id: usize,
-    ledger: Rc<RefCell<Ledger>>,
-}
-
-impl Tracked {
-    fn new(ledger: &Rc<RefCell<Ledger>>) -> Tracked {
-        let mut l = ledger.borrow_mut();
-        l.dropped.push(false);
-        Tracked {
-            id: l.dropped.len() - 1,
-            ledger: ledger.clone(),
-        }
-    }
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        let mut l = self.ledger.borrow_mut();
-        assert!(!l.dropped[self.id], "value {} dropped twice", self.id);
-        l.dropped[self.id] = true;
-        l.drops += 1;
-    }
-}
-
-/// The values alive are exactly those the model holds: made = in the model + dropped,
-/// and none of the model's has been dropped.
-fn check(ledger: &Rc<RefCell<Ledger>>, m: &VecDeque<usize>) {
-    let l = ledger.borrow();
-    assert_eq!(
-        l.dropped.len(),
-        m.len() + l.drops,
-        "made != alive in the model + dropped"
-    );
-    for &id in m {
-        assert!(!l.dropped[id], "value {id} dropped while still queued");
-    }
-}
+#[path = "../common/ledger.rs"]
+mod ledger;
+use ledger::{check, Ledger, Tracked};
 
 fuzz_target!(|input: Input| {
     let cap = (input.cap as usize % 40) + 1;
