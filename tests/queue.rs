@@ -532,6 +532,28 @@ mod stall_every_step {
         ForcePush,
     }
 
+    /// Waits until the armed `victim` parks (the label of its point) or finishes
+    /// (`None`: its step number is past the end of its path).
+    fn parked_or_finished<T>(
+        gate: &stall::Gate,
+        victim: &thread::JoinHandle<T>,
+    ) -> Option<&'static str> {
+        let start = Instant::now();
+        loop {
+            if let Some(l) = gate.parked_at() {
+                return Some(l);
+            }
+            if victim.is_finished() {
+                return None;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "victim neither parked nor finished"
+            );
+            thread::sleep(Duration::from_micros(100));
+        }
+    }
+
     /// Returns the labels of the steps the victim was parked at.
     fn scenario(prefill: u64, drained: u64, op: Op) -> Vec<&'static str> {
         let cap = 4;
@@ -558,21 +580,7 @@ mod stall_every_step {
                     r
                 })
             };
-            // Wait until the victim parks or finishes (then `step` is past its path).
-            let start = Instant::now();
-            let label = loop {
-                if let Some(l) = gate.parked_at() {
-                    break Some(l);
-                }
-                if victim.is_finished() {
-                    break None;
-                }
-                assert!(
-                    start.elapsed() < Duration::from_secs(20),
-                    "victim neither parked nor finished"
-                );
-                thread::sleep(Duration::from_micros(100));
-            };
+            let label = parked_or_finished(&gate, &victim);
             let Some(label) = label else {
                 victim.join().unwrap();
                 break;
@@ -683,20 +691,7 @@ mod stall_every_step {
                     r
                 })
             };
-            let start = Instant::now();
-            let label = loop {
-                if let Some(l) = gate.parked_at() {
-                    break Some(l);
-                }
-                if victim.is_finished() {
-                    break None;
-                }
-                assert!(
-                    start.elapsed() < Duration::from_secs(20),
-                    "neither parked nor finished"
-                );
-                thread::sleep(Duration::from_micros(100));
-            };
+            let label = parked_or_finished(&gate, &victim);
             let Some(label) = label else {
                 victim.join().unwrap().unwrap();
                 break;
