@@ -79,7 +79,7 @@
 //! |--------|------------|------------|---------|
 //! | 0      | `CLOSED`   | `close` (`fetch_or`) | closed for good; acquires fail |
 //! | 1      | `HUNGRY`   | one starving waiter sets it, and clears it when it leaves | everyone else sees no permits |
-//! | 2      | `WEIGHTED` | a waiter for more than one permit (or one that could not register); cleared when the waiter count drops to 0 | a single wake might reach a waiter that cannot use it |
+//! | 2      | `WEIGHTED` | a waiter for more than one permit; cleared when the waiter count drops to 0 | a single wake might reach a waiter that cannot use it |
 //! | 3..12  | waiters    | waiters, +1 before sleeping, -1 when they leave (9 bits, up to 511) | how many threads may be asleep on the word |
 //! | 12..32 | permits    | acquirers (-n), releases and `add_permits` (+n), `forget_permits` | available permits, at most [`MAX_PERMITS`](Semaphore::MAX_PERMITS) = 2^20 - 1 |
 //!
@@ -93,8 +93,10 @@
 //!    if at least `n` are there and (`HUNGRY` is clear or it is the hungry waiter);
 //!    so the count never goes negative and available + held never changes except
 //!    through `add_permits` / `forget_permits` / [`Permit::forget`].
-//! 2. A thread sleeps only after counting itself in `waiters`, and only while the
-//!    word still holds the value it decided on (the futex compares). Any change to
+//! 2. A thread sleeps on the word only after counting itself in `waiters`, and only
+//!    while the word still holds the value it decided on (the futex compares). So
+//!    every wake reaches a counted waiter, which passes it on if it cannot use it
+//!    (3). Any change to
 //!    the permits, `HUNGRY` or `CLOSED` changes the word, so a sleeper never sleeps
 //!    through a change it has not seen.
 //! 3. Whoever changes the word in a way that may let a sleeper proceed wakes,
@@ -111,9 +113,13 @@
 //!    3). A waiter may therefore free the semaphore as soon as its acquire returns,
 //!    even while the thread that released to it is still inside `release`: the C
 //!    contract of `sem_post` / `sem_destroy` that glibc bug 12674 broke.
-//! 6. A waiter that cannot count itself (511 already counted) does not sleep
-//!    untimed: it sets `WEIGHTED` (so releases wake everyone) and sleeps in 1 ms
-//!    slices, rechecking between them.
+//! 6. A waiter that cannot count itself (511 already counted) never sleeps on the
+//!    word: it sleeps in 1 ms slices elsewhere (on its signal's word if it has one)
+//!    and rechecks between them, counting itself as soon as there is room. Releases
+//!    do not wake it. (It once slept on the word and set `WEIGHTED` instead; then,
+//!    once the counted waiters had left and `WEIGHTED` was cleared, a release's
+//!    single wake could reach it, a waiter for more permits than were free, which
+//!    does not pass wakes on, while a counted waiter slept on with a permit free.)
 //!
 //! With one permit added and only unit waiters, waking one is enough: the woken
 //! thread either takes the permit, or finds that a barging thread took it (that
@@ -149,7 +155,13 @@ const CLOSED: u32 = 1;
 const HUNGRY: u32 = 1 << 1;
 const WEIGHTED: u32 = 1 << 2;
 const WAITER_SHIFT: u32 = 3;
+/// Bits of the waiter count: 511 counted waiters. The stall-test build (`--cfg
+/// atomkit_stall`, test-only) counts at most 3, so that a test reaches the
+/// uncounted waiters of invariant 6 with a handful of threads.
+#[cfg(not(all(atomkit_stall, not(any(atomkit_loom, atomkit_shuttle)))))]
 const WAITER_BITS: u32 = 9;
+#[cfg(all(atomkit_stall, not(any(atomkit_loom, atomkit_shuttle))))]
+const WAITER_BITS: u32 = 2;
 const WAITER: u32 = 1 << WAITER_SHIFT;
 const MAX_WAITERS: u32 = (1 << WAITER_BITS) - 1;
 const WAITER_MASK: u32 = MAX_WAITERS << WAITER_SHIFT;
@@ -166,8 +178,12 @@ const HUNGRY_AFTER: Duration = Duration::from_millis(1);
 const HUNGRY_AFTER: Duration = Duration::ZERO;
 
 /// The longest a waiter that could not count itself as a waiter sleeps before it
-/// rechecks the word (invariant 6).
+/// rechecks the word (invariant 6). A whole second in the stall-test build, so that a
+/// test can act while such a waiter sleeps.
+#[cfg(not(all(atomkit_stall, not(any(atomkit_loom, atomkit_shuttle)))))]
 const POLL_SLICE: Duration = Duration::from_millis(1);
+#[cfg(all(atomkit_stall, not(any(atomkit_loom, atomkit_shuttle))))]
+const POLL_SLICE: Duration = Duration::from_secs(1);
 
 #[inline]
 fn permits(s: u32) -> u32 {
@@ -907,34 +923,29 @@ impl Semaphore {
                 self.leave(registered, hungry);
                 return Err(Fail::Timeout);
             }
-            if !registered {
-                // Invariant 2: count ourselves before sleeping. Invariant 6: if the
-                // count is full, sleep in slices and make releases wake everyone.
-                let full = waiters(s) == MAX_WAITERS;
-                let new = if full {
-                    s | WEIGHTED
-                } else if n > 1 {
+            if !registered && waiters(s) < MAX_WAITERS {
+                // Invariant 2: count ourselves before sleeping on the word. (If the
+                // count is full we stay uncounted and poll instead: invariant 6.)
+                let new = if n > 1 {
                     (s + WAITER) | WEIGHTED
                 } else {
                     s + WAITER
                 };
-                if new != s {
-                    // Ordering: Relaxed; publishes no memory, ordered with releases
-                    // as an RMW of the same word. Acquire on failure: `Closed`.
-                    match self
-                        .state
-                        .compare_exchange(s, new, Ordering::Relaxed, Ordering::Acquire)
-                    {
-                        Ok(_) => s = new,
-                        Err(a) => {
-                            s = a;
-                            continue;
-                        }
+                // Ordering: Relaxed; publishes no memory, ordered with releases as an
+                // RMW of the same word. Acquire on failure: `Closed`.
+                match self
+                    .state
+                    .compare_exchange(s, new, Ordering::Relaxed, Ordering::Acquire)
+                {
+                    Ok(_) => {
+                        s = new;
+                        registered = true;
+                        since = Some(time::now());
                     }
-                }
-                if !full {
-                    registered = true;
-                    since = Some(time::now());
+                    Err(a) => {
+                        s = a;
+                        continue;
+                    }
                 }
             } else if woken
                 && !hungry
@@ -958,22 +969,36 @@ impl Semaphore {
                 }
                 continue;
             }
-            // Sleep while the word still holds `s` (invariant 2).
-            let mut wake_at = deadline;
-            if !registered {
-                let slice = time::now().checked_add(POLL_SLICE);
-                wake_at = earliest(wake_at, slice);
-            }
-            match signal {
-                // The signal's close wakes this sleep directly (`wait_either`); a
-                // closed signal skips it, and the loop gives up above.
-                Some(sig) => {
-                    if let Some((sword, sval)) = sig.arm() {
-                        let at = earliest(wake_at, sig.deadline());
-                        wait::wait_either(&self.state, s, sword, sval, at);
+            if registered {
+                // Sleep while the word still holds `s` (invariant 2).
+                match signal {
+                    // The signal's close wakes this sleep directly (`wait_either`); a
+                    // closed signal skips it, and the loop gives up above.
+                    Some(sig) => {
+                        if let Some((sword, sval)) = sig.arm() {
+                            let at = earliest(deadline, sig.deadline());
+                            wait::wait_either(&self.state, s, sword, sval, at);
+                        }
+                    }
+                    None => wait::wait_maybe_until(&self.state, s, deadline),
+                }
+            } else {
+                // Uncounted (invariant 6): never on the word, where a release's single
+                // wake could reach us instead of a counted waiter that can use it. Sleep
+                // one slice elsewhere (on the signal's word if there is one, so that its
+                // close still wakes us at once), then look again.
+                let at = earliest(deadline, time::now().checked_add(POLL_SLICE));
+                match signal {
+                    Some(sig) => {
+                        if let Some((sword, sval)) = sig.arm() {
+                            wait::wait_maybe_until(sword, sval, earliest(at, sig.deadline()));
+                        }
+                    }
+                    None => {
+                        let idle = AtomicU32::new(0);
+                        wait::wait_maybe_until(&idle, 0, at);
                     }
                 }
-                None => wait::wait_maybe_until(&self.state, s, wake_at),
             }
             woken = true;
             // Ordering: Acquire, so that a `Closed` seen here is ordered after the

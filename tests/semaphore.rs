@@ -791,3 +791,108 @@ fn lincheck_acquire_hold_release() {
         "no round had overlapping operations"
     );
 }
+
+/// More threads wait than the waiter count holds (511): the uncounted ones poll in
+/// slices (invariant 6). Every waiter must get its permit, and a close must reach
+/// every waiter, counted or not.
+#[test]
+#[cfg_attr(miri, ignore = "600 threads")]
+fn more_waiters_than_the_count_holds() {
+    const WAITERS: usize = 600;
+    let spawn_all = |sem: &Arc<Semaphore>| -> Vec<thread::JoinHandle<bool>> {
+        (0..WAITERS)
+            .map(|_| {
+                let sem = sem.clone();
+                thread::Builder::new()
+                    .stack_size(64 * 1024)
+                    .spawn(move || sem.acquire().map(Permit::forget).is_ok())
+                    .unwrap()
+            })
+            .collect()
+    };
+    // Permits one at a time: each release wakes at most one counted waiter.
+    let sem = Arc::new(Semaphore::new(0));
+    let ts = spawn_all(&sem);
+    thread::sleep(Duration::from_millis(100));
+    for _ in 0..WAITERS {
+        sem.add_permits(1);
+    }
+    for t in ts {
+        assert!(t.join().unwrap(), "a waiter failed");
+    }
+    assert_eq!(sem.available_permits(), 0);
+    // A close wakes them all.
+    let sem = Arc::new(Semaphore::new(0));
+    let ts = spawn_all(&sem);
+    thread::sleep(Duration::from_millis(100));
+    sem.close();
+    for t in ts {
+        assert!(
+            !t.join().unwrap(),
+            "a waiter got a permit from a closed semaphore"
+        );
+    }
+}
+
+/// Under `--cfg atomkit_stall` (a test-only build; `cargo xtask test` runs it) the
+/// semaphore counts at most 3 waiters, and an uncounted waiter sleeps 1 s at a time.
+#[cfg(atomkit_stall)]
+mod uncounted_waiters {
+    use super::*;
+
+    /// An uncounted waiter must never take a release's single wake: it once slept on
+    /// the semaphore's word, and a wake meant for a counted waiter could reach it. A
+    /// waiter for 2 permits woken by a release of 1 goes back to sleep without
+    /// passing the wake on, and the counted waiter slept on with a permit free.
+    #[test]
+    fn a_release_wakes_a_counted_waiter_not_an_uncounted_one() {
+        let sem = Arc::new(Semaphore::new(0));
+        let leave = Signal::new();
+        // Three counted waiters: the count is full.
+        let counted: Vec<_> = (0..3)
+            .map(|_| {
+                let (sem, leave) = (sem.clone(), leave.clone());
+                thread::spawn(move || sem.acquire_until(&leave).map(Permit::forget).is_err())
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(300));
+        // W wants 2 permits and finds the count full: it stays uncounted.
+        let w = {
+            let sem = sem.clone();
+            thread::spawn(move || {
+                sem.acquire_many_timeout(2, Duration::from_secs(20))
+                    .map(Permit::forget)
+                    .is_ok()
+            })
+        };
+        thread::sleep(Duration::from_millis(200));
+        // The counted waiters leave; the count is empty again.
+        leave.close();
+        for c in counted {
+            assert!(c.join().unwrap(), "a counted waiter got a permit");
+        }
+        // U counts itself and sleeps.
+        let (done, got) = std::sync::mpsc::channel();
+        let u = {
+            let sem = sem.clone();
+            thread::spawn(move || {
+                sem.acquire().unwrap().forget();
+                done.send(()).unwrap();
+            })
+        };
+        thread::sleep(Duration::from_millis(200));
+        // One permit, so a single wake: it must reach U, well within W's 1 s slice.
+        sem.add_permits(1);
+        assert!(
+            got.recv_timeout(Duration::from_millis(500)).is_ok(),
+            "the release's wake did not reach the counted waiter"
+        );
+        u.join().unwrap();
+        sem.add_permits(2);
+        assert!(
+            w.join().unwrap(),
+            "the uncounted waiter never got its permits"
+        );
+        assert_eq!(sem.available_permits(), 0);
+    }
+}

@@ -297,6 +297,20 @@ fn test() -> bool {
             "stall_every_step",
         ]);
     ok &= run(c);
+    // The same build counts at most 3 semaphore waiters and lets an uncounted waiter
+    // sleep 1 s, so a test can reach the semaphore's uncounted waiters.
+    let mut c = cargo(None);
+    c.env("RUSTFLAGS", "--cfg atomkit_stall -D warnings")
+        .env("CARGO_TARGET_DIR", "target/stall")
+        .args([
+            "test",
+            "-p",
+            "atomkit",
+            "--test",
+            "semaphore",
+            "uncounted_waiters",
+        ]);
+    ok &= run(c);
     // Benches must keep compiling; running them is `cargo xtask bench`.
     let mut c = cargo(None);
     c.env("RUSTFLAGS", "-D warnings")
