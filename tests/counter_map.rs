@@ -644,3 +644,136 @@ fn a_panicking_key_clone_gives_its_cap_slot_back() {
     m.inc(&K(1)); // the one slot under the cap is still free
     assert_eq!((m.get(&K(1)), m.get(&K(0))), (1, 0));
 }
+
+/// A key whose `Hash` or `Clone` counts through a `Counter` handle held in a
+/// thread-local, re-entering the handle while the handle's own call still borrows the
+/// key. The handle's entry was removed, and the handle holds its last reference: the
+/// re-entrant `inc` re-inserts the key and gives that reference up. The outer call
+/// must keep the entry, key included, alive until it is done with it (it takes a
+/// reference of its own); before, the key was freed under it.
+mod reentrant_key {
+    use atomkit::counter_map::{Counter, CounterMap};
+    use std::cell::{Cell, RefCell};
+    use std::hash::{Hash, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
+
+    static SERIAL: AtomicU64 = AtomicU64::new(1);
+    /// Serial numbers of the keys dropped so far.
+    static DROPPED: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+    #[derive(Debug)]
+    struct Key {
+        id: u64,
+        serial: u64,
+        payload: Box<u64>,
+    }
+
+    impl Key {
+        fn new(id: u64) -> Self {
+            Key {
+                id,
+                serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+                payload: Box::new(id),
+            }
+        }
+    }
+
+    thread_local! {
+        static REENTER: Cell<bool> = const { Cell::new(false) };
+        static HANDLE: RefCell<Option<Counter<'static, Key>>> = const { RefCell::new(None) };
+        static FREED_UNDER_US: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Counts through the thread's handle, then records whether the key `me` (the
+    /// one the caller is still reading) has been dropped meanwhile.
+    fn reenter(me: u64) {
+        HANDLE.with(|c| c.borrow().as_ref().unwrap().inc());
+        let freed = DROPPED.lock().unwrap().contains(&me);
+        FREED_UNDER_US.with(|f| f.set(freed));
+    }
+
+    impl Hash for Key {
+        fn hash<H: Hasher>(&self, h: &mut H) {
+            self.id.hash(h);
+            if REENTER.with(|r| r.replace(false)) {
+                reenter(self.serial);
+            }
+            // Goes on reading `self` after the re-entry.
+            (*self.payload).hash(h);
+        }
+    }
+
+    impl PartialEq for Key {
+        fn eq(&self, o: &Self) -> bool {
+            self.id == o.id
+        }
+    }
+    impl Eq for Key {}
+
+    impl Clone for Key {
+        fn clone(&self) -> Self {
+            if REENTER.with(|r| r.replace(false)) {
+                reenter(self.serial);
+            }
+            Key {
+                id: self.id,
+                serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+                payload: Box::new(*self.payload),
+            }
+        }
+    }
+
+    impl Drop for Key {
+        fn drop(&mut self) {
+            DROPPED.lock().unwrap().push(self.serial);
+        }
+    }
+
+    /// A map whose key 1 was counted through this thread's handle and then removed,
+    /// with the handle holding the entry's last reference.
+    fn setup() -> &'static CounterMap<Key> {
+        let m: &'static CounterMap<Key> = Box::leak(Box::new(CounterMap::new()));
+        let c = m.counter(&Key::new(1));
+        c.inc();
+        HANDLE.with(|h| *h.borrow_mut() = Some(c));
+        assert_eq!(m.remove(&Key::new(1)), Some(1));
+        // Let the epoch release the tables' reference.
+        for _ in 0..64 {
+            crossbeam_epoch::pin().flush();
+        }
+        m
+    }
+
+    #[test]
+    fn counter_get_keeps_the_key_it_hashes_alive() {
+        let m = setup();
+        REENTER.with(|r| r.set(true));
+        // The entry is dead, so `get` looks the key up, hashing it; the hash counts
+        // through the handle, which re-inserts the key and re-points the handle.
+        let n = HANDLE.with(|h| h.borrow().as_ref().unwrap().get());
+        assert!(
+            !FREED_UNDER_US.with(Cell::get),
+            "Counter::get: the key being hashed was dropped"
+        );
+        assert!(!REENTER.with(Cell::get), "the re-entry did not happen");
+        assert!(n <= 1);
+        assert_eq!(m.get(&Key::new(1)), 1);
+        HANDLE.with(|h| h.borrow_mut().take());
+    }
+
+    #[test]
+    fn counter_key_keeps_the_key_it_clones_alive() {
+        let m = setup();
+        REENTER.with(|r| r.set(true));
+        let k = HANDLE.with(|h| h.borrow().as_ref().unwrap().key());
+        assert!(
+            !FREED_UNDER_US.with(Cell::get),
+            "Counter::key: the key being cloned was dropped"
+        );
+        assert!(!REENTER.with(Cell::get), "the re-entry did not happen");
+        assert_eq!(k.id, 1);
+        assert_eq!(m.get(&Key::new(1)), 1);
+        HANDLE.with(|h| h.borrow_mut().take());
+    }
+}

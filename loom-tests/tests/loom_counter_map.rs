@@ -206,3 +206,34 @@ fn cached_increments_across_growth() {
         assert_eq!(m.get(&2), 1);
     });
 }
+
+/// The key cap against a remove in another shard: an insert that starts after a
+/// remove has given its cap slot back must be able to take it, whatever a refused
+/// insert racing them does. (The cap once reserved with an add undone on refusal;
+/// the refused add held the count above the limit for a moment, and both new keys
+/// could go to the overflow key.)
+#[test]
+fn cap_refusal_racing_remove_then_insert() {
+    model(|| {
+        // Two shards; with this hasher key 2 is in shard 0, keys 1 and 4 in shard 1.
+        let m: Arc<Map> = Arc::new(
+            CounterMap::builder()
+                .shards(2)
+                .key_cap(1, 0)
+                .hasher(BuildHasherDefault::<DefaultHasher>::default())
+                .build(),
+        );
+        m.inc(&1); // takes the one slot
+        let t = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.inc(&2))
+        };
+        assert_eq!(m.remove(&1), Some(1)); // the slot is free again
+        m.inc(&4); // a new key, after the remove returned
+        t.join().unwrap();
+        let (two, four, over) = (m.get(&2), m.get(&4), m.get(&0));
+        // Exactly one of 2 and 4 took the slot; the other went to the overflow key.
+        assert_eq!(two + four, 1, "2 -> {two}, 4 -> {four}, overflow -> {over}");
+        assert_eq!(over, 1);
+    });
+}

@@ -143,7 +143,10 @@
 //!    `fetch_and`/`swap`: this is why `snapshot_and_reset` is exact.
 //! 5. An entry is freed when its reference count drops to zero: one reference belongs
 //!    to the tables (released through the epoch after unlisting, so every reader that
-//!    could have found it has unpinned), one to each [`Counter`] handle. Old tables
+//!    could have found it has unpinned), one to each [`Counter`] handle, and one to
+//!    a handle call that runs the key's code on its entry (`Counter::get` on a removed
+//!    key, `Counter::key`), since that code may count through the same handle, which
+//!    then re-points itself and gives up its own reference. Old tables
 //!    are retired through the epoch too; dropping a table frees its slot array only.
 //!    The stripes block lives as long as its entry.
 //! 6. A per-thread cache way owns one reference on its entry, like a handle, so a
@@ -311,7 +314,7 @@ struct KeyCap<K> {
     limit: usize,
     /// The key that counts for every key refused by the cap.
     overflow: K,
-    /// Entries that hold a cap slot: reserved by `fetch_add` before insertion, given
+    /// Entries that hold a cap slot: reserved by compare-and-swap before insertion, given
     /// back on removal. Written by inserters and removers of any shard.
     reserved: CachePadded<AtomicUsize>,
 }
@@ -747,11 +750,18 @@ where
         let mut reserved = false;
         if let Some(cap) = &self.cap {
             if cap.overflow.borrow() != key {
-                // Ordering: Relaxed: the reservation count guards no memory; only the
-                // atomicity of the RMW matters, so that at most `limit` succeed.
-                if cap.reserved.fetch_add(1, Ordering::Relaxed) >= cap.limit {
-                    // Ordering: Relaxed, as above.
-                    cap.reserved.fetch_sub(1, Ordering::Relaxed);
+                // Ordering: Relaxed for both: the reservation count guards no memory;
+                // only the atomicity of the RMW matters, so that at most `limit`
+                // succeed. A compare-and-swap, not an add undone on refusal: a refused
+                // add would count for a moment a slot nobody holds, and an insert that
+                // follows a remove could then be refused with the slot free.
+                if cap
+                    .reserved
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                        (r < cap.limit).then_some(r + 1)
+                    })
+                    .is_err()
+                {
                     return Resolved::Overflow;
                 }
                 reserved = true;
@@ -898,9 +908,10 @@ where
             let old = shard.take_all(&mut st, &guard);
             // SAFETY: the table pointer is never null, and `guard` pins the old table.
             let table: &Table<K> = unsafe { old.deref() };
-            for e in table.entries(&guard) {
-                self.retire(e, &guard);
-            }
+            // Prefetching walk: the entries are scattered over the heap.
+            table.for_each_entry_ptr(&guard, |e| {
+                self.retire(crossbeam_epoch::Shared::from(e), &guard);
+            });
             // SAFETY: the old table is no longer reachable from the shard; readers that
             // hold it are pinned. Its drop frees only its slot array.
             unsafe { guard.defer_destroy(old) };
@@ -1192,9 +1203,19 @@ where
         }
     }
 
+    /// One more reference on the current entry, given back when the guard drops: it
+    /// keeps the entry (and its key) alive while user code runs (`K::hash`, `K::eq`,
+    /// `K::clone`), which may re-enter this very handle (through a thread-local, say),
+    /// find the entry dead, re-point the handle and give up the handle's reference.
+    fn hold(&self) -> Held<K> {
+        let e = self.entry();
+        e.acquire();
+        Held(e as *const Entry<K>)
+    }
+
     #[cold]
     fn readd(&self, n: u64) {
-        let old = self.entry();
+        let old = self.hold();
         let guard = self.map.pin();
         let new = self.map.resolve(old.hash, old.key(), &guard, |e| {
             let alive = e.cell.add(n, self.map.max_stripes);
@@ -1202,15 +1223,18 @@ where
             e.acquire();
             e as *const Entry<K>
         });
-        let old = self.entry.with_mut(|p| {
+        let prev = self.entry.with_mut(|p| {
             core::mem::replace(
-                // SAFETY: `!Sync` handle: no other access to the cell is in progress.
+                // SAFETY: `!Sync` handle: no other access to the cell is in progress
+                // (a re-entrant `readd` from the user code in `resolve` has returned).
                 unsafe { &mut *p },
                 new,
             )
         });
-        // SAFETY: the handle owned a reference on `old`, given up here.
-        unsafe { Entry::release(old) };
+        // SAFETY: the handle owned a reference on `prev` (the entry it pointed at:
+        // `old`, or the one a re-entrant `readd` installed), given up here.
+        unsafe { Entry::release(prev) };
+        drop(old);
     }
 
     /// Adds one to the key's count; see [`add`](Self::add).
@@ -1241,11 +1265,12 @@ where
     /// assert_eq!(c.get(), 4);
     /// ```
     pub fn get(&self) -> u64 {
-        let e = self.entry();
-        match e.cell.sum() {
-            Some(n) => n,
-            None => self.map.get(e.key()),
+        if let Some(n) = self.entry().cell.sum() {
+            return n;
         }
+        // The key was removed: look it up, which runs the key's `Hash` and `Eq`.
+        let e = self.hold();
+        self.map.get(e.key())
     }
 
     /// A clone of the key this handle counts (the overflow key if the cap refused the
@@ -1253,8 +1278,7 @@ where
     ///
     /// A clone, not a reference: an [`add`](Self::add) through this handle after the
     /// key was removed re-points the handle at a new entry and may free the old one,
-    /// key included, while a reference to it would still be in use. (The same holds
-    /// for a key whose `Clone` counts through this very handle: don't.)
+    /// key included, while a reference to it would still be in use.
     ///
     /// # Examples
     ///
@@ -1264,7 +1288,27 @@ where
     /// assert_eq!(m.counter("k").key(), "k");
     /// ```
     pub fn key(&self) -> K {
-        self.entry().key().clone()
+        // `K::clone` may count through this very handle (see `hold`).
+        self.hold().key().clone()
+    }
+}
+
+/// A reference on an entry taken by [`Counter::hold`], given back on drop.
+struct Held<K>(*const Entry<K>);
+
+impl<K> core::ops::Deref for Held<K> {
+    type Target = Entry<K>;
+
+    fn deref(&self) -> &Entry<K> {
+        // SAFETY: the guard owns a reference on the entry, so it is live.
+        unsafe { &*self.0 }
+    }
+}
+
+impl<K> Drop for Held<K> {
+    fn drop(&mut self) {
+        // SAFETY: the guard owns one reference on the entry, given up once, here.
+        unsafe { Entry::release(self.0) };
     }
 }
 

@@ -256,6 +256,17 @@ impl<K> Table<K> {
     /// entry; this one prefetches each entry `AHEAD` entries before `f` reads it, so the
     /// misses overlap.
     pub(super) fn for_each_entry<'g>(&'g self, guard: &'g Guard, mut f: impl FnMut(&'g Entry<K>)) {
+        self.for_each_entry_ptr(guard, |p| {
+            // SAFETY: a listed entry read under `guard`, which pins it (invariant 5).
+            f(unsafe { &*p })
+        });
+    }
+
+    /// [`for_each_entry`](Self::for_each_entry) with raw pointers, for a caller that
+    /// may free each entry in `f` (a reference passed to `f` would still be live while
+    /// its entry is freed). The walk itself only prefetches an entry and hands its
+    /// pointer to `f` once; it never reads an entry.
+    pub(super) fn for_each_entry_ptr(&self, guard: &Guard, mut f: impl FnMut(*const Entry<K>)) {
         const AHEAD: usize = 8;
         let mut ring: [*const Entry<K>; AHEAD] = [core::ptr::null(); AHEAD];
         let mut pushed = 0usize;
@@ -263,15 +274,13 @@ impl<K> Table<K> {
             let p = s.as_raw();
             prefetch(p);
             if pushed >= AHEAD {
-                // SAFETY: a listed entry read under `guard`, which pins it (invariant 5).
-                f(unsafe { &*ring[pushed % AHEAD] });
+                f(ring[pushed % AHEAD]);
             }
             ring[pushed % AHEAD] = p;
             pushed += 1;
         }
         for i in pushed.saturating_sub(AHEAD)..pushed {
-            // SAFETY: as above.
-            f(unsafe { &*ring[i % AHEAD] });
+            f(ring[i % AHEAD]);
         }
     }
 }
@@ -491,15 +500,18 @@ impl<K> Drop for Shard<K> {
         // may keep an entry past the map, and a later map at the same address must
         // not count into it (see invariant 6). Releasing may run `K::drop`; if
         // that panics, the entries not yet released leak, but all are dead.
-        for e in table.entries(guard) {
+        // Both walks prefetch ahead: the entries are scattered, and a big map's drop
+        // would otherwise wait on a cache miss per entry, twice.
+        table.for_each_entry_ptr(guard, |e| {
             // SAFETY: listed entries are live; we own the tables' reference.
-            unsafe { e.deref() }.cell.kill();
-        }
-        for e in table.entries(guard) {
+            unsafe { &*e }.cell.kill();
+        });
+        table.for_each_entry_ptr(guard, |e| {
             // SAFETY: the tables' reference of each listed entry is released once, here;
             // no handle can be alive (handles borrow the map), and cache ways hold
-            // references of their own.
-            unsafe { Entry::release(e.as_raw()) };
-        }
+            // references of their own. The walk never reads an entry after handing
+            // it to us.
+            unsafe { Entry::release(e) };
+        });
     }
 }
