@@ -987,17 +987,25 @@ impl Semaphore {
                 // wake could reach us instead of a counted waiter that can use it. Sleep
                 // one slice elsewhere (on the signal's word if there is one, so that its
                 // close still wakes us at once), then look again.
-                let at = earliest(deadline, time::now().checked_add(POLL_SLICE));
-                match signal {
-                    Some(sig) => {
-                        if let Some((sword, sval)) = sig.arm() {
-                            wait::wait_maybe_until(sword, sval, earliest(at, sig.deadline()));
+                match time::now().checked_add(POLL_SLICE) {
+                    Some(slice_end) => {
+                        let at = earliest(deadline, Some(slice_end)).unwrap_or(slice_end);
+                        match signal {
+                            // A closed signal skips the sleep; the loop gives up above.
+                            Some(sig) => {
+                                if let Some((sword, sval)) = sig.arm() {
+                                    let at = earliest(Some(at), sig.deadline());
+                                    wait::wait_maybe_until(sword, sval, at);
+                                }
+                            }
+                            None => {
+                                let idle = AtomicU32::new(0);
+                                wait::wait_until(&idle, 0, at);
+                            }
                         }
                     }
-                    None => {
-                        let idle = AtomicU32::new(0);
-                        wait::wait_maybe_until(&idle, 0, at);
-                    }
+                    // The clock cannot name the slice's end: just let others run.
+                    None => crate::sync::thread::yield_now(),
                 }
             }
             woken = true;

@@ -840,6 +840,45 @@ fn more_waiters_than_the_count_holds() {
 mod uncounted_waiters {
     use super::*;
 
+    /// An uncounted waiter with a signal sleeps on the signal's word, so a cancel
+    /// reaches it at once, not at the end of its slice (1 s here).
+    #[test]
+    fn an_uncounted_waiter_is_cancelled_at_once() {
+        let sem = Arc::new(Semaphore::new(0));
+        let leave = Signal::new();
+        let counted: Vec<_> = (0..3)
+            .map(|_| {
+                let (sem, leave) = (sem.clone(), leave.clone());
+                thread::spawn(move || sem.acquire_until(&leave).map(Permit::forget).is_err())
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(300));
+        let cancel = Signal::new();
+        let (done, got) = std::sync::mpsc::channel();
+        let w = {
+            let (sem, cancel) = (sem.clone(), cancel.clone());
+            thread::spawn(move || {
+                let r = sem.acquire_until(&cancel).map(Permit::forget);
+                done.send(()).unwrap();
+                r
+            })
+        };
+        thread::sleep(Duration::from_millis(200));
+        cancel.close();
+        assert!(
+            got.recv_timeout(Duration::from_millis(500)).is_ok(),
+            "the cancel did not reach the uncounted waiter"
+        );
+        assert_eq!(
+            w.join().unwrap().unwrap_err(),
+            AcquireUntilError::Cancelled(Cause::Closed)
+        );
+        leave.close();
+        for c in counted {
+            assert!(c.join().unwrap());
+        }
+    }
+
     /// An uncounted waiter must never take a release's single wake: it once slept on
     /// the semaphore's word, and a wake meant for a counted waiter could reach it. A
     /// waiter for 2 permits woken by a release of 1 goes back to sleep without
