@@ -158,6 +158,50 @@ fn drop_and_into_iter_drop_each_value_once() {
     assert_eq!(drops.load(Ordering::Relaxed), 3);
 }
 
+/// A value whose `Drop` panics does not leak the values behind it: the queue's
+/// `Drop` (and so a dropped `IntoIter`) drops the rest during the unwind, as a `Vec`
+/// does. (It once stopped at the panic and leaked them.)
+#[test]
+fn a_panicking_drop_does_not_leak_the_rest() {
+    struct Bomb(bool, Arc<AtomicUsize>);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            if self.0 {
+                panic!("boom");
+            }
+        }
+    }
+    let drops = Arc::new(AtomicUsize::new(0));
+    let q = ArrayQueue::new(4);
+    q.push(Bomb(true, drops.clone())).ok().unwrap();
+    for _ in 0..3 {
+        q.push(Bomb(false, drops.clone())).ok().unwrap();
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(q)));
+    assert!(r.is_err());
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        4,
+        "values behind the panic leaked"
+    );
+
+    drops.store(0, Ordering::Relaxed);
+    let q = ArrayQueue::new(4);
+    for i in 0..4 {
+        q.push(Bomb(i == 1, drops.clone())).ok().unwrap();
+    }
+    let mut it = q.into_iter();
+    drop(it.next());
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(it)));
+    assert!(r.is_err());
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        4,
+        "values behind the panic leaked"
+    );
+}
+
 #[test]
 fn debug_is_opaque() {
     let q = ArrayQueue::new(5);
@@ -728,5 +772,47 @@ mod stall_every_step {
         }
         eprintln!("sender parked at {} steps: {parked_at:?}", parked_at.len());
         assert!(parked_at.len() >= 5);
+    }
+
+    /// A send refused by a close it raced leaves a position in the queue that no
+    /// value fills; once everything is quiet the channel's `len`, `is_empty` and
+    /// `is_full` must still tell the truth. (They once read that position as a
+    /// value: a closed, empty channel of capacity 1 said `len() == 1` and full.)
+    #[test]
+    fn a_send_refused_by_a_close_leaves_the_length_exact() {
+        use atomkit::channel::{bounded, TryRecvError};
+        let mut parked = 0;
+        for step in 1.. {
+            let (tx, rx) = bounded::<u64>(1);
+            let gate = stall::Gate::new();
+            let victim = {
+                let (tx, gate) = (tx.clone(), gate.clone());
+                thread::spawn(move || {
+                    stall::arm(step, gate);
+                    let r = tx.try_send(5);
+                    stall::disarm();
+                    r
+                })
+            };
+            let Some(label) = parked_or_finished(&gate, &victim) else {
+                victim.join().unwrap().unwrap();
+                break;
+            };
+            parked += 1;
+            assert!(rx.close());
+            gate.release();
+            let sent = victim.join().unwrap().is_ok();
+            // Quiet from here on.
+            let n = usize::from(sent);
+            assert_eq!(rx.len(), n, "step {step} ({label})");
+            assert_eq!(rx.is_empty(), !sent, "step {step} ({label})");
+            assert_eq!(rx.is_full(), sent, "step {step} ({label})");
+            if sent {
+                assert_eq!(rx.try_recv(), Ok(5));
+            }
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+            assert_eq!(rx.len(), 0, "step {step} ({label})");
+        }
+        assert!(parked >= 5);
     }
 }

@@ -625,8 +625,9 @@ impl<T> Sender<T> {
     /// `select { case ch <- v: case <-ctx.Done(): }`. A signal already closed still
     /// lets a send that needs no waiting go through.
     ///
-    /// While asleep the call looks at the signal every millisecond (module doc,
-    /// "Cancellation latency").
+    /// While asleep the call is woken by the signal's close directly where the
+    /// platform can wait on two words at once, and otherwise looks at the signal every
+    /// millisecond (module doc, "Cancellation latency").
     ///
     /// # Errors
     ///
@@ -826,8 +827,9 @@ impl<T> Receiver<T> {
     /// `select { case v := <-ch: case <-ctx.Done(): }`. A value already there is
     /// received even if the signal is closed.
     ///
-    /// While asleep the call looks at the signal every millisecond (module doc,
-    /// "Cancellation latency").
+    /// While asleep the call is woken by the signal's close directly where the
+    /// platform can wait on two words at once, and otherwise looks at the signal every
+    /// millisecond (module doc, "Cancellation latency").
     ///
     /// # Errors
     ///

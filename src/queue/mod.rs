@@ -144,10 +144,13 @@
 //!
 //! What is *not* promised:
 //!
-//! - [`len`](ArrayQueue::len) is a snapshot of `aq`'s `tail - head`; after
-//!   enqueuers raced dequeuers it can count positions voided by those races until
-//!   dequeuers pass them, so it may exceed the number of values while the queue is
-//!   non-empty (never when it is empty and quiet, and never above the capacity).
+//! - [`len`](ArrayQueue::len) is a snapshot: the smaller of `aq`'s `tail - head`
+//!   and the capacity minus `fq`'s `tail - head`. Each counts at least the values
+//!   present when it was read: the first also counts positions of `aq` that no
+//!   value will fill until dequeuers pass them (pushes that a close refused), the
+//!   second also counts slots that a `push` or `pop` in progress holds. So it may
+//!   exceed the number of values while operations are in flight, but is exact when
+//!   the queue is quiet, and never above the capacity.
 //! - "Full" means every slot is in use: holding a value, or held by a `push` or
 //!   `pop` in progress. With capacity 1, a `push` suspended after taking the slot
 //!   makes another `push` fail and a `pop` see "empty" at the same time, which no
@@ -499,7 +502,12 @@ impl<T> ArrayQueue<T> {
     /// assert_eq!(q.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        (self.aq.span().min(self.capacity() as u64)) as usize
+        let cap = self.capacity() as u64;
+        // See "What is *not* promised" in the module doc: both bounds hold, and the
+        // second is exact when quiet even after a close refused pushes (which leave
+        // positions in `aq` that only dequeuers passing them remove).
+        let in_use = cap.saturating_sub(self.fq.span());
+        self.aq.span().min(in_use).min(cap) as usize
     }
 
     /// Whether the queue is empty (a snapshot, as [`len`](Self::len)).
@@ -555,9 +563,19 @@ impl<T> ArrayQueue<T> {
 
 impl<T> Drop for ArrayQueue<T> {
     fn drop(&mut self) {
-        if core::mem::needs_drop::<T>() {
-            while self.pop().is_some() {}
+        if !core::mem::needs_drop::<T>() {
+            return;
         }
+        /// Drops what is left if a value's `Drop` panics, as a `Vec` does (a second
+        /// panic, during the unwind, aborts).
+        struct Rest<'a, T>(&'a ArrayQueue<T>);
+        impl<T> Drop for Rest<'_, T> {
+            fn drop(&mut self) {
+                while self.0.pop().is_some() {}
+            }
+        }
+        let rest = Rest(self);
+        while rest.0.pop().is_some() {}
     }
 }
 
