@@ -255,6 +255,39 @@ fn threshold_exhaustion_races_an_enqueue() {
     });
 }
 
+/// A pop that starts after a push completed must find the value (no other consumer
+/// takes it). Failed attempts counted after the push (by dequeuers that had voided
+/// their positions before it, while the push found the threshold full and skipped
+/// its reset) exhaust the threshold with the value waiting at `head`. Pops used to
+/// answer `None` from the exhausted threshold alone until the thread that exhausted
+/// it ran its recheck, and for as long as it stayed suspended; now every pop that
+/// finds it exhausted rechecks itself.
+#[test]
+fn a_pop_after_a_completed_push_finds_it_despite_late_failures() {
+    model(|| {
+        let q = Arc::new(ArrayQueue::new(1));
+        q.push(1u64).unwrap();
+        assert_eq!(q.pop(), Some(1));
+        let d = {
+            let q = q.clone();
+            thread::spawn(move || {
+                for _ in 0..3 {
+                    q.model_failed_pop_attempt();
+                }
+            })
+        };
+        q.push(2).unwrap();
+        let r = q.pop();
+        d.join().unwrap();
+        assert_eq!(
+            r,
+            Some(2),
+            "a pop after a completed push said None:\n{}",
+            q.dump()
+        );
+    });
+}
+
 /// The "empty" check a pop makes before taking a position must not read a `tail`
 /// older than the `head` and entry it read. The queue holds `[1]`; B pushes 2 then
 /// pops, A pops once. If B's pop returns 1, the queue held `[1]`, `[1, 2]`, then

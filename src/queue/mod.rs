@@ -79,8 +79,9 @@
 //! | `order + 1 .. 64`    | cycle   | the lap of the position that last wrote it |
 //!
 //! where `order = log2(2n)`. With 16 entries or more, position `p`'s entry is
-//! remapped so that consecutive positions fall on different cache lines. Cycles do
-//! not wrap before `2^63` operations on one ring.
+//! remapped so that consecutive positions are spread apart: on different cache lines
+//! from 64 entries up, 2 or 4 entries (16 or 32 bytes) apart with 16 or 32 entries.
+//! Cycles do not wrap before `2^63` operations on one ring.
 //!
 //! Invariants (1-3, 5, 6 and 8 are each ring's, 4 and 7 the queue's):
 //!
@@ -105,14 +106,19 @@
 //!    through `aq` this orders the slot's write before its read, through `fq` the
 //!    read before the next write.
 //! 5. The threshold is reset to `3n - 1` after every enqueue and decremented by
-//!    every failed dequeue attempt; dequeuers give up ("empty") once it goes
-//!    negative. That bounds the work of dequeuers racing ahead of enqueuers (the
-//!    livelock SCQ is named for avoiding) without ever missing an index: `3n - 1`
-//!    failed attempts after the last reset reach every index present at that reset
-//!    (the paper's Lemma 4.3). An enqueuer skips the reset when it reads `3n - 1`
-//!    already (so the line stays shared); the dequeuer whose decrement makes the
-//!    threshold negative then re-reads `tail` and `head` and resets it itself if a
-//!    position may still hold an index, so a skipped reset never strands one.
+//!    every failed dequeue attempt; once it is negative, dequeuers stop taking
+//!    positions. That bounds the work of dequeuers racing ahead of enqueuers (the
+//!    livelock SCQ is named for avoiding). An enqueuer skips the reset when it
+//!    reads `3n - 1` already (so the line stays shared), and dequeuers that voided
+//!    their positions before an enqueue may count those failures after it: so the
+//!    threshold can be exhausted while an index waits at `head`. Hence an exhausted
+//!    threshold is never taken for "empty" by itself: a dequeuer that finds it
+//!    negative (or makes it so) rechecks, scanning the positions from `head` to
+//!    `tail` for a published index; if one is there it resets the threshold and
+//!    goes on, else the ring was empty for it. Every such dequeuer rechecks on its
+//!    own, so none waits for the one whose decrement exhausted the threshold (it
+//!    may be suspended before its recheck). A reset needs a published index, which
+//!    dequeuers then take, so dequeuers racing enqueuers still stop.
 //! 6. A dequeue that reads `head` (`h`), then the entry for `h` holding no index of
 //!    `h`'s cycle, then `tail <= h + 1`, returns "empty" without taking a position,
 //!    linearized when it read the entry: every position below `h` had been handed
@@ -179,29 +185,29 @@
 //!   acquisitions simple to argue.
 //! - The threshold is a store-load (Dekker) pairing: an enqueuer publishes its entry
 //!   then reads the threshold (to skip the write when it is already `3n - 1`), a
-//!   dequeuer that drove the threshold negative then reads `tail` and the entries.
-//!   The enqueuer's side is `SeqCst` accesses: its `tail` fetch-and-add, its entry
-//!   CAS and its threshold load; the dequeuer's side is a `SeqCst` decrement
-//!   followed by a `SeqCst` fence before its re-reads. In the single total order
-//!   of `SeqCst` operations, either the enqueuer's threshold load reads the
-//!   decrement (then it resets the threshold), or the load, and with it the
-//!   enqueuer's FAA and CAS sequenced before it, precede the decrement and so the
-//!   fence; a load sequenced after a `SeqCst` fence sees every `SeqCst`
-//!   modification that precedes the fence in that order (C++20 \[atomics.order\],
-//!   which Rust follows), so the dequeuer finds the index and resets the threshold
-//!   (invariant 5). On x86 a `SeqCst` CAS or RMW is the same `lock`-prefixed
-//!   instruction as an `AcqRel` one and a `SeqCst` load a plain load, so the hot
-//!   path pays no fence (an earlier version had a `fence(SeqCst)` after the entry
-//!   CAS: about 5 ns per enqueue, two per push+pop pair); on AArch64 a `SeqCst` CAS
-//!   ends with a release store and a `SeqCst` load is `ldar`, which is not
-//!   reordered before it. loom models `SeqCst` fences but treats `SeqCst` loads and
-//!   read-modify-writes as `AcqRel`, so under `--cfg atomkit_loom` the enqueuer
-//!   also runs the fence that its `SeqCst` accesses stand for, and the models
-//!   check the fence form of the same argument: the loom model
-//!   `threshold_exhaustion_races_an_enqueue` strands a value when either side's
-//!   fence is removed. What no model can check is that the `SeqCst` accesses
-//!   really stand for the fence (loom weakens them); that rests on the argument
-//!   above.
+//!   dequeuer that read or made a negative threshold then reads `tail` and the
+//!   entries (invariant 5's recheck). The enqueuer's side is `SeqCst` accesses: its
+//!   `tail` fetch-and-add, its entry CAS and its threshold load; the dequeuer's side
+//!   is a `SeqCst` decrement or load of the threshold followed by a `SeqCst` fence
+//!   before its re-reads. In the single total order of `SeqCst` operations, either
+//!   the enqueuer's threshold load reads the exhausting decrement (then it resets
+//!   the threshold), or the load, and with it the enqueuer's FAA and CAS sequenced
+//!   before it, precede the decrement and so the fence; a load sequenced after a
+//!   `SeqCst` fence sees every `SeqCst` modification that precedes the fence in
+//!   that order (C++20 \[atomics.order\], which Rust follows), so the dequeuer finds
+//!   the index even when the enqueue is concurrent with it. On x86 a `SeqCst` CAS or
+//!   RMW is the same `lock`-prefixed instruction as an `AcqRel` one and a `SeqCst`
+//!   load a plain load, so the hot path pays no fence (an earlier version had a
+//!   `fence(SeqCst)` after the entry CAS: about 5 ns per enqueue, two per push+pop
+//!   pair); on AArch64 a `SeqCst` CAS ends with a release store and a `SeqCst` load
+//!   is `ldar`, which is not reordered before it. loom models `SeqCst` fences but
+//!   treats `SeqCst` loads and read-modify-writes as `AcqRel`, so under `--cfg
+//!   atomkit_loom` the enqueuer also runs the fence that its `SeqCst` accesses stand
+//!   for. Since every dequeuer that finds the threshold exhausted rechecks (it once
+//!   trusted the one that exhausted it), a pop that happens after a push finds its
+//!   index through that happens-before alone, so no model fails any more when
+//!   either side of the pairing is removed: the pairing now only makes a recheck
+//!   see an enqueue that is concurrent with it, which no model observes.
 //! - The emptiness check before a dequeue (invariant 6) loads `head` and the entry
 //!   `Acquire`, then `tail`. The Acquires synchronise with the RMWs that wrote what
 //!   they read (the `head` FAA and the consuming `fetch_or`, both `AcqRel`), so every
@@ -552,8 +558,8 @@ impl<T> ArrayQueue<T> {
 impl<T> ArrayQueue<T> {
     /// Runs the bookkeeping of one failed `pop` attempt (a unit of the ring's
     /// threshold, and the recheck when that exhausts it) without the attempt, for
-    /// the loom model of the threshold's store-load pairing. Returns whether the
-    /// threshold was exhausted.
+    /// the loom models of the threshold. Returns whether the threshold was left
+    /// exhausted with no index waiting.
     #[cfg(atomkit_loom)]
     #[doc(hidden)]
     pub fn model_failed_pop_attempt(&self) -> bool {

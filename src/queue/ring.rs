@@ -89,8 +89,10 @@ impl Ring {
     }
 
     /// The entry for a position. With 16 or more entries, consecutive positions are
-    /// spread over different cache lines (8 entries per 64-byte line), so a producer
-    /// and a consumer a few positions apart do not write the same line.
+    /// spread `2n / 8` entries apart: over different cache lines (8 entries per
+    /// 64-byte line) from 64 entries up, so a producer and a consumer a few positions
+    /// apart do not write the same line; with 16 or 32 entries, 2 or 4 entries apart
+    /// (four or two consecutive positions share a line).
     #[inline]
     fn slot(&self, pos: u64) -> usize {
         let j = pos & ((1u64 << self.order) - 1);
@@ -209,19 +211,28 @@ impl Ring {
 
     /// Removes the oldest index, or returns `None` if the ring was empty at some
     /// point during the call. Lock-free: a failed attempt either sees the ring empty
-    /// or uses up one unit of the threshold, which only an enqueue refills.
+    /// or uses up one unit of the threshold, which only an enqueue, or a recheck that
+    /// finds an index waiting, refills.
     pub(super) fn dequeue(&self) -> Option<u64> {
-        // Ordering: Relaxed; a negative value is only a hint that the ring is empty
-        // (an enqueue that raced us may be ordered after this call). Seeing a reset
-        // that happened before this call is guaranteed by coherence.
-        if self.threshold.load(Ordering::Relaxed) < 0 {
-            return None;
-        }
-        point("dequeue: threshold says non-empty");
+        // Ordering: SeqCst, the load half of the threshold's store-load pairing for a
+        // dequeuer that finds it exhausted (see `recheck`): if this reads a decrement
+        // that an enqueuer's threshold load preceded, the fence in `recheck` follows
+        // that enqueuer's entry CAS in the SeqCst order. A plain load on x86.
+        let exhausted = self.threshold.load(Ordering::SeqCst) < 0;
+        point("dequeue: read the threshold");
         if self.looks_empty() {
             return None;
         }
         point("dequeue: not seen empty");
+        // Exhausted (invariant 5): dequeuers stop taking positions, the bound on
+        // their racing past enqueuers, unless an index is published at or past
+        // `head`. An exhausted threshold alone is not "empty": an enqueuer may have
+        // skipped its reset while dequeuers that had already failed counted their
+        // failures, and the thread whose decrement exhausted it may be suspended
+        // before its own recheck.
+        if exhausted && !self.recheck() {
+            return None;
+        }
         loop {
             // Ordering: AcqRel; see `enqueue`'s tail FAA. Its position is read back by
             // enqueuers (`head` load) only after they acquired an entry this dequeuer
@@ -343,22 +354,18 @@ impl Ring {
     }
 
     /// Uses up one unit of the threshold for a failed dequeue attempt; `true` if
-    /// that exhausted it (the dequeue then reports "empty", invariant 5).
+    /// that left it exhausted with no index waiting (the dequeue then reports
+    /// "empty", invariant 5).
     #[inline]
     fn count_failure(&self) -> bool {
         // Ordering: SeqCst: the store half of the threshold's store-load pairing on
         // this side (invariant 5): the enqueuer's SeqCst threshold load either reads
         // this decrement or precedes it in the SeqCst order, and then it also
-        // precedes the fence in `recheck_after_exhaustion`. The threshold guards no
-        // memory otherwise. Only failed attempts get here.
+        // precedes the fence in `recheck`. The threshold guards no memory otherwise.
+        // Only failed attempts get here.
         let before = self.threshold.fetch_sub(1, Ordering::SeqCst);
-        if before <= 0 {
-            // The threshold is now negative: dequeuers stop looking until the next
-            // reset. Make sure no value is left behind (invariant 5).
-            self.recheck_after_exhaustion();
-            return true;
-        }
-        false
+        // The threshold is now negative: make sure no index is left behind.
+        before <= 0 && !self.recheck()
     }
 
     /// A failed dequeue attempt's bookkeeping alone ([`count_failure`]), for the
@@ -409,22 +416,29 @@ impl Ring {
         self.tail.load(Ordering::Acquire) & !CLOSED <= h + 1
     }
 
-    /// Called by a dequeuer that just drove the threshold negative. An enqueuer that
-    /// published an index concurrently may have read the threshold before this
-    /// decrement and seen it at `3n - 1` (so it did not reset it): then this thread
-    /// must see that index among the positions not yet dequeued, and resets the
-    /// threshold itself.
+    /// Called by a dequeuer that found the threshold exhausted (it read it negative,
+    /// or its own decrement made it so): returns whether an index is published at or
+    /// past `head`, and if so resets the threshold so that dequeuers take it.
+    ///
+    /// An enqueuer that published an index may have read the threshold before the
+    /// decrement that exhausted it and seen it at `3n - 1` (so it did not reset it):
+    /// then this thread must see that index among the positions not yet dequeued.
+    /// Every dequeuer that finds the threshold exhausted runs this itself, rather
+    /// than leaving it to the one that exhausted it: that one may be suspended
+    /// before it gets here, and dequeuers that had voided their positions before an
+    /// enqueue can count their failures after it, so an exhausted threshold and an
+    /// index waiting at `head` can coexist.
     #[cold]
-    fn recheck_after_exhaustion(&self) {
+    fn recheck(&self) -> bool {
         // Ordering: SeqCst fence, the store-load pairing with `enqueue`'s SeqCst
-        // tail FAA, entry CAS and threshold load (invariant 5). Either that load
-        // reads our SeqCst decrement (and the enqueuer resets the threshold), or it
-        // precedes the decrement, hence this fence, in the SeqCst order; then so do
-        // the enqueuer's SeqCst FAA and CAS, and the loads below, sequenced after
-        // this fence, see them (or later values): this thread finds the index and
-        // resets the threshold. Rare path: only the dequeuer that exhausts it.
+        // tail FAA, entry CAS and threshold load (invariant 5). This thread read or
+        // made a decrement D that exhausted the threshold (SeqCst, either way). The
+        // enqueuer's load either reads D or later (and the enqueuer resets the
+        // threshold itself), or precedes D, hence this fence, in the SeqCst order;
+        // then so do its FAA and CAS, and the loads below, sequenced after this
+        // fence, see them (or later values): this thread finds the index.
         fence(Ordering::SeqCst);
-        point("dequeue: threshold exhausted");
+        point("dequeue: rechecking an exhausted threshold");
         // Ordering: Relaxed for the counter and entry loads: ordered by the fence
         // above. A published index at a position below `head` is not our concern: the
         // dequeuer that took that position finds it (invariant 2).
@@ -434,7 +448,9 @@ impl Ring {
         let published = (head..head + span).any(|pos| {
             // Ordering: Relaxed, as above.
             let (cycle, _, idx) = self.decode(self.entries[self.slot(pos)].load(Ordering::Relaxed));
-            cycle == self.cycle(pos) && idx != bottom(self.order)
+            // An index of this position's lap or a later one (a later lap's index
+            // sits at a position past this one, so past `head` too).
+            cycle >= self.cycle(pos) && idx != bottom(self.order)
         });
         if published {
             // An index waits at or past `head`: keep dequeuers looking. (Resetting on
@@ -444,6 +460,7 @@ impl Ring {
             // reason given in `enqueue`.
             self.threshold.swap(self.reset_value(), Ordering::Relaxed);
         }
+        published
     }
 
     /// Moves `tail` (read as `tail`, with its [`CLOSED`] bit) forward to `head`
