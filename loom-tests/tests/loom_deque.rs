@@ -448,3 +448,56 @@ fn drain(q: &Injector<usize>, got: &mut Vec<usize>) {
         }
     }
 }
+
+/// The renewal (a same-size copy that moves the buffer generation once `h` is
+/// `RENEW_EVERY` past the last move; 2 under loom, so these scenarios renew several
+/// times) racing a thief, FIFO owner: nothing lost or taken twice.
+#[test]
+fn renewal_racing_a_thief_fifo() {
+    model(2, || {
+        let w = Worker::new_fifo();
+        w.push(0usize);
+        w.push(1);
+        let s = w.stealer();
+        let t = thread::spawn(move || {
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                got.extend(s.steal().success());
+            }
+            got
+        });
+        let mut got: Vec<_> = w.pop().into_iter().collect();
+        w.push(2);
+        got.extend(w.pop());
+        w.push(3);
+        got.extend(t.join().unwrap());
+        got.extend(std::iter::from_fn(|| w.pop()));
+        exactly_once(got, 4);
+    });
+}
+
+/// As [`renewal_racing_a_thief_fifo`], LIFO owner.
+#[test]
+fn renewal_racing_a_thief_lifo() {
+    model(2, || {
+        let w = Worker::new_lifo();
+        w.push(0usize);
+        w.push(1);
+        let s = w.stealer();
+        let t = thread::spawn(move || {
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                got.extend(s.steal().success());
+            }
+            got
+        });
+        w.push(2);
+        let mut got: Vec<_> = w.pop().into_iter().collect();
+        w.push(3);
+        got.extend(w.pop());
+        w.push(4);
+        got.extend(t.join().unwrap());
+        got.extend(std::iter::from_fn(|| w.pop()));
+        exactly_once(got, 5);
+    });
+}

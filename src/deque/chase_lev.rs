@@ -31,11 +31,14 @@ pub(super) const MAX_CAP: usize = 1 << 30;
 
 /// Takes from the top after which the owner moves the generation on at its next
 /// chance, even with no resize due (I6): `h` then never gets through a whole lap of
-/// its 32 bits within one generation. Small in unit tests and under shuttle, so that
-/// they reach the renewal (shuttle's scenarios take a dozen items); in unit tests
-/// larger than the smallest buffer, so that the owner's takes also extend its run.
-#[cfg(not(any(test, atomkit_shuttle)))]
+/// its 32 bits within one generation. Small in unit tests and under the model
+/// checkers, so that they reach the renewal (shuttle's scenarios take a dozen items,
+/// loom's a handful); in unit tests larger than the smallest buffer, so that the
+/// owner's takes also extend its run.
+#[cfg(not(any(test, atomkit_shuttle, atomkit_loom)))]
 pub(super) const RENEW_EVERY: u32 = 1 << 30;
+#[cfg(all(atomkit_loom, not(test)))]
+pub(super) const RENEW_EVERY: u32 = 2;
 #[cfg(all(test, not(atomkit_shuttle)))]
 pub(super) const RENEW_EVERY: u32 = 1 << 8;
 #[cfg(atomkit_shuttle)]
