@@ -214,6 +214,18 @@ fn blocked_sender_is_woken_by_recv_and_close() {
     };
     thread::sleep(Duration::from_millis(20));
     assert_eq!(rx.recv(), Ok(1));
+    // The sender fills the channel again with 2 (its position taken before the
+    // close below, so that send succeeds), then blocks on 3. Waiting for the
+    // channel to look full, not for a fixed time: under Miri, a sleep's time can
+    // run out before the sender has been scheduled.
+    let start = std::time::Instant::now();
+    while !rx.is_full() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the sender never sent 2 after the receive made room"
+        );
+        thread::yield_now();
+    }
     thread::sleep(Duration::from_millis(20));
     rx.close();
     let (a, b) = s.join().unwrap();
