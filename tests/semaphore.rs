@@ -840,19 +840,26 @@ fn more_waiters_than_the_count_holds() {
 mod uncounted_waiters {
     use super::*;
 
-    /// An uncounted waiter with a signal sleeps on the signal's word, so a cancel
-    /// reaches it at once, not at the end of its slice (1 s here).
-    #[test]
-    fn an_uncounted_waiter_is_cancelled_at_once() {
-        let sem = Arc::new(Semaphore::new(0));
-        let leave = Signal::new();
-        let counted: Vec<_> = (0..3)
+    /// Three waiters that count themselves (the stall build's whole count) and give
+    /// up when `leave` closes, returning whether they did; returns once they sleep.
+    fn fill_the_count(sem: &Arc<Semaphore>, leave: &Signal) -> Vec<thread::JoinHandle<bool>> {
+        let counted = (0..3)
             .map(|_| {
                 let (sem, leave) = (sem.clone(), leave.clone());
                 thread::spawn(move || sem.acquire_until(&leave).map(Permit::forget).is_err())
             })
             .collect();
         thread::sleep(Duration::from_millis(300));
+        counted
+    }
+
+    /// An uncounted waiter with a signal sleeps on the signal's word, so a cancel
+    /// reaches it at once, not at the end of its slice (1 s here).
+    #[test]
+    fn an_uncounted_waiter_is_cancelled_at_once() {
+        let sem = Arc::new(Semaphore::new(0));
+        let leave = Signal::new();
+        let counted = fill_the_count(&sem, &leave);
         let cancel = Signal::new();
         let (done, got) = std::sync::mpsc::channel();
         let w = {
@@ -888,13 +895,7 @@ mod uncounted_waiters {
         let sem = Arc::new(Semaphore::new(0));
         let leave = Signal::new();
         // Three counted waiters: the count is full.
-        let counted: Vec<_> = (0..3)
-            .map(|_| {
-                let (sem, leave) = (sem.clone(), leave.clone());
-                thread::spawn(move || sem.acquire_until(&leave).map(Permit::forget).is_err())
-            })
-            .collect();
-        thread::sleep(Duration::from_millis(300));
+        let counted = fill_the_count(&sem, &leave);
         // W wants 2 permits and finds the count full: it stays uncounted.
         let w = {
             let sem = sem.clone();

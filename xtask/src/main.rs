@@ -283,34 +283,20 @@ fn test() -> bool {
     c.env("RUSTFLAGS", "-D warnings")
         .args(["test", "--doc", "-p", "atomkit"]);
     ok &= run(c);
-    // The queue's stall hooks exist only under `atomkit_stall`: park one thread at each
-    // internal step of push and pop while others must finish.
-    let mut c = cargo(None);
-    c.env("RUSTFLAGS", "--cfg atomkit_stall -D warnings")
-        .env("CARGO_TARGET_DIR", "target/stall")
-        .args([
-            "test",
-            "-p",
-            "atomkit",
-            "--test",
-            "queue",
-            "stall_every_step",
-        ]);
-    ok &= run(c);
-    // The same build counts at most 3 semaphore waiters and lets an uncounted waiter
-    // sleep 1 s, so a test can reach the semaphore's uncounted waiters.
-    let mut c = cargo(None);
-    c.env("RUSTFLAGS", "--cfg atomkit_stall -D warnings")
-        .env("CARGO_TARGET_DIR", "target/stall")
-        .args([
-            "test",
-            "-p",
-            "atomkit",
-            "--test",
-            "semaphore",
-            "uncounted_waiters",
-        ]);
-    ok &= run(c);
+    // The test-only `atomkit_stall` build: the queue's stall hooks (park one thread at
+    // each internal step of push and pop while others must finish), and a semaphore
+    // that counts at most 3 waiters and lets an uncounted waiter sleep 1 s, so that a
+    // test reaches the waiters that do not fit in the count.
+    for (file, filter) in [
+        ("queue", "stall_every_step"),
+        ("semaphore", "uncounted_waiters"),
+    ] {
+        let mut c = cargo(None);
+        c.env("RUSTFLAGS", "--cfg atomkit_stall -D warnings")
+            .env("CARGO_TARGET_DIR", "target/stall")
+            .args(["test", "-p", "atomkit", "--test", file, filter]);
+        ok &= run(c);
+    }
     // Benches must keep compiling; running them is `cargo xtask bench`.
     let mut c = cargo(None);
     c.env("RUSTFLAGS", "-D warnings")
