@@ -449,6 +449,11 @@ fn drain(q: &Injector<usize>, got: &mut Vec<usize>) {
     }
 }
 
+/// A thread that tries `tries` steals once each and returns what it took.
+fn thief(s: Stealer<usize>, tries: usize) -> thread::JoinHandle<Vec<usize>> {
+    thread::spawn(move || (0..tries).filter_map(|_| s.steal().success()).collect())
+}
+
 /// The renewal (a same-size copy that moves the buffer generation once `h` is
 /// `RENEW_EVERY` past the last move; 2 under loom, so these scenarios renew several
 /// times) racing a thief, FIFO owner: nothing lost or taken twice.
@@ -458,14 +463,7 @@ fn renewal_racing_a_thief_fifo() {
         let w = Worker::new_fifo();
         w.push(0usize);
         w.push(1);
-        let s = w.stealer();
-        let t = thread::spawn(move || {
-            let mut got = Vec::new();
-            for _ in 0..2 {
-                got.extend(s.steal().success());
-            }
-            got
-        });
+        let t = thief(w.stealer(), 2);
         let mut got: Vec<_> = w.pop().into_iter().collect();
         w.push(2);
         got.extend(w.pop());
@@ -483,14 +481,7 @@ fn renewal_racing_a_thief_lifo() {
         let w = Worker::new_lifo();
         w.push(0usize);
         w.push(1);
-        let s = w.stealer();
-        let t = thread::spawn(move || {
-            let mut got = Vec::new();
-            for _ in 0..2 {
-                got.extend(s.steal().success());
-            }
-            got
-        });
+        let t = thief(w.stealer(), 2);
         w.push(2);
         let mut got: Vec<_> = w.pop().into_iter().collect();
         w.push(3);
