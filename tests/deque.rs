@@ -1,5 +1,6 @@
 //! Integration tests of `atomkit::deque`: order, batches, bounds, and that every
-//! pushed item is taken exactly once (by pop, steal or drop) under concurrency.
+//! pushed item is taken exactly once (by pop, steal or drop) under concurrency,
+//! zero-sized items included.
 
 #[path = "support/lincheck.rs"]
 mod lincheck;
@@ -301,6 +302,188 @@ fn drops_leftovers_exactly_once() {
         }
     }
     log.assert_all_dropped_once();
+}
+
+/// Drops of the zero-sized payloads, one counter per tag (one tag per test), so that
+/// tests running at the same time do not mix their counts.
+static UNIT_DROPS: [AtomicUsize; 3] = [const { AtomicUsize::new(0) }; 3];
+
+/// A zero-sized payload that counts its drops in `UNIT_DROPS[TAG]`. Its slots, the
+/// copies a resize makes and the chunks a batch steal reads are all zero bytes long,
+/// so only the count shows an item lost or taken twice.
+struct Unit<const TAG: usize>;
+
+impl<const TAG: usize> Drop for Unit<TAG> {
+    fn drop(&mut self) {
+        UNIT_DROPS[TAG].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn unit_drops(tag: usize) -> usize {
+    UNIT_DROPS[tag].load(Ordering::SeqCst)
+}
+
+fn worker<T>(fifo: bool) -> Worker<T> {
+    if fifo {
+        Worker::new_fifo()
+    } else {
+        Worker::new_lifo()
+    }
+}
+
+/// Repeats a steal while it answers `Retry`. The `Injector` claims with a weak CAS,
+/// which Miri makes fail now and then even with no other thread about.
+fn settled<T>(mut steal: impl FnMut() -> Steal<T>) -> Steal<T> {
+    loop {
+        match steal() {
+            Steal::Retry => {}
+            done => return done,
+        }
+    }
+}
+
+/// Zero-sized items through every way in and out of a `Worker` (push, pop, steal,
+/// both batch steals), across growth (past the 64 slots of a new deque) and shrinking:
+/// each taken item is dropped by its taker, none by the deque, and dropping the
+/// deque (and the batch destination) drops each of the rest once.
+#[test]
+fn zero_sized_items_in_a_worker_are_each_dropped_once() {
+    type U = Unit<0>;
+    assert_eq!(std::mem::size_of::<U>(), 0);
+    let k = n(600, 150);
+    for fifo in [false, true] {
+        let start = unit_drops(0);
+        let dropped = || unit_drops(0) - start;
+        let w = worker::<U>(fifo);
+        let s = w.stealer();
+        let dest = worker::<U>(!fifo);
+        for i in 0..k {
+            if i == 0 {
+                assert!(w.push_was_empty(Unit));
+            } else {
+                w.push(Unit);
+            }
+        }
+        assert_eq!((w.len(), dropped()), (k, 0), "a resize dropped an item");
+        let mut taken = 0;
+        for _ in 0..k / 6 {
+            assert!(w.pop().is_some());
+            assert!(s.steal().is_success());
+            taken += 2;
+        }
+        assert_eq!(dropped(), taken);
+        // Half of what is left, at most 32; then at most 7, the oldest returned.
+        assert!(s.steal_batch(&dest).is_success());
+        assert_eq!(dest.len(), 32);
+        assert!(s.steal_batch_with_limit_and_pop(&dest, 7).is_success());
+        taken += 1;
+        assert_eq!(dest.len(), 38);
+        assert_eq!(w.len(), k - taken - 38);
+        // The owner pops until the deque holds a quarter of its buffer or less, so
+        // that it shrinks, then a few steals.
+        while w.len() > 10 {
+            assert!(w.pop().is_some());
+            taken += 1;
+        }
+        for _ in 0..3 {
+            assert!(s.steal().is_success());
+            taken += 1;
+        }
+        assert!(dest.pop().is_some());
+        taken += 1;
+        assert_eq!(dropped(), taken, "only the takers dropped items");
+        assert_eq!(w.len() + dest.len() + taken, k);
+        drop(w);
+        assert_eq!(dropped(), taken, "the stealer keeps the deque alive");
+        drop(s);
+        drop(dest);
+        assert_eq!(dropped(), k, "flavor fifo={fifo}");
+    }
+}
+
+/// The same through an `Injector`, over several blocks of 63 slots: steals, both
+/// batch steals, and the drop of a queue whose items span blocks.
+#[test]
+fn zero_sized_items_in_an_injector_are_each_dropped_once() {
+    type U = Unit<1>;
+    let k = n(400, 200);
+    let start = unit_drops(1);
+    let dropped = || unit_drops(1) - start;
+    let q = Injector::<U>::new();
+    for _ in 0..k {
+        q.push(Unit);
+    }
+    assert_eq!(q.len(), k);
+    let dest = Worker::new_fifo();
+    let mut taken = 0;
+    for _ in 0..70 {
+        assert!(settled(|| q.steal()).is_success());
+        taken += 1;
+    }
+    assert!(settled(|| q.steal_batch(&dest)).is_success());
+    assert!(settled(|| q.steal_batch_with_limit_and_pop(&dest, 5)).is_success());
+    taken += 1;
+    let moved = dest.len();
+    assert!(moved >= 1, "a batch of the first moved nothing");
+    assert_eq!(q.len(), k - taken - moved);
+    assert_eq!(dropped(), taken);
+    drop(dest);
+    assert_eq!(dropped(), taken + moved);
+    drop(q);
+    assert_eq!(dropped(), k);
+}
+
+/// Zero-sized items taken by an owner and two thieves (single and batch steals) at
+/// once: the takes and the drop of what is left add up to the items pushed, and each
+/// was dropped once.
+#[test]
+fn zero_sized_items_under_concurrent_steals_are_each_dropped_once() {
+    type U = Unit<2>;
+    let k = n(20_000, 200);
+    for fifo in [false, true] {
+        let start = unit_drops(2);
+        let w = worker::<U>(fifo);
+        let done = Arc::new(AtomicBool::new(false));
+        let thieves: Vec<_> = (0..2)
+            .map(|t| {
+                let s = w.stealer();
+                let done = done.clone();
+                thread::spawn(move || {
+                    let mine = Worker::new_lifo();
+                    let mut took = 0usize;
+                    while !done.load(Ordering::SeqCst) {
+                        let r = if t == 0 {
+                            s.steal()
+                        } else {
+                            s.steal_batch_with_limit_and_pop(&mine, 4)
+                        };
+                        match r {
+                            Steal::Success(_) => took += 1,
+                            _ => thread::yield_now(),
+                        }
+                        while mine.pop().is_some() {
+                            took += 1;
+                        }
+                    }
+                    took
+                })
+            })
+            .collect();
+        let mut own = 0;
+        for i in 0..k {
+            w.push(Unit);
+            if i % 3 == 0 && w.pop().is_some() {
+                own += 1;
+            }
+        }
+        done.store(true, Ordering::SeqCst);
+        let stolen: usize = thieves.into_iter().map(|t| t.join().unwrap()).sum();
+        let left = w.len();
+        assert_eq!(own + stolen + left, k);
+        assert_eq!(unit_drops(2) - start, own + stolen);
+        drop(w);
+        assert_eq!(unit_drops(2) - start, k, "flavor fifo={fifo}");
+    }
 }
 
 #[test]
