@@ -1,6 +1,6 @@
 //! Integration tests of `atomkit::deque`: order, batches, bounds, and that every
 //! pushed item is taken exactly once (by pop, steal or drop) under concurrency,
-//! zero-sized items included.
+//! zero-sized items included, and by a drop even when another item's `Drop` panics.
 
 #[path = "support/lincheck.rs"]
 mod lincheck;
@@ -31,13 +31,22 @@ struct Item {
 struct DropLog {
     dropped: Vec<AtomicBool>,
     count: AtomicUsize,
+    /// The id whose drop panics (after it is recorded), if any.
+    bomb: Option<usize>,
 }
+
+/// The message of the panic in the bomb's drop.
+const BOMB: &str = "the bomb's drop panics";
 
 impl DropLog {
     fn new(n: usize) -> Arc<Self> {
+        Self::with_bomb(n, None)
+    }
+    fn with_bomb(n: usize, bomb: Option<usize>) -> Arc<Self> {
         Arc::new(DropLog {
             dropped: (0..n).map(|_| AtomicBool::new(false)).collect(),
             count: AtomicUsize::new(0),
+            bomb,
         })
     }
     fn item(self: &Arc<Self>, id: usize) -> Item {
@@ -57,6 +66,9 @@ impl Drop for Item {
         let was = self.log.dropped[*self.id].swap(true, Ordering::SeqCst);
         assert!(!was, "item {} dropped twice", self.id);
         self.log.count.fetch_add(1, Ordering::SeqCst);
+        if self.log.bomb == Some(*self.id) {
+            panic!("{BOMB}");
+        }
     }
 }
 
@@ -483,6 +495,82 @@ fn zero_sized_items_under_concurrent_steals_are_each_dropped_once() {
         assert_eq!(unit_drops(2) - start, own + stolen);
         drop(w);
         assert_eq!(unit_drops(2) - start, k, "flavor fifo={fifo}");
+    }
+}
+
+/// Runs `f`, which must panic with the bomb's message.
+fn expect_the_bomb(f: impl FnOnce()) {
+    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .expect_err("the bomb's drop did not panic");
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied());
+    assert_eq!(msg, Some(BOMB));
+}
+
+/// A value whose `Drop` panics does not leak the values behind it: the drop of a
+/// deque's last handle (the `Worker` or a `Stealer`) drops every other value left and
+/// frees the buffer during the unwind, as a `Vec` does, and lets the panic through.
+/// The deque has grown (from 64 slots to 512; to 128 under Miri) and shrunk to half
+/// of that before, and the bomb is the first, a middle and the last value left.
+/// Every value is dropped exactly once.
+#[test]
+fn a_panicking_drop_does_not_leak_the_rest_of_a_worker() {
+    let k = n(320, 120);
+    for fifo in [false, true] {
+        // Steals take `[0, k/4)`; the pops `[k/4, 3k/4)` from a FIFO owner, the
+        // newest half from a LIFO one.
+        let left = if fifo { 3 * k / 4..k } else { k / 4..k / 2 };
+        for bomb in [left.start, (left.start + left.end) / 2, left.end - 1] {
+            for stealer_last in [false, true] {
+                let log = DropLog::with_bomb(k, Some(bomb));
+                let w = worker(fifo);
+                let s = w.stealer();
+                let s2 = s.clone();
+                for i in 0..k {
+                    w.push(log.item(i));
+                }
+                for _ in 0..k / 4 {
+                    drop(s.steal());
+                }
+                for _ in 0..k / 2 {
+                    drop(w.pop());
+                }
+                assert_eq!(w.len(), left.len());
+                assert_eq!(log.count.load(Ordering::SeqCst), 3 * k / 4);
+                drop(s2);
+                if stealer_last {
+                    drop(w);
+                    expect_the_bomb(move || drop(s));
+                } else {
+                    drop(s);
+                    expect_the_bomb(move || drop(w));
+                }
+                log.assert_all_dropped_once();
+            }
+        }
+    }
+}
+
+/// The same for an `Injector` whose values span several blocks: the bomb in the
+/// first, a middle and the last block left.
+#[test]
+fn a_panicking_drop_does_not_leak_the_rest_of_an_injector() {
+    let k = n(400, 200);
+    let first = 70;
+    for bomb in [first, (first + k) / 2, k - 1] {
+        let log = DropLog::with_bomb(k, Some(bomb));
+        let q = Injector::new();
+        for i in 0..k {
+            q.push(log.item(i));
+        }
+        for _ in 0..first {
+            assert!(settled(|| q.steal()).is_success());
+        }
+        assert_eq!(q.len(), k - first);
+        expect_the_bomb(move || drop(q));
+        log.assert_all_dropped_once();
     }
 }
 

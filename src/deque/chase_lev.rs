@@ -738,8 +738,36 @@ impl<T> Inner<T> {
         unsafe { self.resize(o, buf, h0, b, cap) };
     }
 
-    /// Drops the items still in the deque. Called once, when the last handle goes.
+    /// Drops the items still in the deque and frees the buffer. Called once, when
+    /// the last handle goes. If an item's `Drop` panics, the items after it are
+    /// still dropped and the buffer freed during the unwind, as a `Vec` does (a
+    /// second panic, during the unwind, aborts).
     pub(super) fn drain_on_drop(&mut self) {
+        /// The items not yet dropped, `[next, end)`, and the buffer that holds
+        /// them, freed with the guard.
+        struct Rest<T> {
+            buf: Owned<Buffer<T>>,
+            next: u32,
+            end: u32,
+        }
+        impl<T> Rest<T> {
+            fn drop_items(&mut self) {
+                while self.next != self.end {
+                    let i = self.next;
+                    // Moved on before the drop: an item whose `Drop` panics is not
+                    // dropped again by the guard.
+                    self.next = i.wrapping_add(1);
+                    // SAFETY: `[next, end)` are live items (I3) that nobody else
+                    // exists to take, each read once: `next` has moved past `i`.
+                    drop(unsafe { self.buf.read(i) });
+                }
+            }
+        }
+        impl<T> Drop for Rest<T> {
+            fn drop(&mut self) {
+                self.drop_items();
+            }
+        }
         // SAFETY: `&mut self`: no other thread holds a handle, so nothing is pinned
         // on this buffer and no stealer is in the middle of a steal.
         let guard = unsafe { epoch::unprotected() };
@@ -749,15 +777,15 @@ impl<T> Inner<T> {
         let b = self.bottom.load(Ordering::Relaxed);
         // Ordering: Relaxed; exclusive access.
         let buf = self.buffer.load(Ordering::Relaxed, guard);
-        let mut i = h;
-        while i != b {
-            // SAFETY: `[h, b)` are the live items (I3); nobody else exists to take them.
-            drop(unsafe { buf.deref().read(i) });
-            i = i.wrapping_add(1);
-        }
-        // SAFETY: the last reference to the current buffer; retired ones belong to
-        // the collector.
-        drop(unsafe { buf.into_owned() });
+        let mut rest = Rest {
+            // SAFETY: the last reference to the current buffer; retired ones belong
+            // to the collector.
+            buf: unsafe { buf.into_owned() },
+            next: h,
+            end: b,
+        };
+        // `[h, b)` are the live items (I3).
+        rest.drop_items();
     }
 
     // --------------------------------------------------------------- stealer side

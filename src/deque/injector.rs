@@ -768,6 +768,50 @@ impl<T> Source<T> for Injector<T> {
 
 impl<T> Drop for Injector<T> {
     fn drop(&mut self) {
+        /// The blocks not yet freed, from `block` on along `next`, and the values not
+        /// yet dropped, the indices `[next, tail)` in them. A guard: if a value's
+        /// `Drop` panics, the values after it are still dropped and the blocks freed
+        /// during the unwind, as a `Vec` does (a second panic, during the unwind,
+        /// aborts).
+        struct Rest<T> {
+            block: *mut Block<T>,
+            next: u64,
+            tail: u64,
+        }
+        impl<T> Rest<T> {
+            fn drop_all(&mut self) {
+                while !self.block.is_null() {
+                    // SAFETY: blocks from `head`'s on are owned by the queue and not
+                    // retired (J4, J5), and `self.block` is not freed yet (below).
+                    let block = unsafe { &*self.block };
+                    let first = block.lap * LAP;
+                    self.next = self.next.max(first);
+                    let to = self.tail.min(first + BLOCK as u64);
+                    while self.next < to {
+                        let slot = &block.slots[(self.next - first) as usize];
+                        // Moved on before the drop: a value whose `Drop` panics is
+                        // not dropped again by the guard.
+                        self.next += 1;
+                        // Ordering: Relaxed; exclusive access.
+                        debug_assert!(slot.state.load(Ordering::Relaxed) & WRITE != 0);
+                        // SAFETY: written and never claimed by a stealer: a live
+                        // value, dropped once (`next` has moved past it).
+                        slot.value.with_mut(|p| unsafe { (*p).assume_init_drop() });
+                    }
+                    let cur = self.block;
+                    // Ordering: Relaxed; exclusive access.
+                    self.block = block.next.load(Ordering::Relaxed);
+                    // SAFETY: from `Box::into_raw`; every value in it is dropped, and
+                    // `self.block` has moved past it, so it is freed once.
+                    drop(unsafe { Box::from_raw(cur) });
+                }
+            }
+        }
+        impl<T> Drop for Rest<T> {
+            fn drop(&mut self) {
+                self.drop_all();
+            }
+        }
         // `&mut self`: every push and steal has returned, so every claimed slot is
         // finished and the unclaimed ones, `head..tail`, are written (J1, J2); the
         // blocks before `head`'s are retired (J4).
@@ -779,22 +823,11 @@ impl<T> Drop for Injector<T> {
             // SAFETY: owned by the stash (`recycle`), from `Box::into_raw`.
             drop(unsafe { Box::from_raw(stashed) });
         }
-        let mut cur = self.head.block.load(Ordering::Relaxed);
-        while !cur.is_null() {
-            // SAFETY: blocks from `head`'s on are owned by the queue and not retired
-            // (J4, J5); each is freed once, here.
-            let block = unsafe { Box::from_raw(cur) };
-            let first = block.lap * LAP;
-            let from = head.max(first);
-            let to = tail.min(first + BLOCK as u64);
-            for i in from..to.max(from) {
-                let slot = &block.slots[(i - first) as usize];
-                debug_assert!(slot.state.load(Ordering::Relaxed) & WRITE != 0);
-                // SAFETY: written and never claimed by a stealer: a live value,
-                // dropped once.
-                slot.value.with_mut(|p| unsafe { (*p).assume_init_drop() });
-            }
-            cur = block.next.load(Ordering::Relaxed);
-        }
+        let mut rest = Rest {
+            block: self.head.block.load(Ordering::Relaxed),
+            next: head,
+            tail,
+        };
+        rest.drop_all();
     }
 }
