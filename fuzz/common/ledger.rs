@@ -1,6 +1,6 @@
-//! The drop ledger shared by the queue and channel fuzz targets: payloads that record
-//! their drops by id, and the check that the values alive are exactly those a model
-//! holds.
+//! The drop ledger shared by the queue, channel and deque fuzz targets: payloads that
+//! record their drops by id, and the check that the values alive are exactly those a
+//! model holds.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -15,8 +15,8 @@ pub struct Ledger {
 
 /// The payload. Its drop is recorded in the shared ledger rather than in the value
 /// itself, so that a bitwise duplicate (a slot read twice) is caught on its second
-/// drop too. Neither `ArrayQueue` nor `bounded` puts a `Send` bound on `T`, so the
-/// `Rc` needs no `unsafe impl Send`.
+/// drop too. None of `ArrayQueue`, `bounded`, `Worker` and `Injector` puts a `Send`
+/// bound on `T`, so the `Rc` needs no `unsafe impl Send`.
 pub struct Tracked {
     pub id: usize,
     ledger: Rc<RefCell<Ledger>>,
