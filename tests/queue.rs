@@ -158,6 +158,53 @@ fn drop_and_into_iter_drop_each_value_once() {
     assert_eq!(drops.load(Ordering::Relaxed), 3);
 }
 
+/// Zero-sized values take the same paths as any other: every one pushed is popped,
+/// handed back or dropped by the queue exactly once, including across wrap-around
+/// and through `force_push`.
+#[test]
+fn zero_sized_values_are_each_dropped_once() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    #[derive(Debug)]
+    struct Unit;
+    impl Drop for Unit {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    assert_eq!(size_of::<Unit>(), 0);
+    let q = ArrayQueue::new(3);
+    let mut made = 0;
+    for lap in 0..scale(1_000) {
+        for _ in 0..3 {
+            q.push(Unit).unwrap();
+            made += 1;
+        }
+        assert!(q.is_full());
+        let refused = q.push(Unit).unwrap_err();
+        made += 1;
+        drop(refused);
+        let old = q.force_push(Unit).expect("full: the oldest comes back");
+        made += 1;
+        drop(old);
+        assert_eq!(q.len(), 3);
+        let keep = (lap % 3) as usize;
+        while q.len() > keep {
+            drop(q.pop().unwrap());
+        }
+        assert_eq!(DROPS.load(Ordering::Relaxed), made - keep);
+        while q.pop().is_some() {}
+    }
+    q.push(Unit).unwrap();
+    q.push(Unit).unwrap();
+    made += 2;
+    drop(q);
+    assert_eq!(
+        DROPS.load(Ordering::Relaxed),
+        made,
+        "Drop drops what is left"
+    );
+}
+
 /// A value whose `Drop` panics does not leak the values behind it: the queue's
 /// `Drop` (and so a dropped `IntoIter`) drops the rest during the unwind, as a `Vec`
 /// does. (It once stopped at the panic and leaked them.)
