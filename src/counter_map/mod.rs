@@ -41,7 +41,8 @@
 //! # Consistency
 //!
 //! - Each operation on one key is linearizable: `inc`/`add` take effect at their
-//!   read-modify-write, `remove` at its swap of the count words.
+//!   read-modify-write, `remove` at its swap of the count words. (Under a key cap, a
+//!   new key's slot is taken or refused a moment earlier: see the key cap below.)
 //! - [`get`](CounterMap::get) and [`snapshot`](CounterMap::snapshot) are weakly
 //!   consistent: they read each count word once, at different instants, so under
 //!   concurrent increments they return some value between the count when the call
@@ -52,12 +53,22 @@
 //! - [`snapshot_and_reset`](CounterMap::snapshot_and_reset) is exact: every increment
 //!   is reported by exactly one reset (or by the `remove` of its key), never lost and
 //!   never counted twice, whatever runs concurrently; only [`clear`](CounterMap::clear)
-//!   discards counts, by design. It is not an atomic cut across keys: an increment
-//!   racing a reset lands in this dump or the next.
+//!   discards counts, by design. It is not an atomic cut across keys, nor one instant
+//!   for a hot key (it takes the key's count words one by one): an increment racing a
+//!   reset lands in this dump or the next.
 //! - An increment racing [`remove`](CounterMap::remove) of its key is either included
 //!   in the count `remove` returns, or it lands on a freshly inserted entry for the
 //!   key (the key comes back with that increment; if the key cap is full by then, on
 //!   the overflow key). It is never lost.
+//! - The key cap decides a new key's fate before its count lands: an increment (or
+//!   [`counter`](CounterMap::counter)) that finds the key absent lists it with a count
+//!   of 0, taking a slot, or refuses it, under the key's shard lock; the count comes
+//!   after, on the overflow key once that lock is let go. So another new key can be
+//!   refused for a slot whose increment does not show in `get` yet, and a refused
+//!   increment can land on the overflow key after a concurrent `remove` freed a slot,
+//!   or after a concurrent `get` or `remove` of the overflow key missed it. Which key
+//!   counts an increment is settled at that earlier instant; the count is exact all
+//!   the same.
 //! - A key type whose `Hash`, `Eq` or `Clone` calls into the *same* map can deadlock:
 //!   inserting a key runs them under its shard's lock. Other maps are fine, and so is
 //!   a key's `Drop`, which never runs under a lock.
