@@ -1,6 +1,11 @@
 //! Integration tests of `CounterMap`.
 
-use atomkit::counter_map::{Counter, CounterMap, Iter};
+#[path = "support/counter_model.rs"]
+mod counter_model;
+#[path = "support/lincheck.rs"]
+mod lincheck;
+
+use atomkit::counter_map::{Counter, CounterMap, DefaultHashBuilder, Iter};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -775,5 +780,288 @@ mod reentrant_key {
         assert_eq!(k.id, 1);
         assert_eq!(m.get(&Key::new(1)), 1);
         HANDLE.with(|h| h.borrow_mut().take());
+    }
+}
+
+/// Stress: many short histories of 2-4 threads doing small random operations on 1-3
+/// keys (increments, removals, handles made and counted through, gets; with and
+/// without a key cap), in two phases with a reset or a snapshot between them and
+/// exact reads at the end, each checked for linearizability against a sequential
+/// map (`support/counter_model.rs` says which operations the doc makes
+/// linearizable and how the weakly consistent `get` is checked). The threads of a
+/// phase start together so that their operations overlap.
+#[test]
+fn lincheck_increments_removes_and_handles() {
+    use counter_model::{apply, plan, Op, Rng, HANDLES, SHAPES};
+    let mut overlapped = 0;
+    let mut gets = 0;
+    // Under Miri, one round of each shape.
+    let rounds = if cfg!(miri) { SHAPES.len() as u64 } else { 400 };
+    for round in 0..rounds {
+        let shape = SHAPES[round as usize % SHAPES.len()];
+        let mut rng = Rng::new(round);
+        let map = shape.map(DefaultHashBuilder::default());
+        let rec = lincheck::Recorder::default();
+        let alone = shape.threads;
+        for phase in 0..2 {
+            if phase > 0 {
+                for op in shape.between_phases(&mut rng) {
+                    rec.record(alone, op.clone(), || apply(&map, &mut [], &op));
+                }
+            }
+            let plans: Vec<Vec<Op>> = (0..shape.threads)
+                .map(|t| plan(&mut rng, t, 4, shape.keys, &mut [false; 4]))
+                .collect();
+            let start = std::sync::Barrier::new(shape.threads);
+            thread::scope(|s| {
+                for (t, ops) in plans.iter().enumerate() {
+                    let (map, rec, start) = (&map, &rec, &start);
+                    s.spawn(move || {
+                        let mut handles: Vec<Option<Counter<'_, u64>>> =
+                            (0..HANDLES).map(|_| None).collect();
+                        start.wait();
+                        for op in ops {
+                            rec.record(t, op.clone(), || apply(map, &mut handles, op));
+                        }
+                    });
+                }
+            });
+        }
+        for op in shape.tail() {
+            rec.record(alone, op.clone(), || apply(&map, &mut [], &op));
+        }
+        let history = rec.history();
+        if lincheck::overlapping(&history) {
+            overlapped += 1;
+        }
+        match shape.check(&history) {
+            Ok(kept) => gets += kept,
+            Err(e) => panic!("round {round} ({shape:?}): {e}"),
+        }
+    }
+    // Sequential histories would make the check vacuous. (Miri's few rounds on its
+    // own scheduler are not held to it, nor a single CPU, where a thread is rarely
+    // preempted inside an operation of a microsecond: the shuttle models interleave
+    // them there.)
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        cfg!(miri) || cpus == 1 || overlapped > 0,
+        "no round had overlapping operations"
+    );
+    assert!(gets > 0, "every get raced a removal");
+}
+
+/// The key cap decides a new key's fate before its count lands (see the module doc's
+/// `# Consistency`): two histories, made step by step with a key that parks its
+/// thread inside the map, that no order of the operations explains if the cap
+/// decided at the count, and that the model (which splits the decision from the
+/// count) accepts. The checker found both in the shuttle histories.
+mod key_cap_routing {
+    use super::counter_model::{self, CounterModel, Op, Ret};
+    use super::lincheck::{self, Recorder};
+    use atomkit::counter_map::CounterMap;
+    use std::cell::RefCell;
+    use std::hash::{BuildHasherDefault, Hash, Hasher};
+    use std::sync::mpsc::{channel, Receiver, Sender};
+    use std::thread;
+
+    /// Where a key parks its thread.
+    #[derive(Clone, Copy, PartialEq)]
+    enum At {
+        /// In the key's `Hash`.
+        Hash,
+        /// In the key's `Clone` (the map clones a new key once, to insert it).
+        Clone,
+    }
+
+    struct Park {
+        id: u64,
+        at: At,
+        parked: Sender<()>,
+        resume: Receiver<()>,
+    }
+
+    thread_local! {
+        static PARK: RefCell<Option<Park>> = const { RefCell::new(None) };
+    }
+
+    /// Parks this thread once, if it was asked to at `at` of key `id`.
+    fn maybe_park(id: u64, at: At) {
+        let park = PARK.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.as_ref().is_some_and(|k| k.id == id && k.at == at) {
+                p.take()
+            } else {
+                None
+            }
+        });
+        if let Some(k) = park {
+            k.parked.send(()).unwrap();
+            k.resume.recv().unwrap();
+        }
+    }
+
+    #[derive(Debug, PartialEq, Eq)]
+    struct K(u64);
+
+    impl Hash for K {
+        fn hash<H: Hasher>(&self, h: &mut H) {
+            maybe_park(self.0, At::Hash);
+            h.write_u64(self.0);
+        }
+    }
+
+    impl Clone for K {
+        fn clone(&self) -> Self {
+            maybe_park(self.0, At::Clone);
+            K(self.0)
+        }
+    }
+
+    /// Puts key `k` in shard `k % shards`, so that the keys here never share a
+    /// shard (and its lock).
+    #[derive(Default)]
+    struct ShardById(u64);
+
+    impl Hasher for ShardById {
+        fn finish(&self) -> u64 {
+            self.0 << 32 | self.0
+        }
+        fn write(&mut self, _: &[u8]) {
+            unreachable!("keys hash one u64");
+        }
+        fn write_u64(&mut self, v: u64) {
+            self.0 = v;
+        }
+    }
+
+    type Map = CounterMap<K, BuildHasherDefault<ShardById>>;
+
+    /// A map of four shards with a cap of one key, `K(0)` taking the rest.
+    fn map() -> Map {
+        CounterMap::builder()
+            .shards(4)
+            .hasher(BuildHasherDefault::default())
+            .key_cap(1, K(counter_model::OVERFLOW))
+            .build()
+    }
+
+    /// Runs `op` (recorded as `rec_op`) on a thread that parks at `at` of key `id`,
+    /// runs `meanwhile` while it is parked, then lets it finish.
+    fn while_parked(
+        m: &Map,
+        rec: &Recorder<Op, Ret>,
+        (id, at): (u64, At),
+        (rec_op, op): (Op, impl FnOnce(&Map) + Send),
+        meanwhile: impl FnOnce(),
+    ) {
+        let (parked_tx, parked) = channel();
+        let (resume, resume_rx) = channel();
+        thread::scope(|s| {
+            s.spawn(move || {
+                PARK.with(|p| {
+                    *p.borrow_mut() = Some(Park {
+                        id,
+                        at,
+                        parked: parked_tx,
+                        resume: resume_rx,
+                    })
+                });
+                rec.record(0, rec_op, || {
+                    op(m);
+                    Ret::Unit
+                });
+            });
+            parked.recv().unwrap();
+            meanwhile();
+            resume.send(()).unwrap();
+        });
+    }
+
+    /// Records `op` of the main thread, which returned `ret`.
+    fn main(rec: &Recorder<Op, Ret>, op: Op, ret: Ret) {
+        rec.record(1, op, || ret);
+    }
+
+    /// Linearizable against the model, but not if the cap decided at the count.
+    fn holds_only_with_the_split(history: &[lincheck::Event<Op, Ret>]) {
+        if let Err(e) = counter_model::check(Some(1), history) {
+            panic!("{e}");
+        }
+        let (at_the_count, _) = counter_model::weaken_gets(history);
+        assert!(
+            lincheck::check(CounterModel::new(Some(1)), &at_the_count).is_err(),
+            "linearizable with the cap deciding at the count after all"
+        );
+    }
+
+    /// An increment of a new key is refused while the cap is full, and parked before
+    /// it counts on the overflow key. Meanwhile the key holding the slot is removed
+    /// and the overflow key read: the increment then lands on the overflow key, not
+    /// on its free slot, and after a read that missed it.
+    #[test]
+    fn a_refused_increment_lands_on_the_overflow_key_after_a_slot_frees() {
+        let m = map();
+        let rec = Recorder::default();
+        m.inc(&K(1));
+        main(&rec, Op::Inc(1), Ret::Unit);
+        // Refused under the lock of `K(3)`'s shard, it parks hashing the overflow key.
+        while_parked(
+            &m,
+            &rec,
+            (0, At::Hash),
+            (Op::Inc(3), |m: &Map| m.inc(&K(3))),
+            || {
+                let r = m.remove(&K(1));
+                main(&rec, Op::Remove(1), Ret::Removed(r));
+                let n = m.get(&K(0));
+                main(&rec, Op::Get(0), Ret::Count(n));
+                assert_eq!((r, n), (Some(1), 0));
+            },
+        );
+        let (overflow, refused) = (m.get(&K(0)), m.get(&K(3)));
+        main(&rec, Op::Get(0), Ret::Count(overflow));
+        main(&rec, Op::Get(3), Ret::Count(refused));
+        assert_eq!(
+            (overflow, refused),
+            (1, 0),
+            "the count went to the overflow key"
+        );
+        holds_only_with_the_split(&rec.history());
+        m.inc(&K(2));
+        assert_eq!(m.get(&K(2)), 1, "the slot was free");
+    }
+
+    /// An increment of a new key takes the cap's slot and parks before its key is
+    /// listed. Meanwhile another new key is refused for that slot, and a read of the
+    /// first key finds nothing: the slot is held before the count shows.
+    #[test]
+    fn a_new_key_holds_its_slot_before_its_count_shows() {
+        let m = map();
+        let rec = Recorder::default();
+        // Its slot reserved under the lock of `K(1)`'s shard, it parks cloning the key.
+        while_parked(
+            &m,
+            &rec,
+            (1, At::Clone),
+            (Op::Inc(1), |m: &Map| m.inc(&K(1))),
+            || {
+                m.inc(&K(2));
+                main(&rec, Op::Inc(2), Ret::Unit);
+                let n = m.get(&K(1));
+                main(&rec, Op::Get(1), Ret::Count(n));
+                assert_eq!(n, 0);
+            },
+        );
+        for k in [0, 1, 2] {
+            let n = m.get(&K(k));
+            main(&rec, Op::Get(k), Ret::Count(n));
+        }
+        assert_eq!(
+            (m.get(&K(0)), m.get(&K(1)), m.get(&K(2))),
+            (1, 1, 0),
+            "K(2) was refused for the slot K(1) took"
+        );
+        holds_only_with_the_split(&rec.history());
     }
 }

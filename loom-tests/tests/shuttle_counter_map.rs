@@ -1,5 +1,7 @@
 //! shuttle tests of `CounterMap`: random and PCT schedules of bigger scenarios than
-//! loom can explore (many keys, table growth, resets and removals together).
+//! loom can explore (many keys, table growth, resets and removals together), and
+//! histories of small random operations checked for linearizability against a
+//! sequential map.
 //!
 //! Run: `RUSTFLAGS="--cfg atomkit_shuttle" SHUTTLE_SILENCE_WARNINGS=1 cargo test --release -p atomkit-loom-tests --test shuttle_counter_map`
 //!
@@ -7,7 +9,12 @@
 //! counts, wrong slow paths), not weak-memory bugs; loom covers those.
 #![cfg(atomkit_shuttle)]
 
-use atomkit::counter_map::CounterMap;
+#[path = "../../tests/support/counter_model.rs"]
+mod counter_model;
+#[path = "../../tests/support/lincheck.rs"]
+mod lincheck;
+
+use atomkit::counter_map::{Counter, CounterMap};
 use atomkit_loom_tests::shuttle_iters;
 use shuttle::sync::Arc;
 use shuttle::thread;
@@ -205,4 +212,80 @@ fn random_increment_reset_remove_three_way() {
 #[test]
 fn pct_increment_reset_remove_three_way() {
     shuttle::check_pct(increment_reset_remove_three_way, iters(), 3);
+}
+
+/// One history of `shape`: two phases of 4 random operations per thread (see
+/// `counter_model::plan`), with a reset or a snapshot alone between them and exact
+/// reads at the end, checked for linearizability against the sequential map. The
+/// operations are drawn from shuttle's random source, so each schedule gets its own
+/// mix and a failure replays with its schedule.
+fn linearizable(shape: counter_model::Shape) {
+    use counter_model::{apply, plan, Op, Rng, HANDLES};
+    use shuttle::rand::RngCore;
+    let mut rng = Rng::new(shuttle::rand::thread_rng().next_u64());
+    let map = shape.map(BuildHasherDefault::<DefaultHasher>::default());
+    let rec = lincheck::Recorder::default();
+    let alone = shape.threads;
+    for phase in 0..2 {
+        if phase > 0 {
+            for op in shape.between_phases(&mut rng) {
+                rec.record(alone, op.clone(), || apply(&map, &mut [], &op));
+            }
+        }
+        let plans: Vec<Vec<Op>> = (0..shape.threads)
+            .map(|t| plan(&mut rng, t, 4, shape.keys, &mut [false; 4]))
+            .collect();
+        thread::scope(|s| {
+            for (t, ops) in plans.iter().enumerate() {
+                let (map, rec) = (&map, &rec);
+                s.spawn(move || {
+                    let mut handles: Vec<Option<Counter<'_, u64, _>>> =
+                        (0..HANDLES).map(|_| None).collect();
+                    for op in ops {
+                        rec.record(t, op.clone(), || apply(map, &mut handles, op));
+                    }
+                });
+            }
+        });
+    }
+    for op in shape.tail() {
+        rec.record(alone, op.clone(), || apply(&map, &mut [], &op));
+    }
+    if let Err(e) = shape.check(&rec.history()) {
+        panic!("{shape:?}: {e}");
+    }
+}
+
+/// Each shape of history under the random and the PCT scheduler. The checker's
+/// search recurses once per event, deeper than shuttle's default stack allows for
+/// the biggest histories, so the threads get a bigger one.
+fn linearizable_both(shape: usize) {
+    use shuttle::scheduler::{PctScheduler, RandomScheduler};
+    let shape = counter_model::SHAPES[shape];
+    let iters = iters();
+    let mut config = shuttle::Config::new();
+    config.stack_size = 1 << 20;
+    shuttle::Runner::new(RandomScheduler::new(iters), config.clone())
+        .run(move || linearizable(shape));
+    shuttle::Runner::new(PctScheduler::new(3, iters), config).run(move || linearizable(shape));
+}
+
+#[test]
+fn linearizable_hot_key() {
+    linearizable_both(0);
+}
+
+#[test]
+fn linearizable_three_keys() {
+    linearizable_both(1);
+}
+
+#[test]
+fn linearizable_key_cap_of_one() {
+    linearizable_both(2);
+}
+
+#[test]
+fn linearizable_key_cap_of_two_four_threads() {
+    linearizable_both(3);
 }
