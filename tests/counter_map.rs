@@ -1065,3 +1065,231 @@ mod key_cap_routing {
         holds_only_with_the_split(&rec.history());
     }
 }
+
+/// A key's `Drop` may count in its own map: the module promises that it never runs
+/// under a shard lock. But code the map runs under a shard's lock (a key's `Clone`,
+/// on insert) can give up the last reference on another entry of the same shard: by
+/// counting in other maps, whose entries fill this thread's entry cache and evict
+/// the entry, or by flushing the epoch, which runs the deferred release of a removed
+/// entry. That entry's key was dropped right there, under the lock, and the count in
+/// its `Drop` waited for the lock its own thread held.
+mod reentrant_drop {
+    use super::Const;
+    use atomkit::counter_map::CounterMap;
+    use std::cell::Cell;
+    use std::hash::{Hash, Hasher};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::{mpsc, Arc};
+    use std::time::Duration;
+
+    /// Every key has the same hash: one shard, one set of the thread's entry cache.
+    type Map = CounterMap<Key, Const>;
+
+    /// What the `Drop` of a key that has one does while it is armed.
+    struct OnDrop {
+        map: &'static Map,
+        /// The key the `Drop` counts in `map`.
+        counts: u64,
+        armed: AtomicBool,
+        /// Armed drops on the thread that armed them.
+        here: AtomicUsize,
+        /// Armed drops that ran inside the `Clone` of the key being inserted.
+        under_lock: AtomicUsize,
+        thread: std::thread::ThreadId,
+    }
+
+    struct Key {
+        id: u64,
+        on_drop: Option<&'static OnDrop>,
+        /// Run by `Clone`, which the map calls under the shard lock on insert.
+        on_clone: Option<fn()>,
+    }
+
+    impl Key {
+        fn plain(id: u64) -> Self {
+            Key {
+                id,
+                on_drop: None,
+                on_clone: None,
+            }
+        }
+    }
+
+    thread_local! {
+        static IN_CLONE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    impl Hash for Key {
+        fn hash<H: Hasher>(&self, h: &mut H) {
+            self.id.hash(h);
+        }
+    }
+    impl PartialEq for Key {
+        fn eq(&self, o: &Self) -> bool {
+            self.id == o.id
+        }
+    }
+    impl Eq for Key {}
+
+    impl Clone for Key {
+        fn clone(&self) -> Self {
+            if let Some(f) = self.on_clone {
+                IN_CLONE.with(|c| c.set(true));
+                f();
+                IN_CLONE.with(|c| c.set(false));
+            }
+            Key {
+                id: self.id,
+                on_drop: self.on_drop,
+                on_clone: self.on_clone,
+            }
+        }
+    }
+
+    impl Drop for Key {
+        fn drop(&mut self) {
+            let Some(d) = self.on_drop else { return };
+            if !d.armed.load(SeqCst) || std::thread::current().id() != d.thread {
+                return;
+            }
+            if IN_CLONE.with(Cell::get) {
+                d.under_lock.fetch_add(1, SeqCst);
+            }
+            // Under the lock of this key's shard (the only one), this never returned.
+            d.map.inc(&Key::plain(d.counts));
+            d.here.fetch_add(1, SeqCst);
+        }
+    }
+
+    fn const_map<K>() -> CounterMap<K, Const> {
+        CounterMap::builder().hasher(Const::default()).build()
+    }
+
+    fn on_drop(map: &'static Map, counts: u64) -> &'static OnDrop {
+        Box::leak(Box::new(OnDrop {
+            map,
+            counts,
+            armed: AtomicBool::new(false),
+            here: AtomicUsize::new(0),
+            under_lock: AtomicUsize::new(0),
+            thread: std::thread::current().id(),
+        }))
+    }
+
+    /// Runs `f` on a thread of its own (with an empty entry cache) and fails the test
+    /// if it has not returned after a while: a thread that waits for a lock it holds
+    /// never does.
+    fn on_fresh_thread<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || tx.send(f()).unwrap());
+        rx.recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                panic!("{what}: deadlock (a key's drop ran under its shard's lock)")
+            })
+    }
+
+    /// Counts in two other maps, so that the entry cache set that every key of these
+    /// maps shares (they all have the same hash) evicts this thread's other way.
+    fn count_elsewhere() {
+        type Other = CounterMap<u64, Const>;
+        static OTHERS: std::sync::OnceLock<(Other, Other)> = std::sync::OnceLock::new();
+        let (b, c) = OTHERS.get_or_init(|| (const_map(), const_map()));
+        b.inc(&1); // fills the empty way
+        c.inc(&1); // a first miss: not admitted
+        c.inc(&1); // a second miss: admitted, evicts the way not used last
+    }
+
+    #[test]
+    fn a_key_dropped_by_a_cache_eviction_under_the_lock_may_count_in_its_map() {
+        let (n1, n2, n3, d) = on_fresh_thread("cache eviction", || {
+            let m: &'static Map = Box::leak(Box::new(const_map()));
+            let d = on_drop(m, 3);
+            let x = || Key {
+                on_drop: Some(d),
+                ..Key::plain(1)
+            };
+            m.inc(&x()); // this thread's first count: cached at once
+            assert_eq!(m.remove(&x()), Some(1));
+            // Wait until the epoch has released the tables' reference (the deferred
+            // flag goes after it): the cache way then holds the entry's last one.
+            let released = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&released);
+            crossbeam_epoch::pin().defer(move || flag.store(true, SeqCst));
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !released.load(SeqCst) && std::time::Instant::now() < deadline {
+                crossbeam_epoch::pin().flush();
+                std::thread::yield_now();
+            }
+            assert!(released.load(SeqCst), "the epoch never moved on");
+            d.armed.store(true, SeqCst);
+            // Key 1's cached entry is dead: key 2 is inserted under the lock, and its
+            // clone counts elsewhere, which evicts key 1's way.
+            m.inc(&Key {
+                on_clone: Some(count_elsewhere),
+                ..Key::plain(2)
+            });
+            d.armed.store(false, SeqCst);
+            (
+                m.get(&Key::plain(1)),
+                m.get(&Key::plain(2)),
+                m.get(&Key::plain(3)),
+                d,
+            )
+        });
+        assert_eq!(d.here.load(SeqCst), 1, "key 1 was dropped by the eviction");
+        assert_eq!(
+            d.under_lock.load(SeqCst),
+            0,
+            "key 1 was dropped under the lock"
+        );
+        assert_eq!((n1, n2, n3), (0, 1, 1));
+    }
+
+    /// Flushes the epoch, which may run deferred releases (of any map) right here.
+    fn flush() {
+        for _ in 0..8 {
+            crossbeam_epoch::pin().flush();
+        }
+    }
+
+    #[test]
+    fn a_key_dropped_by_an_epoch_flush_under_the_lock_may_count_in_its_map() {
+        // The flush in the clone runs the release of the removed key only if the
+        // epoch moved on once between the removal and the insert's pin, and not
+        // twice: other tests' pins may get in the way, so try a few times.
+        let hits = on_fresh_thread("epoch flush", || {
+            let m: &'static Map = Box::leak(Box::new(const_map()));
+            let mut hits = 0;
+            for round in 0..if cfg!(miri) { 3 } else { 20 } {
+                let d = on_drop(m, 3_000_000 + round);
+                let x = move || Key {
+                    on_drop: Some(d),
+                    ..Key::plain(1_000_000 + round)
+                };
+                // Counted on a thread that has exited (its entry cache released its
+                // reference) by the time `join` returns: the tables hold the only one.
+                let key = x();
+                std::thread::scope(|s| s.spawn(|| m.inc(&key)).join().unwrap());
+                assert_eq!(m.remove(&x()), Some(1));
+                crossbeam_epoch::pin().flush(); // the removal's release goes global
+                d.armed.store(true, SeqCst);
+                m.inc(&Key {
+                    on_clone: Some(flush),
+                    ..Key::plain(2_000_000 + round)
+                });
+                d.armed.store(false, SeqCst);
+                assert_eq!(
+                    d.under_lock.load(SeqCst),
+                    0,
+                    "a key was dropped under the lock"
+                );
+                if d.here.load(SeqCst) == 1 {
+                    assert_eq!(m.get(&Key::plain(3_000_000 + round)), 1);
+                    hits += 1;
+                }
+            }
+            hits
+        });
+        assert!(hits > 0, "the flush never released the removed key");
+    }
+}

@@ -69,9 +69,14 @@
 //!   or after a concurrent `get` or `remove` of the overflow key missed it. Which key
 //!   counts an increment is settled at that earlier instant; the count is exact all
 //!   the same.
-//! - A key type whose `Hash`, `Eq` or `Clone` calls into the *same* map can deadlock:
-//!   inserting a key runs them under its shard's lock. Other maps are fine, and so is
-//!   a key's `Drop`, which never runs under a lock.
+//! - A key type whose `Eq` or `Clone` calls into the *same* map can deadlock:
+//!   inserting a key runs them, and removing one its `Eq`, under its shard's lock,
+//!   and a thread that asks for a lock it holds waits for ever. (`Hash` runs before
+//!   any lock is taken.) Other maps are fine, and so is a key's `Drop`, which never
+//!   runs under a lock: when code that runs under one gives up the last reference on
+//!   an entry (by counting in other maps, whose entries evict it from the thread's
+//!   cache, or by flushing the epoch, which runs deferred releases), the entry and
+//!   its key are dropped once the thread holds no shard lock.
 //! - Counts are kept modulo 2<sup>63</sup> (bit 63 of each count word is the
 //!   "removed" flag). A key counted 2<sup>63</sup> times between two resets wraps.
 //!
@@ -159,7 +164,9 @@
 //!    key, `Counter::key`), since that code may count through the same handle, which
 //!    then re-points itself and gives up its own reference. Old tables
 //!    are retired through the epoch too; dropping a table frees its slot array only.
-//!    The stripes block lives as long as its entry.
+//!    The stripes block lives as long as its entry. An entry whose last reference
+//!    goes while its thread holds a shard lock (of any map) is freed when the thread
+//!    holds none (`table::unlocked`), so that no key's `Drop` runs under a lock.
 //! 6. A per-thread cache way owns one reference on its entry, like a handle, so a
 //!    cache hit never touches freed memory, without any pin: the way's reference, not
 //!    the epoch, keeps the entry alive. A cached entry may have been removed (or its
@@ -200,7 +207,8 @@
 //!   after the remover's unlisting, so it cannot find the dead entry again.
 //! - Entry reference counts follow `Arc`: `Relaxed` increments (the caller already
 //!   holds a reference or a pin), `Release` decrements, an `Acquire` fence before the
-//!   free.
+//!   free. An entry whose free waits for its thread's locks gets its count set back
+//!   to 1 by a `Relaxed` store: after the fence, nobody else can reach it.
 //! - The per-thread cache is read and written only by its thread (plain `Cell`s); the
 //!   entry it points to was found under a pin, whose `Acquire` loads made its key and
 //!   cell visible, and a thread's later reads are ordered after its earlier ones, so a
@@ -219,7 +227,7 @@ mod table;
 
 use self::table::{Entry, Shard, ShardState, Table};
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::{lock, UnsafeCell};
+use crate::sync::UnsafeCell;
 use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
@@ -725,7 +733,7 @@ where
     {
         let shard = self.shard(hash);
         let resolved = {
-            let mut st = lock(&shard.state);
+            let mut st = shard.lock();
             match self.find_or_insert(shard, &mut st, hash, key, guard) {
                 Resolved::Entry(e) => return f(e),
                 Resolved::Overflow => Resolved::<K>::Overflow,
@@ -735,7 +743,7 @@ where
         let cap = self.cap.as_ref().expect("overflow only with a cap");
         let ohash = self.hash(&cap.overflow);
         let oshard = self.shard(ohash);
-        let mut st = lock(&oshard.state);
+        let mut st = oshard.lock();
         match self.find_or_insert::<K>(oshard, &mut st, ohash, &cap.overflow, guard) {
             Resolved::Entry(e) => f(e),
             Resolved::Overflow => unreachable!("the overflow key is always admitted"),
@@ -890,7 +898,7 @@ where
         let hash = self.hash(key);
         let shard = self.shard(hash);
         let guard = self.pin();
-        let mut st = lock(&shard.state);
+        let mut st = shard.lock();
         let e = shard.unlist(&mut st, hash, key, &guard)?;
         let n = self.retire(e, &guard);
         drop(st);
@@ -915,7 +923,7 @@ where
     pub fn clear(&self) {
         let guard = self.pin();
         for shard in self.shards.iter() {
-            let mut st = lock(&shard.state);
+            let mut st = shard.lock();
             let old = shard.take_all(&mut st, &guard);
             // SAFETY: the table pointer is never null, and `guard` pins the old table.
             let table: &Table<K> = unsafe { old.deref() };

@@ -3,8 +3,10 @@
 
 use super::cell::StripedCell;
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::{Mutex, UnsafeCell};
+use crate::sync::{lock, thread_local, Mutex, MutexGuard, UnsafeCell};
 use core::borrow::Borrow;
+use core::cell::Cell;
+use core::mem::ManuallyDrop;
 use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
 
 /// A slot whose entry was removed: null with tag 1. Probes continue past it.
@@ -139,9 +141,146 @@ impl<K> Entry<K> {
             // (their release sequences end in our decrement).
             #[cfg(not(atomkit_tsan))]
             crate::sync::atomic::fence(Ordering::Acquire);
+            if unlocked::defer_free(Entry::as_head(ptr)) {
+                return;
+            }
             // SAFETY: ours was the last reference; the pointer came from `Owned::new`.
             drop(unsafe { Owned::from_raw(ptr.cast_mut()) });
         }
+    }
+}
+
+/// Keeps a key's `Drop` out of the shard locks: the entries a thread frees while it
+/// holds any shard lock (of any map) wait until it holds none.
+///
+/// User code runs under a shard lock (a key's `Eq` and `Clone`), and it can give up
+/// the last reference on an entry without calling the map: by counting in another
+/// map (its entries fill this thread's cache, which evicts one), by flushing the
+/// epoch (which runs deferred releases), or by dropping a [`Counter`](super::Counter).
+/// The key's `Drop` may count in its own map, which would then wait for a lock its
+/// own thread holds.
+mod unlocked {
+    use super::{thread_local, Cell, EntryHead, Ordering};
+
+    /// This thread's shard locks and the entries waiting for them.
+    struct Unlocked {
+        /// Shard locks this thread holds.
+        held: Cell<usize>,
+        /// Entries whose last reference was given up under a lock, their reference
+        /// count set back to 1 (owned by this list).
+        frees: Cell<Vec<*const EntryHead>>,
+    }
+
+    impl Drop for Unlocked {
+        fn drop(&mut self) {
+            // Only a key `Drop` that panicked in `leave` leaves entries here.
+            for p in self.frees.take() {
+                // SAFETY: the list owns one reference on each entry (`defer_free`).
+                unsafe { EntryHead::release(p) };
+            }
+        }
+    }
+
+    #[cfg(not(atomkit_loom))]
+    thread_local! {
+        static UNLOCKED: Unlocked = const {
+            Unlocked {
+                held: Cell::new(0),
+                frees: Cell::new(Vec::new()),
+            }
+        };
+    }
+    // loom's `thread_local!` takes no `const` initialiser.
+    #[cfg(atomkit_loom)]
+    thread_local! {
+        static UNLOCKED: Unlocked = Unlocked {
+            held: Cell::new(0),
+            frees: Cell::new(Vec::new()),
+        };
+    }
+
+    /// The thread takes a shard lock.
+    pub(super) fn enter() {
+        // A thread past its thread-locals' end keeps no count (and defers nothing).
+        let _ = UNLOCKED.try_with(|u| u.held.set(u.held.get() + 1));
+    }
+
+    /// The thread gives up a shard lock; with the last one, it frees the entries
+    /// that waited (their keys' `Drop` may take shard locks again).
+    pub(super) fn leave() {
+        let last = UNLOCKED
+            .try_with(|u| {
+                u.held.set(u.held.get() - 1);
+                u.held.get() == 0
+            })
+            .unwrap_or(false);
+        if !last {
+            return;
+        }
+        while let Some(p) = UNLOCKED
+            .try_with(|u| {
+                let mut frees = u.frees.take();
+                let p = frees.pop();
+                u.frees.set(frees);
+                p
+            })
+            .ok()
+            .flatten()
+        {
+            // SAFETY: the list owned one reference on the entry (`defer_free`), handed
+            // to us by the pop; no lock is held, so this frees it.
+            unsafe { EntryHead::release(p) };
+        }
+    }
+
+    /// If the thread holds a shard lock, takes over the entry at `p`, whose last
+    /// reference was just given up (the count is 0), to free it once the thread
+    /// holds none, and returns `true`.
+    pub(super) fn defer_free(p: *const EntryHead) -> bool {
+        UNLOCKED
+            .try_with(|u| {
+                if u.held.get() == 0 {
+                    return false;
+                }
+                // SAFETY: nobody else holds a reference on the entry, so it is alive
+                // until we free it and ours alone.
+                let head = unsafe { &*p };
+                // Ordering: Relaxed: the entry is ours alone (see above); the list's
+                // reference is given up by this thread.
+                head.refs.store(1, Ordering::Relaxed);
+                let mut frees = u.frees.take();
+                frees.push(p);
+                u.frees.set(frees);
+                true
+            })
+            .unwrap_or(false)
+    }
+}
+
+/// A shard's mutex, held: see [`unlocked`]. Dereferences to the state it guards.
+pub(super) struct ShardLock<'a> {
+    guard: ManuallyDrop<MutexGuard<'a, ShardState>>,
+}
+
+impl core::ops::Deref for ShardLock<'_> {
+    type Target = ShardState;
+
+    fn deref(&self) -> &ShardState {
+        &self.guard
+    }
+}
+
+impl core::ops::DerefMut for ShardLock<'_> {
+    fn deref_mut(&mut self) -> &mut ShardState {
+        &mut self.guard
+    }
+}
+
+impl Drop for ShardLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: dropped once, here; the field is not used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.guard) };
+        unlocked::leave();
     }
 }
 
@@ -322,8 +461,9 @@ pub(super) struct ShardState {
 pub(super) struct Shard<K> {
     /// The current table; never null. Written (store) only under `state`'s mutex.
     table: Atomic<Table<K>>,
-    /// Serialises inserters, removers, growth and `clear` of this shard.
-    pub(super) state: Mutex<ShardState>,
+    /// Serialises inserters, removers, growth and `clear` of this shard. Taken
+    /// through [`lock`](Self::lock) only.
+    state: Mutex<ShardState>,
     /// `ShardState::live`, mirrored after every change (under the mutex) so that the
     /// map's `len` can add the shards up without locking. One per shard, in the shard's
     /// own cache line, so inserters of different shards do not share a counter.
@@ -350,6 +490,14 @@ impl<K> Shard<K> {
             }),
             listed: AtomicUsize::new(0),
         }
+    }
+
+    /// Takes the shard's mutex (invariant 1). Entries freed while it is held wait
+    /// for it (see [`unlocked`]).
+    pub(super) fn lock(&self) -> ShardLock<'_> {
+        let guard = ManuallyDrop::new(lock(&self.state));
+        unlocked::enter();
+        ShardLock { guard }
     }
 
     /// Entries listed in this shard (a statistic: exact when no writer is busy).
