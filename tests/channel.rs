@@ -720,6 +720,35 @@ fn too_large_capacity_panics() {
     let _ = bounded::<u8>(usize::MAX);
 }
 
+/// On every target: on a 32-bit one, a capacity above 2^30 (under the old maximum of
+/// 2^31) overflowed the size of the queue's rings instead.
+#[test]
+fn every_capacity_past_the_maximum_panics_clearly() {
+    // The queue's two rings: `2 * cap.next_power_of_two()` 8-byte entries each.
+    let rings_fit = |cap: usize| {
+        cap.checked_next_power_of_two()
+            .and_then(|n| n.checked_mul(16))
+            .is_some_and(|bytes| bytes <= isize::MAX as usize)
+    };
+    for cap in [atomkit::queue::MAX_CAPACITY + 1, (1 << 30) + 1] {
+        if cap <= atomkit::queue::MAX_CAPACITY && rings_fit(cap) {
+            continue; // on a 64-bit target: a real, enormous channel
+        }
+        let payload = std::panic::catch_unwind(|| drop(bounded::<u8>(cap))).unwrap_err();
+        let msg = match payload.downcast::<String>() {
+            Ok(s) => *s,
+            Err(p) => p
+                .downcast::<&str>()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        };
+        assert!(
+            msg.starts_with("channel capacity overflow"),
+            "capacity {cap}: {msg}"
+        );
+    }
+}
+
 #[test]
 fn debug_is_opaque() {
     struct NoDebug;

@@ -765,6 +765,14 @@ fn build_errors_are_errors() {
         WorkerPool::builder().queue_capacity(usize::MAX).build(),
         Err(BuildError::CapacityTooLarge(_))
     ));
+    // On a 32-bit target, where the queue's rings for it (`2^32` 8-byte entries
+    // each) cannot be allocated: `build` panicked when the maximum was 2^31 there.
+    if usize::BITS < 64 {
+        assert!(matches!(
+            WorkerPool::builder().queue_capacity((1 << 30) + 1).build(),
+            Err(BuildError::CapacityTooLarge(_))
+        ));
+    }
     let e = WorkerPool::builder().workers(0).build().unwrap_err();
     assert_eq!(e.to_string(), "a worker pool needs at least one worker");
 }

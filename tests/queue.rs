@@ -6,7 +6,7 @@
 #[path = "support/lincheck.rs"]
 mod lincheck;
 
-use atomkit::queue::ArrayQueue;
+use atomkit::queue::{ArrayQueue, MAX_CAPACITY};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -104,6 +104,53 @@ fn zero_capacity_panics() {
 #[should_panic(expected = "capacity overflow")]
 fn huge_capacity_panics_clearly() {
     let _ = ArrayQueue::<u8>::new(usize::MAX);
+}
+
+/// The message of the panic `f` raises.
+fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+    let payload = std::panic::catch_unwind(f).expect_err("no panic");
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(p) => p
+            .downcast::<&str>()
+            .map_or_else(|_| String::new(), |s| s.to_string()),
+    }
+}
+
+/// Whether the two rings of a queue of capacity `cap` (`2 * cap.next_power_of_two()`
+/// 8-byte entries each) have a size an allocation may have.
+fn rings_fit(cap: usize) -> bool {
+    cap.checked_next_power_of_two()
+        .and_then(|n| n.checked_mul(2 * size_of::<u64>()))
+        .is_some_and(|bytes| bytes <= isize::MAX as usize)
+}
+
+/// Every capacity whose rings cannot be allocated panics with the queue's own
+/// message, on every target. On a 32-bit target the maximum was 2^31, and a capacity
+/// above 2^30 made a ring of 2^32 entries: an arithmetic-overflow panic (in a release
+/// build, a wrapped size: an empty ring, and an index out of bounds).
+#[test]
+fn capacities_past_the_maximum_panic_clearly_on_every_target() {
+    assert!(
+        rings_fit(MAX_CAPACITY),
+        "the rings of the largest capacity ({MAX_CAPACITY}) cannot be allocated"
+    );
+    for cap in [
+        MAX_CAPACITY + 1,
+        (1 << 30) + 1,
+        usize::MAX / 2 + 1,
+        usize::MAX - 1,
+        usize::MAX,
+    ] {
+        if cap <= MAX_CAPACITY && rings_fit(cap) {
+            continue; // on a 64-bit target: a real, enormous queue
+        }
+        let msg = panic_message(|| drop(ArrayQueue::<u8>::new(cap)));
+        assert!(
+            msg.starts_with(&format!("capacity overflow: {cap} exceeds")),
+            "capacity {cap}: {msg}"
+        );
+    }
 }
 
 #[test]

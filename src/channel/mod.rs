@@ -345,7 +345,9 @@ impl<T> Chan<T> {
 ///
 /// # Panics
 ///
-/// If `cap` exceeds [`queue::MAX_CAPACITY`](crate::queue::MAX_CAPACITY) (2^31).
+/// With "channel capacity overflow" if `cap` exceeds
+/// [`queue::MAX_CAPACITY`](crate::queue::MAX_CAPACITY) (2^31 on 64-bit targets, 2^26
+/// on 32-bit ones).
 ///
 /// # Examples
 ///

@@ -159,7 +159,9 @@ pub const DEFAULT_TIMING_SAMPLE: u32 = 32;
 /// The most workers a pool may have.
 pub const MAX_WORKERS: usize = 1 << 16;
 
-/// The largest queue capacity a pool accepts.
+/// The largest queue capacity a pool accepts:
+/// [`queue::MAX_CAPACITY`](crate::queue::MAX_CAPACITY), 2^31 on 64-bit targets and
+/// 2^26 on 32-bit ones.
 pub const MAX_QUEUE_CAPACITY: usize = crate::queue::MAX_CAPACITY;
 
 /// One worker's counters. Written only by that worker (load, add, store: no

@@ -235,8 +235,16 @@ use core::mem::MaybeUninit;
 use ring::Ring;
 use stall::point;
 
-/// The largest capacity [`ArrayQueue::new`] accepts: `2^31` slots.
-pub const MAX_CAPACITY: usize = 1 << 31;
+/// The largest capacity [`ArrayQueue::new`] accepts: `2^31` slots on 64-bit targets,
+/// `2^26` on 32-bit ones. A queue of capacity `cap` has two rings of
+/// `2 * cap.next_power_of_two()` 8-byte entries, and on a 32-bit target a ring for
+/// more than `2^26` slots would have more bytes than an allocation may have there
+/// (`isize::MAX`); from `2^30` on, its entry count would not even fit a `usize`.
+pub const MAX_CAPACITY: usize = if usize::BITS >= 64 { 1 << 31 } else { 1 << 26 };
+
+// The rings of every capacity up to the maximum have a size an allocation may have
+// (and so every size computed in `new` fits a `usize`).
+const _: () = assert!(MAX_CAPACITY.is_power_of_two() && MAX_CAPACITY <= isize::MAX as usize / 16);
 
 /// A bounded lock-free MPMC FIFO queue (SCQ).
 ///
@@ -281,7 +289,9 @@ impl<T> ArrayQueue<T> {
     /// # Panics
     ///
     /// Panics with "capacity must be non-zero" if `cap` is 0, and with "capacity
-    /// overflow" if `cap` exceeds [`MAX_CAPACITY`].
+    /// overflow" if `cap` exceeds [`MAX_CAPACITY`] (on every target, whatever the
+    /// size; the standard library's own "capacity overflow" if `cap` values of `T`
+    /// take more bytes than an allocation may have).
     ///
     /// # Examples
     ///
