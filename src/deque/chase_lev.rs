@@ -29,6 +29,46 @@ const BIG_ITEM: usize = 128;
 /// Largest buffer: lengths must stay below half the index space (I6).
 pub(super) const MAX_CAP: usize = 1 << 30;
 
+/// A point in a buffer replacement where memory may be allocated. Unit-test builds
+/// can make it fail (see [`alloc_fault`]); elsewhere it is nothing.
+#[cfg(not(all(test, not(any(atomkit_loom, atomkit_shuttle)))))]
+#[inline(always)]
+fn alloc_point() {}
+
+#[cfg(all(test, not(any(atomkit_loom, atomkit_shuttle))))]
+use alloc_fault::point as alloc_point;
+
+/// Unit-test builds: the allocations of a buffer replacement fail on demand, as they
+/// do under an allocation-error handler that panics.
+#[cfg(all(test, not(any(atomkit_loom, atomkit_shuttle))))]
+pub(super) mod alloc_fault {
+    use crate::sync::thread_local;
+    use core::cell::Cell;
+
+    thread_local! {
+        /// How many allocation points this thread passes before one panics.
+        static FAIL_IN: Cell<Option<u32>> = const { Cell::new(None) };
+    }
+
+    /// Makes this thread's allocation point `n` from now (0: the next one) panic, or
+    /// none.
+    pub(crate) fn fail_at(n: Option<u32>) {
+        FAIL_IN.with(|f| f.set(n));
+    }
+
+    /// An allocation point: panics if it is the one chosen.
+    pub(super) fn point() {
+        FAIL_IN.with(|f| match f.get() {
+            Some(0) => {
+                f.set(None);
+                panic!("memory allocation failed");
+            }
+            Some(n) => f.set(Some(n - 1)),
+            None => {}
+        });
+    }
+}
+
 /// Takes from the top after which the owner moves the generation on at its next
 /// chance, even with no resize due (I6): `h` then never gets through a whole lap of
 /// its 32 bits within one generation. Small in unit tests and under the model
@@ -478,6 +518,15 @@ impl<T> Inner<T> {
     /// slots' stamps are stale, but the free run `[b, h + cap)` covers their next
     /// lap, and stamps are read only beyond the run (I2).
     ///
+    /// Nothing between the bump and the update of `o` may fail: a panic there (an
+    /// allocation failing, with an allocation-error handler that panics) would leave
+    /// every steal answering `Retry` until the next replacement (heads of the new
+    /// generation, buffer of the old one), or the owner writing a buffer the
+    /// stealers no longer read. So everything that allocates comes before the bump
+    /// (the buffer, its box, the epoch pin, which registers a thread the first time),
+    /// and the retirement of the old buffer (which may push a full bag of deferred
+    /// frees to the collector) comes last, where a failure only leaks it.
+    ///
     /// # Safety
     ///
     /// Only the owner calls this, with its `Owner` state; `old` is the current
@@ -493,7 +542,10 @@ impl<T> Inner<T> {
         debug_assert!(dist(h0, b) >= 0 && dist(h0, b) as usize <= cap);
         // Ordering: Relaxed; only the owner moves the generation.
         let g = generation(self.heads.load(Ordering::Relaxed)).wrapping_add(1);
+        alloc_point();
         let new = Buffer::new(cap, g, h0);
+        alloc_point();
+        let new = Owned::new(new);
         let mut i = h0;
         while i != b {
             // SAFETY: owner only; `new` is unpublished; `[h0, b)` holds every item a
@@ -502,20 +554,22 @@ impl<T> Inner<T> {
             unsafe { (*old).copy_to(&new, i) };
             i = i.wrapping_add(1);
         }
+        alloc_point();
+        let guard = self.reclaim.pin();
         let (bumped, h) = self.next_generation();
         debug_assert!(bumped == g && dist(h0, h) >= 0 && dist(h, b) >= 0);
         o.renewed_at.set(h);
-        let guard = self.reclaim.pin();
+        let new = new.into_shared(&guard);
         // Ordering: Release pairs with the Acquire load of `buffer` in a steal: the
         // copied bits, the stamps and the generation bump are visible there (I4).
-        let old_shared = self.buffer.swap(Owned::new(new), Ordering::Release, &guard);
+        let old_shared = self.buffer.swap(new, Ordering::Release, &guard);
+        let new = new.as_raw();
+        o.buffer.set(new);
+        o.free_until.set(h.wrapping_add(cap as u32));
+        alloc_point();
         // SAFETY: `old_shared` is no longer reachable from `self.buffer`; thieves
         // still reading it are pinned, so the collector frees it after them (I5).
         unsafe { guard.defer_destroy(old_shared) };
-        // Ordering: Relaxed; we just stored it ourselves.
-        let new = self.buffer.load(Ordering::Relaxed, &guard).as_raw();
-        o.buffer.set(new);
-        o.free_until.set(h.wrapping_add(cap as u32));
         new
     }
 

@@ -126,6 +126,10 @@
 //!    the old buffer returns [`Steal::Retry`]: items pushed after the swap exist only
 //!    in the new buffer, so reading the old one could return a stale item. Stealers
 //!    are turned away only between the bump and the swap, not during the copy.
+//!    Nothing between the bump and the owner's record of the new buffer can fail:
+//!    the replacement allocates (buffer, box, epoch pin) before the bump and retires
+//!    the old buffer after, so a failed allocation (with an allocation-error handler
+//!    that panics) leaves the deque as it was, or leaks the old buffer.
 //! 5. (reclamation) A replaced buffer is retired with `defer_destroy`; every stealer
 //!    holds an epoch guard from before it loads the buffer to after its last read, so
 //!    a stealer still reading a replaced buffer keeps it alive.
@@ -1123,5 +1127,91 @@ mod tests {
             next_out += 1;
         }
         assert_eq!(next_out, n + len);
+    }
+
+    /// An item that counts its drops, so that one lost or dropped twice shows.
+    struct Item(u32, std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Drop for Item {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// A steal with nobody else running: never `Retry`.
+    fn steal_alone(s: &Stealer<Item>) -> Option<Item> {
+        match s.steal() {
+            Steal::Success(item) => Some(item),
+            Steal::Empty => None,
+            Steal::Retry => panic!("a steal answered Retry with nobody else running"),
+        }
+    }
+
+    /// Each allocation of a buffer replacement in turn fails, as under an
+    /// allocation-error handler that panics: the push that grew the deque unwinds
+    /// (dropping its item), and the deque is whole. Stealers are not turned away for
+    /// good, the owner's next writes land where the stealers read, and every other
+    /// item is taken once. Before, the buffer's box and the epoch pin were allocated
+    /// after the generation bump (every steal answered `Retry` until the next
+    /// replacement), and the retirement of the old buffer came before the owner
+    /// recorded the new one (it went on writing the old buffer: a LIFO owner's pop and
+    /// push left a stealer the popped item's bits, taken twice).
+    #[test]
+    fn a_failed_allocation_in_a_resize_leaves_the_deque_whole() {
+        use super::chase_lev::{alloc_fault, MIN_CAP};
+        use std::panic::{catch_unwind, AssertUnwindSafe};
+        let min = MIN_CAP as u32;
+        for fifo in [false, true] {
+            let mut points = 0;
+            loop {
+                let drops = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let item = |i| Item(i, drops.clone());
+                let w = if fifo {
+                    Worker::new_fifo()
+                } else {
+                    Worker::new_lifo()
+                };
+                let s = w.stealer();
+                for i in 0..min {
+                    w.push(item(i));
+                }
+                // The deque is full: this push replaces the buffer.
+                alloc_fault::fail_at(Some(points));
+                let grew = catch_unwind(AssertUnwindSafe(|| w.push(item(min))));
+                alloc_fault::fail_at(None);
+                if grew.is_ok() {
+                    break; // past the last allocation point
+                }
+                let point = points;
+                points += 1;
+                let mut taken = vec![steal_alone(&s).expect("the deque holds items").0];
+                taken.push(w.pop().expect("the deque holds items").0);
+                w.push(item(1000));
+                while let Some(it) = steal_alone(&s) {
+                    taken.push(it.0);
+                }
+                // A later replacement works too.
+                for i in 0..2 * min {
+                    w.push(item(2000 + i));
+                }
+                while let Some(it) = w.pop() {
+                    taken.push(it.0);
+                }
+                taken.sort_unstable();
+                let expected: Vec<u32> =
+                    (0..min).chain([1000]).chain(2000..2000 + 2 * min).collect();
+                assert_eq!(taken, expected, "fifo {fifo}, allocation point {point}");
+                drop((w, s));
+                assert_eq!(
+                    drops.load(std::sync::atomic::Ordering::Relaxed),
+                    expected.len() + 1,
+                    "fifo {fifo}, allocation point {point}: drops"
+                );
+            }
+            assert!(
+                points >= 4,
+                "a resize has 4 allocation points, {points} reached"
+            );
+        }
     }
 }
