@@ -920,3 +920,23 @@ fn shutdown_does_not_wait_for_thread_local_destructors() {
         "shutdown waited for the worker's thread-locals"
     );
 }
+
+/// A pool with nothing queued and nothing running has nothing to cut short: a
+/// shutdown whose deadline has already passed returns `Ok`, as one in time does,
+/// with the pool's counts. It returned `ShutdownTimedOut` ("deadline passed with 0
+/// jobs still running and 0 cancelled") whenever its idle workers had not yet woken
+/// up to exit, which was almost always.
+#[test]
+fn shutdown_of_an_idle_pool_past_its_deadline_is_ok() {
+    for round in 0..n(50) {
+        let p = pool(2, 16);
+        assert_eq!(p.submit(move || round).unwrap().join().unwrap(), round);
+        let r = p
+            .shutdown(Instant::now())
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!((r.completed, r.cancelled, r.still_running), (1, 0, 0));
+    }
+    let p = pool(2, 16);
+    let r = p.shutdown_timeout(Duration::ZERO).unwrap();
+    assert_eq!((r.completed, r.cancelled, r.still_running), (0, 0, 0));
+}

@@ -20,10 +20,12 @@
 //!   or [`JobError::Panicked`] / [`JobError::Cancelled`]. Dropping the handle detaches
 //!   the job: it still runs. A panic is caught on the worker, which goes on.
 //! - **Shutdown.** [`shutdown`](WorkerPool::shutdown) stops intake, lets queued and
-//!   running jobs finish, and returns a [`ShutdownReport`]; if the deadline passes, it
-//!   closes the pool's signal, cancels the jobs that never started (their handles say
-//!   [`JobError::Cancelled`]) and returns [`ShutdownTimedOut`] with the count of jobs
-//!   still running. [`shutdown_now`](WorkerPool::shutdown_now) does that at once.
+//!   running jobs finish, and returns a [`ShutdownReport`]; if the deadline passes
+//!   with jobs queued or running, it closes the pool's signal, cancels the jobs that
+//!   never started (their handles say [`JobError::Cancelled`]) and returns
+//!   [`ShutdownTimedOut`] with the count of jobs still running (an idle pool has
+//!   nothing to cut short: `Ok`, even with a deadline already past).
+//!   [`shutdown_now`](WorkerPool::shutdown_now) cancels at once.
 //! - **Drop does not block.** Dropping a pool closes intake and returns; the workers
 //!   finish the queued jobs and exit on their own (Rust API guideline C-DTOR-BLOCK).
 //!   Call `shutdown` to wait.
@@ -156,6 +158,10 @@ use job::{detached, new_task, take_back, Outcome, Queued};
 /// The default of [`Builder::sample_timing`]: one job in 32 is timed.
 pub const DEFAULT_TIMING_SAMPLE: u32 = 32;
 
+/// How often a shutdown past its deadline looks for a job while it waits for idle
+/// workers to exit (`WorkerPool::wait_for_idle_workers`).
+const IDLE_POLL: Duration = Duration::from_millis(1);
+
 /// The most workers a pool may have.
 pub const MAX_WORKERS: usize = 1 << 16;
 
@@ -167,7 +173,9 @@ pub const MAX_QUEUE_CAPACITY: usize = crate::queue::MAX_CAPACITY;
 /// One worker's counters. Written only by that worker (load, add, store: no
 /// read-modify-write), read by snapshots.
 struct WorkerStats {
-    /// 1 while the worker holds a task, else 0.
+    /// 1 from the moment the worker takes a task until its outcome is counted (by
+    /// `record`, before the result is published), else 0: a job that a handle saw
+    /// finish no longer counts as running.
     busy: AtomicU32,
     completed: AtomicU64,
     panicked: AtomicU64,
@@ -204,7 +212,8 @@ impl WorkerStats {
         );
     }
 
-    /// Records how a task ended; called before its result is published (invariant 5).
+    /// Records how a task ended, and that the worker no longer runs it; called before
+    /// its result is published (invariant 5).
     fn record(&self, outcome: Outcome, enqueued: Option<Instant>, started: Option<Instant>) {
         match outcome {
             Outcome::Completed => Self::bump(&self.completed, 1),
@@ -219,6 +228,8 @@ impl WorkerStats {
                 nanos(time::now().saturating_duration_since(started)),
             );
         }
+        // Ordering: Relaxed; a metric (see `busy`).
+        self.busy.store(0, Ordering::Relaxed);
     }
 }
 
@@ -760,7 +771,8 @@ fn work(shared: &Shared, rx: &Receiver<Queued>, me: usize) {
                 Queued::Inline(job) => job.run(&shared.cancel, stats),
             }
         }
-        // Ordering: Relaxed; a metric only.
+        // Ordering: Relaxed; a metric only. `record` has cleared it for every task
+        // that had its job; this covers one that had none left.
         stats.busy.store(0, Ordering::Relaxed);
     }
     let word: *const AtomicU32 = &shared.live;
@@ -1094,9 +1106,14 @@ impl WorkerPool {
     /// signal closed cancels it too) and returns without waiting for the jobs still
     /// running; their threads exit when those jobs return.
     ///
+    /// If no job is queued or running when the deadline has passed (an idle pool, or
+    /// a deadline already past on the call), there is nothing to cut short: it
+    /// waits for the idle workers to exit and returns `Ok`, as a shutdown within its
+    /// deadline does.
+    ///
     /// # Errors
     ///
-    /// [`ShutdownTimedOut`] if the deadline passed first; its
+    /// [`ShutdownTimedOut`] if the deadline passed with jobs queued or running; its
     /// [`report`](ShutdownTimedOut::report) counts the jobs still running and those
     /// cancelled. A job picked up by a worker at the very moment of the deadline may
     /// be counted as running, or in neither count, and then be cancelled by that
@@ -1174,7 +1191,7 @@ impl WorkerPool {
         let start = time::now();
         self.close_intake();
         if let Some(d) = deadline {
-            if self.wait_for_workers(Some(d)) {
+            if self.wait_for_workers(Some(d)) || self.wait_for_idle_workers() {
                 return Ok(self.finish(start, true));
             }
         }
@@ -1199,6 +1216,38 @@ impl WorkerPool {
     fn close_intake(&self) {
         self.submitter.tx.close();
         self.submitter.shared.stopping.close();
+    }
+
+    /// Past the shutdown's deadline: if no job is queued and none is running, there is
+    /// nothing to cut short, and this waits for the idle workers to exit (they only
+    /// need to be scheduled), looking again every [`IDLE_POLL`]. Gives up (false) as
+    /// soon as it finds a job: one queued, or one a worker holds (a worker may have
+    /// taken one just before intake closed and mark itself busy only now). True once
+    /// every worker has exited. A worker still dropping the result of a job nobody
+    /// joins is idle: the wait includes that drop.
+    fn wait_for_idle_workers(&self) -> bool {
+        let shared = &self.submitter.shared;
+        loop {
+            // Ordering: Acquire pairs with the workers' Release `fetch_sub`, as in
+            // `wait_for_workers`.
+            let live = shared.live.load(Ordering::Acquire);
+            if live == 0 {
+                return true;
+            }
+            // Intake is closed: the queue only shrinks, into workers that mark
+            // themselves busy.
+            // Ordering: Relaxed; a worker's busy mark is a metric that orders nothing:
+            // one set late is seen at the next look (coherence), and the report's
+            // counts are read after `live` reaches 0 (Acquire above).
+            let running = shared
+                .stats
+                .iter()
+                .any(|s| s.busy.load(Ordering::Relaxed) != 0);
+            if running || !self.rx.is_empty() {
+                return false;
+            }
+            wait::wait_until(&shared.live, live, time::now() + IDLE_POLL);
+        }
     }
 
     /// Waits until every worker has exited or `deadline` passes; true if they have.
@@ -1279,7 +1328,8 @@ pub struct PoolMetrics {
     pub workers: usize,
     /// Jobs waiting in the queue.
     pub queued: usize,
-    /// Jobs a worker holds right now.
+    /// Jobs a worker is running right now: taken from the queue, their outcome not
+    /// yet counted.
     pub running: usize,
     /// Jobs that returned a value.
     pub completed: u64,
@@ -1341,7 +1391,7 @@ pub struct ShutdownReport {
     pub elapsed: Duration,
 }
 
-/// [`WorkerPool::shutdown`] passed its deadline with jobs still running.
+/// [`WorkerPool::shutdown`] passed its deadline with jobs queued or running.
 ///
 /// # Examples
 ///
