@@ -148,11 +148,12 @@ fn remove_and_reinsert() {
 #[test]
 fn snapshot_iter_for_each_agree() {
     let m: CounterMap<u64> = CounterMap::with_capacity(10);
-    for k in 0..1000u64 {
+    let keys = if cfg!(miri) { 200 } else { 1000u64 };
+    for k in 0..keys {
         m.add(&k, k);
     }
     let snap = m.snapshot();
-    assert_eq!(snap.len(), 1000);
+    assert_eq!(snap.len(), keys as usize);
     let it: HashMap<u64, u64> = m.iter().collect();
     assert_eq!(snap, it);
     let mut fe = HashMap::new();
@@ -164,7 +165,7 @@ fn snapshot_iter_for_each_agree() {
     let reset = m.snapshot_and_reset();
     assert_eq!(reset, snap);
     assert!(m.snapshot().values().all(|&n| n == 0));
-    assert_eq!(m.len(), 1000);
+    assert_eq!(m.len(), keys as usize);
 }
 
 #[test]
@@ -795,10 +796,14 @@ fn lincheck_increments_removes_and_handles() {
     use counter_model::{apply, plan, Op, Rng, HANDLES, SHAPES};
     let mut overlapped = 0;
     let mut gets = 0;
-    // Under Miri, one round of each shape.
+    // Under Miri, one round of each shape but the four-thread one, whose checks
+    // dominate its run time there (shuttle covers it).
     let rounds = if cfg!(miri) { SHAPES.len() as u64 } else { 400 };
     for round in 0..rounds {
         let shape = SHAPES[round as usize % SHAPES.len()];
+        if cfg!(miri) && shape.threads > 3 {
+            continue;
+        }
         let mut rng = Rng::new(round);
         let map = shape.map(DefaultHashBuilder::default());
         let rec = lincheck::Recorder::default();
