@@ -185,6 +185,49 @@ fn values_left_in_a_dropped_channel_are_dropped_once() {
     assert_eq!(counts.live(), 0);
 }
 
+/// Zero-sized values through a buffered and a rendezvous channel, from another
+/// thread, refused when full or closed, and left behind at drop: each is dropped
+/// exactly once.
+#[test]
+fn zero_sized_values_are_each_dropped_once() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    #[derive(Debug)]
+    struct Unit;
+    impl Drop for Unit {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let n = scaled(1_000, 20);
+    for cap in [0, 1, 4] {
+        let before = DROPS.load(Ordering::Relaxed);
+        let (tx, rx) = bounded(cap);
+        let sender = thread::spawn(move || {
+            for _ in 0..n {
+                tx.send(Unit).unwrap();
+            }
+            tx
+        });
+        for _ in 0..n {
+            drop(rx.recv().unwrap());
+        }
+        let tx = sender.join().unwrap();
+        assert_eq!(DROPS.load(Ordering::Relaxed) - before, n, "cap {cap}");
+        let mut made = n;
+        for _ in 0..cap {
+            tx.try_send(Unit).unwrap();
+            made += 1;
+        }
+        drop(tx.try_send(Unit).unwrap_err().into_inner());
+        made += 1;
+        rx.close();
+        drop(tx.send(Unit).unwrap_err().into_inner());
+        made += 1;
+        drop((tx, rx));
+        assert_eq!(DROPS.load(Ordering::Relaxed) - before, made, "cap {cap}");
+    }
+}
+
 #[test]
 fn blocked_receiver_is_woken_by_send_and_close() {
     let (tx, rx) = bounded::<u32>(1);
