@@ -412,3 +412,23 @@ fn signal_close_wakes_rendezvous_send_until() {
         );
     });
 }
+
+/// Dropping the last sender wakes two receivers asleep on an empty channel. At
+/// preemption bound 2 this once never finished: the wait model handed every
+/// spurious wake-up of loom's `Notify` back to its caller, and each sleep has a
+/// fresh `Notify`, so with the dropping thread preempted the two receivers could
+/// take turns waking spuriously without end, and loom gave up on the model (over
+/// its branch limit). The model now hands back one spurious wake-up per thread and
+/// execution.
+#[test]
+fn two_receivers_asleep_when_the_last_sender_drops() {
+    model_bound(2, || {
+        let (tx, rx) = bounded::<u64>(1);
+        let rx2 = rx.clone();
+        let r1 = thread::spawn(move || rx.recv());
+        let r2 = thread::spawn(move || rx2.recv());
+        drop(tx);
+        assert_eq!(r1.join().unwrap(), Err(RecvError));
+        assert_eq!(r2.join().unwrap(), Err(RecvError));
+    });
+}

@@ -4,7 +4,10 @@
 //! the word and enqueues under the registry lock, then blocks on the checker's own
 //! primitive (loom: a `Notify` per sleeper; shuttle: `park`/`unpark`). A missing wake
 //! therefore leaves a thread blocked for good, which the checker reports as a deadlock;
-//! nothing here spins, so the state space stays small.
+//! nothing here spins, so the state space stays small. loom's `Notify` may return
+//! once without a notify (a spurious wake-up); the first such return a thread meets
+//! in an execution goes back to its caller, later ones are absorbed, so that the
+//! number of schedules stays finite.
 //!
 //! Time is not modelled. A timed wait enqueues, yields once (the checker may run any
 //! other thread there, including a waker), and then either finds it was woken or gives
@@ -65,6 +68,13 @@ fn raise_clock(to: Instant) {
     }
 }
 
+#[cfg(atomkit_loom)]
+crate::sync::thread_local! {
+    /// Whether this thread has had its spurious wake-up in this execution (see
+    /// `sleep`).
+    static SPURIOUS_SEEN: core::cell::Cell<bool> = core::cell::Cell::new(false);
+}
+
 /// Compares and enqueues under the registry lock. Returns the sleeper's id and waker,
 /// or `None` when a word no longer holds its expected value.
 fn enqueue(words: [(&AtomicU32, u32); 2]) -> Option<(u64, Waker)> {
@@ -91,6 +101,12 @@ fn enqueue(words: [(&AtomicU32, u32); 2]) -> Option<(u64, Waker)> {
     Some((id, waker))
 }
 
+/// Whether sleeper `id` is still enqueued (no waker has dequeued it yet).
+#[cfg(atomkit_loom)]
+fn is_enqueued(id: u64) -> bool {
+    lock(&REGISTRY).sleepers.iter().any(|s| s.id == id)
+}
+
 /// Removes sleeper `id` if it is still enqueued; true if it was (nobody woke it).
 fn dequeue(id: u64) -> bool {
     let mut reg = lock(&REGISTRY);
@@ -113,12 +129,26 @@ fn sleep(words: [(&AtomicU32, u32); 2]) {
         return;
     };
     #[cfg(atomkit_loom)]
-    {
+    loop {
         waker.wait();
-        // loom's `Notify` may return spuriously (it models spurious wake-ups). Leave no
-        // registration behind then: a later `wake_one` spent on it would wake nobody
-        // and strand the thread that sleeps here next.
-        dequeue(id);
+        if !is_enqueued(id) {
+            // A waker dequeued us: a real wake-up.
+            return;
+        }
+        // loom's `Notify` returned without a notify: a spurious wake-up, which each
+        // `Notify` may make once. The first one a thread meets in an execution goes
+        // back to the caller, so callers are checked against rule 1 of the contract;
+        // later ones are absorbed, and the thread waits on with this `Notify`, which
+        // cannot return spuriously again. Handing every one back would let two
+        // sleepers take turns waking spuriously (each sleep has a fresh `Notify`)
+        // for as long as their waker stays preempted: a schedule without end, which
+        // loom reports as a model over its branch limit.
+        if !SPURIOUS_SEEN.with(|seen| seen.replace(true)) {
+            // Leave no registration behind: a later `wake_one` spent on it would
+            // wake nobody and strand the thread that sleeps here next.
+            dequeue(id);
+            return;
+        }
     }
     #[cfg(atomkit_shuttle)]
     {
