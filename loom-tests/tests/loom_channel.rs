@@ -432,3 +432,72 @@ fn two_receivers_asleep_when_the_last_sender_drops() {
         assert_eq!(r2.join().unwrap(), Err(RecvError));
     });
 }
+
+/// Invariant 7 for receivers: one value, a receiver cancellable by a signal and a
+/// plain one, both asleep; the send's single wake-up may reach the cancellable one
+/// just as its signal closes. It must try again before it gives up, so that the
+/// value it was woken for is received by one of them: a receiver that gave up on
+/// the wake-up would leave the plain one asleep with the value queued (a deadlock
+/// here). No earlier model caught a receiver that looked at its signal first. The
+/// yields let each receiver reach its sleep without spending a preemption: at
+/// bound 1 loom did not reach the schedule without them.
+#[test]
+fn a_cancelled_receiver_does_not_strand_the_value_it_was_woken_for() {
+    model_bound(1, || {
+        let (tx, rx) = bounded::<u64>(1);
+        let stop = Signal::new();
+        let r1 = {
+            let (rx, stop) = (rx.clone(), stop.clone());
+            thread::spawn(move || rx.recv_until(&stop))
+        };
+        thread::yield_now();
+        let r2 = thread::spawn(move || rx.recv());
+        thread::yield_now();
+        tx.send(1).unwrap();
+        stop.close();
+        match r1.join().unwrap() {
+            Ok(v) => {
+                assert_eq!(v, 1);
+                drop(tx);
+                assert_eq!(r2.join().unwrap(), Err(RecvError));
+            }
+            Err(RecvUntilError::Cancelled(Cause::Closed)) => {
+                assert_eq!(r2.join().unwrap(), Ok(1));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    });
+}
+
+/// Invariant 7 for senders: a full channel, a sender cancellable by a signal and a
+/// plain one, both asleep; one receive frees the one slot and its wake-up may reach
+/// the cancellable sender just as its signal closes. It must try again before it
+/// gives up, or the plain sender sleeps on with the slot free (a deadlock here).
+/// The yields are there for the same reason as above.
+#[test]
+fn a_cancelled_sender_does_not_strand_the_room_it_was_woken_for() {
+    model_bound(1, || {
+        let (tx, rx) = bounded::<u64>(1);
+        tx.send(0).unwrap();
+        let stop = Signal::new();
+        let s1 = {
+            let (tx, stop) = (tx.clone(), stop.clone());
+            thread::spawn(move || tx.send_until(1, &stop))
+        };
+        thread::yield_now();
+        let s2 = thread::spawn(move || tx.send(2));
+        thread::yield_now();
+        assert_eq!(rx.recv(), Ok(0));
+        stop.close();
+        match s1.join().unwrap() {
+            Ok(()) => {
+                let a = rx.recv().unwrap();
+                let b = rx.recv().unwrap();
+                assert_eq!(a + b, 3);
+            }
+            Err(SendUntilError::Cancelled(1, Cause::Closed)) => assert_eq!(rx.recv(), Ok(2)),
+            Err(e) => panic!("{e}"),
+        }
+        assert_eq!(s2.join().unwrap(), Ok(()));
+    });
+}
