@@ -123,6 +123,18 @@
 //!    the uncontended pair went from 1.28x to 1.13x the queue's push+pop) and is
 //!    understood by ThreadSanitizer as it is. The sleepers pay: one
 //!    read-modify-write per stripe before they sleep, next to a futex call.
+//!
+//!    On x86-64 the touches are not executed at all: LLVM lowers a read-modify-write
+//!    that leaves its word unchanged, is weaker than SeqCst and whose result is
+//!    unused to a compiler barrier (llvm/llvm-project#101551), which is not what the
+//!    argument above needs. The pairing holds there all the same, because the last
+//!    write each side makes before its touch is itself a `lock`-prefixed
+//!    read-modify-write, a full barrier on x86: the sleeper's `sleepers` increment,
+//!    and the waker's entry CAS in the queue (the push's in `aq`, the pop's return
+//!    of the slot to `fq`) or close's `fetch_or`. So a change there must keep a
+//!    read-modify-write as that last write: a plain store would leave the pairing
+//!    to touches that x86 never runs, and no model would notice (loom runs the
+//!    touches).
 //! 6. A push or pop wakes one sleeper of the other side (it made room for, or
 //!    brought, one value); close wakes all of both sides.
 //! 7. A woken thread always retries its operation before it looks at its deadline
@@ -130,7 +142,8 @@
 //!    either uses the value or room it was woken for, or someone else did.
 //!
 //! Before registering, a blocked call spins with `crossbeam_utils::Backoff` (spin,
-//! then yield) and then yields 16 more times, retrying between steps: a registered
+//! then yield) and then yields 16 more times (receivers 64: see `RECV_EXTRA_YIELDS`
+//! in `array.rs`), retrying between steps: a registered
 //! sleeper costs every push (or pop) on the other side a futex wake until it runs
 //! again, so on a busy machine a few more yields pay for themselves. (A variant that
 //! counted wakes in flight, to skip wakes already on their way, lost a wake-up by
@@ -287,7 +300,7 @@ struct Chan<T> {
     senders: AtomicUsize,
     /// Live `Receiver` handles; the last one to go closes and drains the channel.
     receivers: AtomicUsize,
-    /// Hands out stripes to new `Sender` handles, round-robin.
+    /// Hands out stripes to new handles of either side, round-robin.
     next_stripe: AtomicUsize,
 }
 
@@ -506,7 +519,7 @@ macro_rules! shared_methods {
 /// ```
 pub struct Sender<T> {
     chan: Arc<Chan<T>>,
-    /// This handle's in-flight counter (buffered flavor).
+    /// This handle's wake-check stripe (buffered flavor).
     stripe: usize,
 }
 
