@@ -1,0 +1,446 @@
+//! How fast could a concurrent counter map count the h2h Zipf workload at all? This
+//! bench runs `CounterMap` and dashmap beside idealised tables that count the same key
+//! stream with none of the duties a real map has (no growth, no removal, no
+//! reclamation, no striping of hot keys, no key type but `u64`), so that the gap
+//! between the map and its peer can be split into what the table layout costs and what
+//! the code around it costs.
+//!
+//! ```text
+//! cargo bench --bench counter_map_ceiling -- [--keys N] [--threads 1,2,4] [--rounds N] [--quick]
+//! ```
+//!
+//! The workload is h2h's (`benches/h2h/counter_map.rs`): 2,000,000 increments (200,000
+//! with `--quick`) drawn Zipf(1.1) over `1..=N` keys (100,000 by default), split evenly
+//! over the threads, into a fresh map sized for `N` keys; keys are inserted as first
+//! seen. Contenders run round-robin (the starting one rotates) after two warm-up
+//! rounds. The report gives, per contender, the median wall and CPU time per increment
+//! (CPU time summed over the counting threads, Linux only) and the median over rounds
+//! of dashmap's time divided by the contender's (above 1: faster than dashmap).
+//!
+//! Contenders:
+//! - `atomkit`, `dashmap`: as in h2h.
+//! - `ideal inline`: open addressing over 16-byte slots holding the key and its count;
+//!   a new key is claimed by CAS on the key word, a count is one `fetch_add`.
+//! - `ideal split`: the same with the keys and the counts in two arrays.
+//! - `ideal ptr`: slots of pointers to 16-byte heap nodes (key, count): one dependent
+//!   load more than `ideal inline`, nodes never freed before the table.
+//! - `ideal ptr+pin`: `ideal ptr` with a `crossbeam_epoch::pin()` around each increment,
+//!   as a map that frees nodes while readers run would need.
+//! - `… serial` (x86-64 only): the contender with an `lfence` after each increment, so
+//!   that the processor cannot start the next increment's loads before this one is
+//!   done. The difference from the plain row is what overlapping consecutive
+//!   increments (memory-level parallelism) was worth to that contender.
+
+use atomkit::counter_map::CounterMap;
+use dashmap::DashMap;
+use std::hash::BuildHasher;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A map of `u64` keys to counts, as the workload drives it.
+trait Counters: Send + Sync {
+    /// An empty map sized for `keys` keys.
+    fn with_keys(keys: usize) -> Self;
+    /// Adds one to `k`'s count, inserting `k` if new.
+    fn inc(&self, k: u64);
+    /// The sum of all counts.
+    fn total(&self) -> u64;
+}
+
+impl Counters for CounterMap<u64> {
+    fn with_keys(keys: usize) -> Self {
+        CounterMap::with_capacity(keys)
+    }
+    #[inline]
+    fn inc(&self, k: u64) {
+        CounterMap::inc(self, &k);
+    }
+    fn total(&self) -> u64 {
+        self.snapshot().values().sum()
+    }
+}
+
+impl Counters for DashMap<u64, AtomicU64> {
+    fn with_keys(keys: usize) -> Self {
+        DashMap::with_capacity(keys)
+    }
+    #[inline]
+    fn inc(&self, k: u64) {
+        // As in h2h: a shared lookup first, the entry API only for a new key.
+        if let Some(c) = DashMap::get(self, &k) {
+            c.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.entry(k)
+            .or_insert_with(|| AtomicU64::new(0))
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    fn total(&self) -> u64 {
+        self.iter().map(|e| e.value().load(Ordering::Relaxed)).sum()
+    }
+}
+
+type Hasher = foldhash::quality::SeedableRandomState;
+
+/// Slots for `keys` keys at a load of at most one half, as `CounterMap` sizes them.
+fn slots_for(keys: usize) -> usize {
+    (keys * 2).next_power_of_two()
+}
+
+/// Probes from `k`'s home slot until `claim(i)` settles the key there; `claim` says
+/// whether slot `i` now holds `k` (found, or claimed from empty).
+#[inline]
+fn probe(hasher: &Hasher, mask: usize, k: u64, mut claim: impl FnMut(usize) -> bool) -> usize {
+    let mut i = hasher.hash_one(k) as usize & mask;
+    while !claim(i) {
+        i = (i + 1) & mask;
+    }
+    i
+}
+
+/// Whether key word `w` holds `k` after this call: it did, or it was empty (0) and
+/// this call claimed it, or another thread claimed it for `k` meanwhile.
+#[inline]
+fn claim_key(w: &AtomicU64, k: u64) -> bool {
+    // Ordering: Relaxed throughout: the key word is the only data a slot publishes
+    // (its count is an atomic of its own), so no other memory needs ordering.
+    match w.load(Ordering::Relaxed) {
+        cur if cur == k => true,
+        0 => match w.compare_exchange(0, k, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => true,
+            Err(other) => other == k,
+        },
+        _ => false,
+    }
+}
+
+/// `ideal inline`: 16-byte slots (key, count); key 0 marks an empty slot.
+struct IdealInline {
+    slots: Box<[[AtomicU64; 2]]>,
+    mask: usize,
+    hasher: Hasher,
+}
+
+impl Counters for IdealInline {
+    fn with_keys(keys: usize) -> Self {
+        let n = slots_for(keys);
+        IdealInline {
+            slots: (0..n)
+                .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
+                .collect(),
+            mask: n - 1,
+            hasher: Hasher::random(),
+        }
+    }
+    #[inline]
+    fn inc(&self, k: u64) {
+        let i = probe(&self.hasher, self.mask, k, |i| {
+            claim_key(&self.slots[i][0], k)
+        });
+        // Ordering: Relaxed: a count publishes nothing.
+        self.slots[i][1].fetch_add(1, Ordering::Relaxed);
+    }
+    fn total(&self) -> u64 {
+        self.slots
+            .iter()
+            .map(|s| s[1].load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// `ideal split`: a key array and a count array.
+struct IdealSplit {
+    keys: Box<[AtomicU64]>,
+    counts: Box<[AtomicU64]>,
+    mask: usize,
+    hasher: Hasher,
+}
+
+impl Counters for IdealSplit {
+    fn with_keys(keys: usize) -> Self {
+        let n = slots_for(keys);
+        IdealSplit {
+            keys: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            counts: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            mask: n - 1,
+            hasher: Hasher::random(),
+        }
+    }
+    #[inline]
+    fn inc(&self, k: u64) {
+        let i = probe(&self.hasher, self.mask, k, |i| claim_key(&self.keys[i], k));
+        // Ordering: Relaxed: a count publishes nothing.
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+    }
+    fn total(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// A heap node of `ideal ptr`.
+struct Node {
+    key: u64,
+    count: AtomicU64,
+}
+
+/// `ideal ptr` (`PIN = false`) and `ideal ptr+pin` (`PIN = true`): slots of pointers
+/// to nodes, which live until the table is dropped.
+struct IdealPtr<const PIN: bool> {
+    slots: Box<[AtomicPtr<Node>]>,
+    mask: usize,
+    hasher: Hasher,
+}
+
+impl<const PIN: bool> Counters for IdealPtr<PIN> {
+    fn with_keys(keys: usize) -> Self {
+        let n = slots_for(keys);
+        IdealPtr {
+            slots: (0..n).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            mask: n - 1,
+            hasher: Hasher::random(),
+        }
+    }
+    #[inline]
+    fn inc(&self, k: u64) {
+        let _guard = PIN.then(crossbeam_epoch::pin);
+        let mut node = ptr::null();
+        probe(&self.hasher, self.mask, k, |i| {
+            let slot = &self.slots[i];
+            // Ordering: Acquire pairs with the Release CAS below, so a node's key is
+            // visible to whoever finds the node.
+            let mut cur = slot.load(Ordering::Acquire);
+            if cur.is_null() {
+                let mine = Box::into_raw(Box::new(Node {
+                    key: k,
+                    count: AtomicU64::new(0),
+                }));
+                // Ordering: Release publishes the node's key; Acquire on failure as
+                // for the load above.
+                match slot.compare_exchange(
+                    ptr::null_mut(),
+                    mine,
+                    Ordering::Release,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => cur = mine,
+                    Err(other) => {
+                        // SAFETY: `mine` was never published; this is its only owner.
+                        drop(unsafe { Box::from_raw(mine) });
+                        cur = other;
+                    }
+                }
+            }
+            // SAFETY: a non-null slot holds a node that lives until the table drops.
+            let found = unsafe { (*cur).key } == k;
+            if found {
+                node = cur;
+            }
+            found
+        });
+        // SAFETY: as above; `node` was set by the probe that returned.
+        // Ordering: Relaxed: a count publishes nothing.
+        unsafe { (*node).count.fetch_add(1, Ordering::Relaxed) };
+    }
+    fn total(&self) -> u64 {
+        self.slots
+            .iter()
+            .map(|s| s.load(Ordering::Acquire))
+            .filter(|p| !p.is_null())
+            // SAFETY: as in `inc`.
+            // Ordering: Relaxed: read after the counting threads were joined.
+            .map(|p| unsafe { (*p).count.load(Ordering::Relaxed) })
+            .sum()
+    }
+}
+
+impl<const PIN: bool> Drop for IdealPtr<PIN> {
+    fn drop(&mut self) {
+        for s in self.slots.iter_mut() {
+            let p = *s.get_mut();
+            if !p.is_null() {
+                // SAFETY: each node was published once, by `Box::into_raw`, and the
+                // table is its only owner.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
+    }
+}
+
+/// `C` with an `lfence` after every increment (x86-64), so that consecutive
+/// increments cannot overlap.
+struct Serial<C>(C);
+
+impl<C: Counters> Counters for Serial<C> {
+    fn with_keys(keys: usize) -> Self {
+        Serial(C::with_keys(keys))
+    }
+    #[inline]
+    fn inc(&self, k: u64) {
+        self.0.inc(k);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `lfence` only orders instruction dispatch; SSE2 is part of the x86-64
+        // baseline.
+        unsafe {
+            std::arch::x86_64::_mm_lfence()
+        };
+    }
+    fn total(&self) -> u64 {
+        self.0.total()
+    }
+}
+
+/// h2h's key stream: `n` keys drawn Zipf(`s`) over `1..=keys` (inverse CDF, xorshift).
+fn zipf_keys(keys: u64, s: f64, n: u64, seed: u64) -> Vec<u64> {
+    let mut cdf = Vec::with_capacity(keys as usize);
+    let mut acc = 0.0;
+    for r in 1..=keys {
+        acc += 1.0 / (r as f64).powf(s);
+        cdf.push(acc);
+    }
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let u = (x >> 11) as f64 / (1u64 << 53) as f64 * acc;
+            cdf.partition_point(|&c| c < u) as u64 + 1
+        })
+        .collect()
+}
+
+/// CPU time of the calling thread (0 where it cannot be read).
+fn thread_cpu() -> Duration {
+    #[cfg(target_os = "linux")]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0 {
+            return Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+        }
+    }
+    Duration::ZERO
+}
+
+/// Counts `keys` (split evenly over `threads`) into a fresh `C` sized for `distinct`
+/// keys; returns the wall time (threads spawned and joined inside it) and the CPU time
+/// of the counting threads. Checks that no count was lost.
+fn run<C: Counters>(keys: &[u64], distinct: usize, threads: usize) -> (Duration, Duration) {
+    let map = C::with_keys(distinct);
+    let chunk = keys.len() / threads;
+    let start = Instant::now();
+    let cpu = thread::scope(|s| {
+        let counting: Vec<_> = keys
+            .chunks_exact(chunk)
+            .map(|part| {
+                let map = &map;
+                s.spawn(move || {
+                    let before = thread_cpu();
+                    for &k in part {
+                        map.inc(k);
+                    }
+                    thread_cpu() - before
+                })
+            })
+            .collect();
+        counting.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    let wall = start.elapsed();
+    assert_eq!(map.total(), (chunk * threads) as u64, "a count was lost");
+    (wall, cpu)
+}
+
+type Runner = fn(&[u64], usize, usize) -> (Duration, Duration);
+
+fn contenders() -> Vec<(&'static str, Runner)> {
+    let mut v: Vec<(&'static str, Runner)> = vec![
+        ("dashmap", run::<DashMap<u64, AtomicU64>>),
+        ("atomkit", run::<CounterMap<u64>>),
+        ("ideal inline", run::<IdealInline>),
+        ("ideal split", run::<IdealSplit>),
+        ("ideal ptr", run::<IdealPtr<false>>),
+        ("ideal ptr+pin", run::<IdealPtr<true>>),
+    ];
+    if cfg!(target_arch = "x86_64") {
+        v.extend([
+            (
+                "dashmap serial",
+                run::<Serial<DashMap<u64, AtomicU64>>> as Runner,
+            ),
+            ("atomkit serial", run::<Serial<CounterMap<u64>>>),
+            ("ideal split serial", run::<Serial<IdealSplit>>),
+            ("ideal ptr+pin serial", run::<Serial<IdealPtr<true>>>),
+        ]);
+    }
+    v
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    let mut keys = 100_000u64;
+    let mut threads = vec![2, 4];
+    let mut rounds = 11;
+    let mut n = 2_000_000u64;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
+        match a.as_str() {
+            "--keys" => keys = value().parse().expect("--keys N"),
+            "--rounds" => rounds = value().parse().expect("--rounds N"),
+            "--threads" => {
+                threads = value()
+                    .split(',')
+                    .map(|t| t.parse().expect("--threads 1,2,4"))
+                    .collect()
+            }
+            "--quick" => n = 200_000,
+            "--bench" => {} // passed by `cargo bench`
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let stream = zipf_keys(keys, 1.1, n, 0x5EED ^ keys);
+    let all = contenders();
+    println!("{n} increments, Zipf(1.1) over {keys} keys, {rounds} rounds after 2 warm-up\n");
+    for &t in &threads {
+        let mut wall = vec![Vec::new(); all.len()];
+        let mut cpu = vec![Vec::new(); all.len()];
+        for r in 0..rounds + 2 {
+            for j in 0..all.len() {
+                let c = (r + j) % all.len();
+                let (w, cp) = (all[c].1)(&stream, keys as usize, t);
+                if r >= 2 {
+                    wall[c].push(w.as_nanos() as f64);
+                    cpu[c].push(cp.as_nanos() as f64);
+                }
+            }
+        }
+        println!("### {t} threads\n");
+        println!("| contender | wall ns/op | CPU ns/op | dashmap / contender, wall | dashmap / contender, CPU |");
+        println!("|---|---:|---:|---:|---:|");
+        for (c, (name, _)) in all.iter().enumerate() {
+            let ratio = |m: &[Vec<f64>]| median((0..rounds).map(|r| m[0][r] / m[c][r]).collect());
+            println!(
+                "| {name} | {:.1} | {:.1} | {:.2}x | {:.2}x |",
+                median(wall[c].clone()) / n as f64,
+                median(cpu[c].clone()) / n as f64,
+                ratio(&wall),
+                ratio(&cpu),
+            );
+        }
+        println!();
+    }
+}
