@@ -31,56 +31,22 @@
 //!   done. The difference from the plain row is what overlapping consecutive
 //!   increments (memory-level parallelism) was worth to that contender.
 
+#![allow(missing_docs, unreachable_pub, dead_code)]
+
+#[path = "h2h/harness.rs"]
+mod harness;
+#[path = "h2h/counter_map.rs"]
+mod workloads;
+
 use atomkit::counter_map::CounterMap;
 use dashmap::DashMap;
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// A map of `u64` keys to counts, as the workload drives it.
-trait Counters: Send + Sync {
-    /// An empty map sized for `keys` keys.
-    fn with_keys(keys: usize) -> Self;
-    /// Adds one to `k`'s count, inserting `k` if new.
-    fn inc(&self, k: u64);
-    /// The sum of all counts.
-    fn total(&self) -> u64;
-}
-
-impl Counters for CounterMap<u64> {
-    fn with_keys(keys: usize) -> Self {
-        CounterMap::with_capacity(keys)
-    }
-    #[inline]
-    fn inc(&self, k: u64) {
-        CounterMap::inc(self, &k);
-    }
-    fn total(&self) -> u64 {
-        self.snapshot().values().sum()
-    }
-}
-
-impl Counters for DashMap<u64, AtomicU64> {
-    fn with_keys(keys: usize) -> Self {
-        DashMap::with_capacity(keys)
-    }
-    #[inline]
-    fn inc(&self, k: u64) {
-        // As in h2h: a shared lookup first, the entry API only for a new key.
-        if let Some(c) = DashMap::get(self, &k) {
-            c.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        self.entry(k)
-            .or_insert_with(|| AtomicU64::new(0))
-            .fetch_add(1, Ordering::Relaxed);
-    }
-    fn total(&self) -> u64 {
-        self.iter().map(|e| e.value().load(Ordering::Relaxed)).sum()
-    }
-}
+use workloads::{zipf_keys, Counters};
 
 type Hasher = foldhash::quality::SeedableRandomState;
 
@@ -124,6 +90,7 @@ struct IdealInline {
 }
 
 impl Counters for IdealInline {
+    const NAME: &'static str = "ideal inline";
     fn with_keys(keys: usize) -> Self {
         let n = slots_for(keys);
         IdealInline {
@@ -142,11 +109,17 @@ impl Counters for IdealInline {
         // Ordering: Relaxed: a count publishes nothing.
         self.slots[i][1].fetch_add(1, Ordering::Relaxed);
     }
-    fn total(&self) -> u64 {
+    fn get(&self, k: u64) -> u64 {
+        self.snapshot().get(&k).copied().unwrap_or(0)
+    }
+    fn snapshot(&self) -> HashMap<u64, u64> {
+        // Ordering: Relaxed: read after the counting threads were joined.
+        let word = |w: &AtomicU64| w.load(Ordering::Relaxed);
         self.slots
             .iter()
-            .map(|s| s[1].load(Ordering::Relaxed))
-            .sum()
+            .filter(|s| word(&s[0]) != 0)
+            .map(|s| (word(&s[0]), word(&s[1])))
+            .collect()
     }
 }
 
@@ -159,6 +132,7 @@ struct IdealSplit {
 }
 
 impl Counters for IdealSplit {
+    const NAME: &'static str = "ideal split";
     fn with_keys(keys: usize) -> Self {
         let n = slots_for(keys);
         IdealSplit {
@@ -174,8 +148,18 @@ impl Counters for IdealSplit {
         // Ordering: Relaxed: a count publishes nothing.
         self.counts[i].fetch_add(1, Ordering::Relaxed);
     }
-    fn total(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    fn get(&self, k: u64) -> u64 {
+        self.snapshot().get(&k).copied().unwrap_or(0)
+    }
+    fn snapshot(&self) -> HashMap<u64, u64> {
+        // Ordering: Relaxed: read after the counting threads were joined.
+        let word = |w: &AtomicU64| w.load(Ordering::Relaxed);
+        self.keys
+            .iter()
+            .zip(self.counts.iter())
+            .filter(|(k, _)| word(k) != 0)
+            .map(|(k, c)| (word(k), word(c)))
+            .collect()
     }
 }
 
@@ -194,6 +178,7 @@ struct IdealPtr<const PIN: bool> {
 }
 
 impl<const PIN: bool> Counters for IdealPtr<PIN> {
+    const NAME: &'static str = if PIN { "ideal ptr+pin" } else { "ideal ptr" };
     fn with_keys(keys: usize) -> Self {
         let n = slots_for(keys);
         IdealPtr {
@@ -243,15 +228,18 @@ impl<const PIN: bool> Counters for IdealPtr<PIN> {
         // Ordering: Relaxed: a count publishes nothing.
         unsafe { (*node).count.fetch_add(1, Ordering::Relaxed) };
     }
-    fn total(&self) -> u64 {
+    fn get(&self, k: u64) -> u64 {
+        self.snapshot().get(&k).copied().unwrap_or(0)
+    }
+    fn snapshot(&self) -> HashMap<u64, u64> {
         self.slots
             .iter()
             .map(|s| s.load(Ordering::Acquire))
             .filter(|p| !p.is_null())
             // SAFETY: as in `inc`.
             // Ordering: Relaxed: read after the counting threads were joined.
-            .map(|p| unsafe { (*p).count.load(Ordering::Relaxed) })
-            .sum()
+            .map(|p| unsafe { ((*p).key, (*p).count.load(Ordering::Relaxed)) })
+            .collect()
     }
 }
 
@@ -273,6 +261,7 @@ impl<const PIN: bool> Drop for IdealPtr<PIN> {
 struct Serial<C>(C);
 
 impl<C: Counters> Counters for Serial<C> {
+    const NAME: &'static str = "serial";
     fn with_keys(keys: usize) -> Self {
         Serial(C::with_keys(keys))
     }
@@ -286,29 +275,12 @@ impl<C: Counters> Counters for Serial<C> {
             std::arch::x86_64::_mm_lfence()
         };
     }
-    fn total(&self) -> u64 {
-        self.0.total()
+    fn get(&self, k: u64) -> u64 {
+        self.0.get(k)
     }
-}
-
-/// h2h's key stream: `n` keys drawn Zipf(`s`) over `1..=keys` (inverse CDF, xorshift).
-fn zipf_keys(keys: u64, s: f64, n: u64, seed: u64) -> Vec<u64> {
-    let mut cdf = Vec::with_capacity(keys as usize);
-    let mut acc = 0.0;
-    for r in 1..=keys {
-        acc += 1.0 / (r as f64).powf(s);
-        cdf.push(acc);
+    fn snapshot(&self) -> HashMap<u64, u64> {
+        self.0.snapshot()
     }
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let u = (x >> 11) as f64 / (1u64 << 53) as f64 * acc;
-            cdf.partition_point(|&c| c < u) as u64 + 1
-        })
-        .collect()
 }
 
 /// CPU time of the calling thread (0 where it cannot be read).
@@ -351,7 +323,8 @@ fn run<C: Counters>(keys: &[u64], distinct: usize, threads: usize) -> (Duration,
         counting.into_iter().map(|h| h.join().unwrap()).sum()
     });
     let wall = start.elapsed();
-    assert_eq!(map.total(), (chunk * threads) as u64, "a count was lost");
+    let total: u64 = map.snapshot().values().sum();
+    assert_eq!(total, (chunk * threads) as u64, "{} lost a count", C::NAME);
     (wall, cpu)
 }
 
