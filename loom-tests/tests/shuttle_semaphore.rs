@@ -11,6 +11,7 @@
 mod lincheck;
 
 use atomkit::semaphore::{Semaphore, TryAcquireError};
+use atomkit::signal::Signal;
 use atomkit_loom_tests::shuttle_iters;
 use lincheck::{check, Model, Recorder};
 use shuttle::sync::atomic::{AtomicUsize, Ordering};
@@ -127,6 +128,104 @@ fn sleepers_and_add_permits() {
         }
         assert_eq!(sem.available_permits(), 0);
     });
+}
+
+/// Weighted acquires that are cancelled (a `Signal` closing) or time out just as
+/// permits are released, added and forgotten: every acquirer returns, the permits
+/// held never exceed what exists, and at the end nothing was lost or created:
+/// available == initial + added - forgotten.
+#[test]
+fn cancelled_and_timed_out_acquires_conserve_permits() {
+    both(10_000, || {
+        const INIT: usize = 3;
+        let sem = Arc::new(Semaphore::new(INIT));
+        let stop = Signal::new();
+        let held = Arc::new(AtomicUsize::new(0));
+        let forgotten = Arc::new(AtomicUsize::new(0));
+        let ts: Vec<_> = (0..3)
+            .map(|i| {
+                let (sem, stop, held) = (sem.clone(), stop.clone(), held.clone());
+                let forgotten = forgotten.clone();
+                thread::spawn(move || {
+                    for _ in 0..2 {
+                        let got = match i {
+                            0 => sem.acquire_many_until(2, &stop).map_err(|e| {
+                                assert!(e.is_cancelled(), "{e}");
+                            }),
+                            1 => sem
+                                .acquire_many_timeout(3, Duration::from_millis(1))
+                                .map_err(|e| assert!(e.is_timeout(), "{e}")),
+                            _ => {
+                                // A unit holder that also adds one permit and
+                                // forgets one, so the total moves under the others.
+                                let p = sem.acquire().unwrap();
+                                sem.add_permits(1);
+                                forgotten.fetch_add(sem.forget_permits(1), Ordering::SeqCst);
+                                Ok(p)
+                            }
+                        };
+                        if let Ok(p) = got {
+                            let n = p.num_permits();
+                            // Adds and forgets balance only over time, so bound by
+                            // the most there can ever be: INIT + the 2 adds.
+                            let h = held.fetch_add(n, Ordering::SeqCst) + n;
+                            assert!(h <= INIT + 2, "{h} permits held");
+                            held.fetch_sub(n, Ordering::SeqCst);
+                        }
+                    }
+                })
+            })
+            .collect();
+        thread::yield_now();
+        stop.close();
+        for t in ts {
+            t.join().unwrap();
+        }
+        let total = INIT + 2 - forgotten.load(Ordering::SeqCst);
+        assert_eq!(sem.available_permits(), total);
+        assert!(sem.try_acquire_many(total).is_ok());
+    });
+}
+
+/// A weighted waiter that may turn hungry is cancelled (its `Signal` closes), or
+/// times out, while a unit waiter sleeps behind it and a barging thread releases and
+/// re-takes a permit: the unit waiter must be woken when the weighted one leaves (a
+/// permit is free, and nobody else will wake it), so every thread finishes (a lost
+/// wake-up is a shuttle deadlock).
+#[test]
+fn unit_waiter_behind_cancelled_weighted_waiter_is_woken() {
+    for timed in [false, true] {
+        both(10_000, move || {
+            let sem = Arc::new(Semaphore::new(2));
+            let p = sem.acquire().unwrap();
+            let stop = Signal::new();
+            let heavy = {
+                let (sem, stop) = (sem.clone(), stop.clone());
+                // It may get both permits (and give them back); it must not hang.
+                thread::spawn(move || {
+                    if timed {
+                        drop(sem.acquire_many_timeout(2, Duration::from_millis(1)));
+                    } else {
+                        drop(sem.acquire_many_until(2, &stop));
+                    }
+                })
+            };
+            let unit = {
+                let sem = sem.clone();
+                thread::spawn(move || sem.acquire().unwrap().forget())
+            };
+            // Release and re-take, as a barging acquirer would: wakes the heavy
+            // waiter for nothing, so it may turn hungry and hold the unit waiter back.
+            drop(p);
+            let p2 = sem.try_acquire().ok();
+            stop.close();
+            heavy.join().unwrap();
+            unit.join().unwrap();
+            drop(p2);
+            // The unit waiter forgot one permit; the other came back.
+            assert_eq!(sem.available_permits(), 1);
+        });
+    }
 }
 
 /// The sequential counter a semaphore must look like.
