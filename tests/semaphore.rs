@@ -354,6 +354,109 @@ fn add_permits_overflow_leaves_state_unchanged() {
     assert_eq!(sem.available_permits(), Semaphore::MAX_PERMITS);
 }
 
+/// The limits at the edges: more than `MAX_PERMITS` through the owned calls is
+/// `TooMany`; a drop that would push the count past `MAX_PERMITS` (only after
+/// `add_permits` overfilled it) panics with the limit in its message and changes
+/// nothing; zero permits never block (not even behind a closed signal) and fail only
+/// on a closed semaphore; permits given back after a close count.
+#[test]
+fn limits_zero_weights_and_late_releases() {
+    const MAX: usize = Semaphore::MAX_PERMITS;
+    let sem = Arc::new(Semaphore::new(MAX));
+    assert_eq!(
+        sem.clone().acquire_many_owned(MAX + 1).unwrap_err(),
+        AcquireError::TooMany
+    );
+    assert_eq!(
+        sem.clone().try_acquire_many_owned(MAX + 1).unwrap_err(),
+        TryAcquireError::TooMany
+    );
+    let held = sem.clone().acquire_many_owned(2).unwrap();
+    sem.add_permits(2);
+    assert_eq!(sem.available_permits(), MAX);
+    let overfill = thread::spawn(move || drop(held)).join().unwrap_err();
+    let msg = overfill
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(msg.contains("would exceed Semaphore::MAX_PERMITS"), "{msg}");
+    assert_eq!(
+        sem.available_permits(),
+        MAX,
+        "a panicking drop changed the count"
+    );
+    assert_eq!(
+        Arc::strong_count(&sem),
+        1,
+        "the panicking drop kept its handle"
+    );
+
+    let sem = Arc::new(Semaphore::new(0));
+    let closed_signal = Signal::new();
+    closed_signal.close();
+    assert_eq!(sem.acquire_many(0).unwrap().num_permits(), 0);
+    assert_eq!(sem.try_acquire_many(0).unwrap().num_permits(), 0);
+    assert!(sem.acquire_many_timeout(0, Duration::ZERO).is_ok());
+    assert!(sem.acquire_many_until(0, &closed_signal).is_ok());
+    assert_eq!(sem.clone().acquire_many_owned(0).unwrap().num_permits(), 0);
+    assert_eq!(sem.forget_permits(0), 0);
+    sem.add_permits(0);
+    assert_eq!(sem.available_permits(), 0);
+
+    sem.add_permits(3);
+    let p = sem.clone().acquire_many_owned(2).unwrap();
+    let q = sem.acquire().unwrap();
+    assert!(sem.close());
+    assert_eq!(sem.acquire_many(0).unwrap_err(), AcquireError::Closed);
+    assert_eq!(
+        sem.try_acquire_many(0).unwrap_err(),
+        TryAcquireError::Closed
+    );
+    assert!(sem
+        .acquire_many_timeout(0, Duration::ZERO)
+        .unwrap_err()
+        .is_closed());
+    assert!(sem
+        .acquire_many_until(0, &closed_signal)
+        .unwrap_err()
+        .is_closed());
+    drop(q);
+    thread::spawn(move || drop(p)).join().unwrap();
+    assert_eq!(
+        sem.available_permits(),
+        3,
+        "releases after close still count"
+    );
+}
+
+/// Permits of both kinds moved to other threads and dropped or forgotten there, many
+/// at once: each drop gives its permits back exactly once and each forget never, so
+/// the count at the end is exact, and every `OwnedPermit` let go of its handle.
+#[test]
+fn permits_dropped_or_forgotten_on_other_threads_release_once() {
+    const TOTAL: usize = 64;
+    let sem = Arc::new(Semaphore::new(TOTAL));
+    let mut forgotten = 0;
+    thread::scope(|scope| {
+        for i in 0..scaled(16).min(16) {
+            let n = 1 + i % 3;
+            let forget = i % 4 == 0;
+            if forget {
+                forgotten += n;
+            }
+            if i % 2 == 0 {
+                let p = sem.acquire_many(n).unwrap();
+                scope.spawn(move || if forget { p.forget() } else { drop(p) });
+            } else {
+                let p = sem.clone().acquire_many_owned(n).unwrap();
+                scope.spawn(move || if forget { p.forget() } else { drop(p) });
+            }
+        }
+    });
+    assert_eq!(sem.available_permits(), TOTAL - forgotten);
+    assert_eq!(Arc::strong_count(&sem), 1);
+    assert!(sem.try_acquire_many(TOTAL - forgotten).is_ok());
+}
+
 #[test]
 fn acquire_until_signal() {
     let sem = Arc::new(Semaphore::new(0));
