@@ -43,8 +43,11 @@
 //! same moment while a stream of `acquire()` callers keeps taking them one by one.
 //!
 //! So a waiter that has been waiting for longer than 1 ms (and has been woken at
-//! least once without getting its permits) turns **hungry**: it sets a bit in the
-//! state word, and from then on every other acquirer, the lock-free fast path and
+//! least once without getting its permits; where a sleep polls rather than waits on
+//! two words at once, in a timed or `Signal`-cancellable wait off Linux or on a
+//! kernel without `futex_waitv`, each 1 ms poll counts as a wake-up) turns
+//! **hungry**: it sets a bit in the state word, and from then on every other
+//! acquirer, the lock-free fast path and
 //! [`try_acquire`](Semaphore::try_acquire) included, treats the semaphore as empty.
 //! Released permits pile up until the hungry waiter's request fits; it takes them
 //! and clears the bit. At most one waiter is hungry at a time. The bound: once
@@ -717,7 +720,8 @@ impl Semaphore {
     pub fn close(&self) -> bool {
         let word: *const AtomicU32 = &self.state;
         // Ordering: AcqRel; Release pairs with the Acquire loads that report
-        // `Closed`, so the closer's earlier writes are visible there.
+        // `Closed`, so the closer's earlier writes are visible there. The Acquire
+        // half orders nothing `close` relies on (it reads only the returned word).
         let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
         // Invariant 5: nothing but the wake, by address, after the RMW.
         if prev & CLOSED == 0 && waiters(prev) > 0 {
