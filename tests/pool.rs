@@ -940,3 +940,68 @@ fn shutdown_of_an_idle_pool_past_its_deadline_is_ok() {
     let r = p.shutdown_timeout(Duration::ZERO).unwrap();
     assert_eq!((r.completed, r.cancelled, r.still_running), (0, 0, 0));
 }
+
+/// Hands `p` to one of its own jobs, which runs `f` on it; returns what `f` returned.
+/// Fails (instead of hanging) if `f` has not returned within 10 s.
+fn in_own_job<R: Send + 'static>(
+    p: WorkerPool,
+    f: impl FnOnce(WorkerPool) -> R + Send + 'static,
+) -> R {
+    let s = p.submitter();
+    let (tx, rx) = mpsc::channel();
+    s.execute(move || tx.send(f(p)).unwrap()).unwrap();
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("a shutdown called from the pool's own job hung")
+}
+
+/// A shutdown called from one of the pool's own jobs cannot wait for that job (it
+/// would wait for itself): it waits for the other workers and their jobs only, and
+/// cancels at once a queued job that only the calling worker is left to run. It used
+/// to wait for the calling job until the deadline (and forever with
+/// `shutdown_timeout(Duration::MAX)`), then return `ShutdownTimedOut` counting the
+/// calling job as still running.
+#[test]
+fn a_shutdown_from_its_own_job_does_not_wait_for_itself() {
+    // Two workers: the other one runs the jobs queued before the shutdown.
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = in_own_job(pool(2, 8), {
+        let ran = ran.clone();
+        move |p| {
+            for _ in 0..3 {
+                let ran = ran.clone();
+                p.execute(move || ran.fetch_add(1, SeqCst)).unwrap();
+            }
+            p.shutdown(far())
+        }
+    })
+    .unwrap();
+    assert_eq!(ran.load(SeqCst), 3);
+    // The calling job is still running: in none of the counts.
+    assert_eq!((r.completed, r.cancelled, r.still_running), (3, 0, 0));
+
+    // One worker, and it runs the shutdown: the queued jobs can never start before the
+    // shutdown returns, so they are cancelled at once.
+    let d = Drops::default();
+    let (hs, e) = in_own_job(pool(1, 8), {
+        let d = d.clone();
+        move |p| {
+            let hs: Vec<_> = (0..3)
+                .map(|_| {
+                    let c = d.make();
+                    p.submit(move || drop(c)).unwrap()
+                })
+                .collect();
+            (hs, p.shutdown_timeout(Duration::MAX).unwrap_err())
+        }
+    });
+    let r = e.report();
+    assert_eq!((r.completed, r.cancelled, r.still_running), (0, 3, 0));
+    for h in hs {
+        assert!(h.join().unwrap_err().is_cancelled());
+    }
+    assert_eq!(d.dropped(), 3);
+
+    // `shutdown_now` from its own job does not count the calling job either.
+    let r = in_own_job(pool(1, 8), WorkerPool::shutdown_now);
+    assert_eq!((r.completed, r.cancelled, r.still_running), (0, 0, 0));
+}

@@ -163,3 +163,55 @@ fn join_from_another_thread() {
         }
     });
 }
+
+/// One of the pool's own jobs shuts it down, with no deadline, while the other worker
+/// runs the queued jobs: the shutdown waits for that worker (a lost wake-up when it
+/// exits deadlocks the model) but not for the job calling it; every other job runs
+/// once, and the report counts them and not the caller.
+#[test]
+fn shutdown_from_a_job_racing_the_other_worker() {
+    both(2_000, || {
+        let p = pool(2, 4);
+        let s = p.submitter();
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let hs: Vec<_> = (0..2)
+            .map(|i| {
+                let c = Counted(dropped.clone());
+                s.submit(move || {
+                    let _c = c;
+                    i
+                })
+                .unwrap()
+            })
+            .collect();
+        let slot = Arc::new(shuttle::sync::Mutex::new(Some(p)));
+        let caller = s
+            .submit({
+                let slot = slot.clone();
+                move || {
+                    let p = slot.lock().unwrap().take().unwrap();
+                    p.shutdown_timeout(Duration::MAX)
+                }
+            })
+            .unwrap();
+        let mut finished = 0u64;
+        let mut cancelled = 0u64;
+        for (i, h) in hs.into_iter().enumerate() {
+            match h.join() {
+                Ok(v) => {
+                    assert_eq!(v, i);
+                    finished += 1;
+                }
+                Err(e) => {
+                    assert!(e.is_cancelled());
+                    cancelled += 1;
+                }
+            }
+        }
+        // Untimed: a lost wake-up deadlocks the model instead of timing out.
+        let r = caller.join().unwrap().unwrap();
+        assert_eq!((r.completed, r.cancelled), (finished, cancelled));
+        assert_eq!((r.cancelled, r.still_running), (0, 0));
+        assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 2);
+    });
+}

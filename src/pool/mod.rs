@@ -24,7 +24,9 @@
 //!   with jobs queued or running, it closes the pool's signal, cancels the jobs that
 //!   never started (their handles say [`JobError::Cancelled`]) and returns
 //!   [`ShutdownTimedOut`] with the count of jobs still running (an idle pool has
-//!   nothing to cut short: `Ok`, even with a deadline already past).
+//!   nothing to cut short: `Ok`, even with a deadline already past). Called from
+//!   one of the pool's own jobs, it does not wait for that job (see
+//!   [`shutdown`](WorkerPool::shutdown)).
 //!   [`shutdown_now`](WorkerPool::shutdown_now) cancels at once.
 //! - **Drop does not block.** Dropping a pool closes intake and returns; the workers
 //!   finish the queued jobs and exit on their own (Rust API guideline C-DTOR-BLOCK).
@@ -97,7 +99,10 @@
 //! The pool's shared state: the cancellation [`Signal`] (closed past a shutdown
 //! deadline), a `stopping` signal (closed when intake closes, to cut a retry's
 //! sleep short), `live` (workers not yet exited; the futex word `shutdown` sleeps
-//! on), and one cache-padded block of counters per worker, written only by it.
+//! on, woken when it reaches 1 and 0), and one cache-padded block of counters per
+//! worker, written only by it. A worker thread also notes its pool's address in a
+//! thread-local while it works, so that a shutdown called from one of the pool's own
+//! jobs waits for every worker but that one.
 //!
 //! Invariants:
 //!
@@ -133,7 +138,9 @@
 //!   sees the other, and a sleeping handle is always woken (the futex compares).
 //! - A worker leaves with a `Release` `fetch_sub` on `live`; the shutdown's `Acquire`
 //!   load that sees 0 therefore sees every counter the workers wrote, so the report
-//!   of a shutdown within its deadline is exact.
+//!   of a shutdown within its deadline is exact. (One called from a job waits for 1
+//!   instead: the `fetch_sub`s form one release sequence, so it sees every other
+//!   worker's counters, and its own worker's are its thread's.)
 //! - Counters are `Relaxed` load-then-store by their one writer; snapshots read them
 //!   `Relaxed` (a snapshot taken while jobs run is approximate by nature).
 //! - The cancellation signal's close is `AcqRel` and `is_closed` `Acquire` (see
@@ -243,6 +250,19 @@ std::thread_local! {
     /// counter, so a thread that submits to several pools in turn (or a fast and a
     /// slow job in turn) does not always time the same pool's (or kind of) jobs.
     static SAMPLER: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+}
+
+#[cfg(not(atomkit_loom))]
+crate::sync::thread_local! {
+    /// On a worker thread while it works, the address of its pool's `Shared` (0
+    /// elsewhere): a shutdown called from one of the pool's own jobs finds here that it
+    /// runs on a worker it must not wait for (`WorkerPool::own_worker`).
+    static WORKER_OF: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+// loom's `thread_local!` takes no `const` initialiser.
+#[cfg(atomkit_loom)]
+crate::sync::thread_local! {
+    static WORKER_OF: core::cell::Cell<usize> = core::cell::Cell::new(0);
 }
 
 /// What the pool's threads share.
@@ -745,6 +765,7 @@ impl Builder {
 /// is closed and drained (invariant 4).
 fn work(shared: &Shared, rx: &Receiver<Queued>, me: usize) {
     let stats = &*shared.stats[me];
+    WORKER_OF.with(|w| w.set(shared as *const Shared as usize));
     while let Ok(queued) = rx.recv() {
         // Ordering: Relaxed; a metric only.
         stats.busy.store(1, Ordering::Relaxed);
@@ -775,10 +796,16 @@ fn work(shared: &Shared, rx: &Receiver<Queued>, me: usize) {
         // that had its job; this covers one that had none left.
         stats.busy.store(0, Ordering::Relaxed);
     }
+    // Cleared before `live` counts us out: once `shared` is freed, another pool's may
+    // take its address, and this thread (running thread-local destructors) is not
+    // that pool's worker.
+    WORKER_OF.with(|w| w.set(0));
     let word: *const AtomicU32 = &shared.live;
     // Ordering: Release pairs with the Acquire load in `wait_for_workers`: our counters
-    // are visible to a shutdown that sees the count reach 0.
-    if shared.live.fetch_sub(1, Ordering::Release) == 1 {
+    // are visible to a shutdown that sees the count reach 0 (or 1, for one called from
+    // a job: the last worker left is its own, whose counters it reads itself). Both
+    // counts wake the shutdown.
+    if shared.live.fetch_sub(1, Ordering::Release) <= 2 {
         // We hold `shared` (an `Arc`), so the word is alive; address only anyway.
         wait::wake_all(word);
     }
@@ -1120,6 +1147,17 @@ impl WorkerPool {
     /// worker after `shutdown` returned: each handle tells its own job's fate
     /// exactly.
     ///
+    /// # From one of the pool's own jobs
+    ///
+    /// A job may shut down its own pool (one that owns it, say). The shutdown cannot
+    /// wait for that job, which goes on running after it returns, nor for jobs still
+    /// queued once the other workers have exited, which only the calling job's worker
+    /// could run: it waits for the other workers and their jobs, and returns `Ok` if
+    /// they finish within the deadline; jobs left queued with no other worker to run
+    /// them are cancelled at once (`ShutdownTimedOut`), as if the deadline had passed.
+    /// The calling job is in none of the report's counts, and its worker exits when
+    /// it returns.
+    ///
     /// # Examples
     ///
     /// ```
@@ -1134,7 +1172,7 @@ impl WorkerPool {
     /// assert_eq!((report.completed, report.cancelled, report.still_running), (10, 0, 0));
     /// ```
     pub fn shutdown(self, deadline: Instant) -> Result<ShutdownReport, ShutdownTimedOut> {
-        self.shutdown_inner(Some(deadline))
+        self.shutdown_inner(Some(Some(deadline)))
     }
 
     /// [`shutdown`](Self::shutdown) with a deadline `timeout` from now.
@@ -1154,17 +1192,8 @@ impl WorkerPool {
     /// assert_eq!(h.join().unwrap(), 7);
     /// ```
     pub fn shutdown_timeout(self, timeout: Duration) -> Result<ShutdownReport, ShutdownTimedOut> {
-        let deadline = time::now().checked_add(timeout);
-        match deadline {
-            Some(d) => self.shutdown_inner(Some(d)),
-            // A timeout past the end of time: wait for the workers however long.
-            None => {
-                let start = time::now();
-                self.close_intake();
-                self.wait_for_workers(None);
-                Ok(self.finish(start, true))
-            }
-        }
+        // A timeout past the end of time (`None`): wait for the workers however long.
+        self.shutdown_inner(Some(time::now().checked_add(timeout)))
     }
 
     /// Stops intake and cancels at once: closes the cancellation signal, cancels every
@@ -1186,18 +1215,39 @@ impl WorkerPool {
         }
     }
 
-    /// `deadline` `None` means "now": cancel at once.
-    fn shutdown_inner(self, deadline: Option<Instant>) -> Result<ShutdownReport, ShutdownTimedOut> {
+    /// `wait` `None` means "cancel now", `Some(None)` "wait however long",
+    /// `Some(Some(d))` "wait until `d`, then cancel".
+    fn shutdown_inner(
+        self,
+        wait: Option<Option<Instant>>,
+    ) -> Result<ShutdownReport, ShutdownTimedOut> {
         let start = time::now();
         self.close_intake();
-        if let Some(d) = deadline {
-            if self.wait_for_workers(Some(d)) || self.wait_for_idle_workers() {
-                return Ok(self.finish(start, true));
+        let own = self.own_worker();
+        // A job taken off the queue that only the calling worker was left to run.
+        let mut stranded = None;
+        if let Some(deadline) = wait {
+            let done = self.wait_for_workers(deadline, own)
+                || (deadline.is_some() && self.wait_for_idle_workers(own));
+            if done {
+                // Every other worker has exited. Called from a job, the queue may still
+                // hold jobs (a one-worker pool), which the caller's worker would run
+                // only after we return: they are cancelled, as past the deadline. No
+                // worker receives any more, so taking one now races with nobody.
+                stranded = if own == 0 {
+                    None
+                } else {
+                    self.rx.try_recv().ok()
+                };
+                if stranded.is_none() {
+                    return Ok(self.finish(start, true, own));
+                }
             }
         }
         // Invariant 4: cancel first, so that workers stop starting jobs; then drain.
         self.submitter.shared.cancel.close();
-        while let Ok(queued) = self.rx.try_recv() {
+        let rest = core::iter::from_fn(|| self.rx.try_recv().ok());
+        for queued in stranded.into_iter().chain(rest) {
             // Ordering: Relaxed; a metric, counted before the result (invariant 5).
             self.submitter
                 .shared
@@ -1206,10 +1256,17 @@ impl WorkerPool {
             queued.cancel();
         }
         // The workers may all have exited meanwhile; if not, we do not wait for them.
-        let exited = self.wait_for_workers(Some(start));
+        let exited = self.wait_for_workers(Some(start), own);
         Err(ShutdownTimedOut {
-            report: self.finish(start, exited),
+            report: self.finish(start, exited, own),
         })
+    }
+
+    /// 1 if the calling thread is one of this pool's workers (the shutdown is called
+    /// from one of the pool's own jobs, which it cannot wait for), else 0.
+    fn own_worker(&self) -> u32 {
+        let me = &*self.submitter.shared as *const Shared as usize;
+        WORKER_OF.with(|w| u32::from(w.get() == me))
     }
 
     /// Closes intake: later submits fail with `ShutDown`; workers drain and exit.
@@ -1223,39 +1280,43 @@ impl WorkerPool {
     /// need to be scheduled), looking again every [`IDLE_POLL`]. Gives up (false) as
     /// soon as it finds a job: one queued, or one a worker holds (a worker may have
     /// taken one just before intake closed and mark itself busy only now). True once
-    /// every worker has exited. A worker still dropping the result of a job nobody
-    /// joins is idle: the wait includes that drop.
-    fn wait_for_idle_workers(&self) -> bool {
+    /// every worker but the `own` calling one (see `own_worker`) has exited. A worker
+    /// still dropping the result of a job nobody joins is idle: the wait includes that
+    /// drop.
+    fn wait_for_idle_workers(&self, own: u32) -> bool {
         let shared = &self.submitter.shared;
         loop {
             // Ordering: Acquire pairs with the workers' Release `fetch_sub`, as in
             // `wait_for_workers`.
             let live = shared.live.load(Ordering::Acquire);
-            if live == 0 {
+            if live <= own {
                 return true;
             }
             // Intake is closed: the queue only shrinks, into workers that mark
             // themselves busy.
             // Ordering: Relaxed; a worker's busy mark is a metric that orders nothing:
             // one set late is seen at the next look (coherence), and the report's
-            // counts are read after `live` reaches 0 (Acquire above).
+            // counts are read after `live` reaches 0 (Acquire above). The calling
+            // worker's own mark is set (it runs the calling job), and it set it itself.
             let running = shared
                 .stats
                 .iter()
-                .any(|s| s.busy.load(Ordering::Relaxed) != 0);
-            if running || !self.rx.is_empty() {
+                .map(|s| s.busy.load(Ordering::Relaxed))
+                .sum::<u32>();
+            if running > own || !self.rx.is_empty() {
                 return false;
             }
             wait::wait_until(&shared.live, live, time::now() + IDLE_POLL);
         }
     }
 
-    /// Waits until every worker has exited or `deadline` passes; true if they have.
-    fn wait_for_workers(&self, deadline: Option<Instant>) -> bool {
+    /// Waits until every worker but the `own` calling one (see `own_worker`) has
+    /// exited or `deadline` passes; true if they have.
+    fn wait_for_workers(&self, deadline: Option<Instant>, own: u32) -> bool {
         loop {
             // Ordering: Acquire pairs with the workers' Release `fetch_sub`.
             let live = self.submitter.shared.live.load(Ordering::Acquire);
-            if live == 0 {
+            if live <= own {
                 return true;
             }
             if deadline.is_some_and(|d| time::now() >= d) {
@@ -1270,10 +1331,13 @@ impl WorkerPool {
     /// (a job's), and joining would wait for them past the caller's deadline (even a
     /// `JoinHandle::is_finished` worker: it reports the closure's return, not the
     /// thread's end). They end on their own. Under the model checkers, whose threads
-    /// must all be joined, exited workers are joined.
-    fn finish(mut self, start: Instant, exited: bool) -> ShutdownReport {
+    /// must all be joined, exited workers are joined (unless we run on one: `own`).
+    ///
+    /// `exited`: every worker but the `own` calling one has exited. The calling job
+    /// (`own` 1) is in none of the counts: it is still running, and it is the caller.
+    fn finish(mut self, start: Instant, exited: bool, own: u32) -> ShutdownReport {
         #[cfg(any(atomkit_loom, atomkit_shuttle))]
-        if exited {
+        if exited && own == 0 {
             for t in self.threads.drain(..) {
                 // A worker never panics (jobs' panics are caught), so join succeeds.
                 let _ = t.join();
@@ -1287,7 +1351,13 @@ impl WorkerPool {
             completed: m.completed,
             panicked: m.panicked,
             cancelled: m.cancelled,
-            still_running: if exited { 0 } else { m.running },
+            // The calling worker marked itself running before it started the calling
+            // job: `m.running >= own`.
+            still_running: if exited {
+                0
+            } else {
+                m.running.saturating_sub(own as usize)
+            },
             elapsed: time::now().saturating_duration_since(start),
         }
     }
