@@ -1005,3 +1005,22 @@ fn a_shutdown_from_its_own_job_does_not_wait_for_itself() {
     let r = in_own_job(pool(1, 8), WorkerPool::shutdown_now);
     assert_eq!((r.completed, r.cancelled, r.still_running), (0, 0, 0));
 }
+
+/// Clones of one `Backoff` without a seed draw their own jitter: submits retried with
+/// clones of a shared setting spread out, as jitter is meant to make them. Clones
+/// used to repeat the original's delays exactly, so every such submit retried at the
+/// same instants. A seeded backoff's clones still repeat its delays.
+#[test]
+fn clones_of_an_unseeded_backoff_jitter_apart() {
+    let b = Backoff::new(Duration::from_millis(1))
+        .jitter(1.0)
+        .max_attempts(20);
+    let c = b.clone();
+    assert_ne!(b.collect::<Vec<_>>(), c.collect::<Vec<_>>());
+    let b = Backoff::new(Duration::from_millis(1))
+        .jitter(1.0)
+        .max_attempts(20)
+        .seed(9);
+    let c = b.clone();
+    assert_eq!(b.collect::<Vec<_>>(), c.collect::<Vec<_>>());
+}

@@ -11,7 +11,10 @@ use core::fmt;
 /// 100 days exceeds a nanosecond and may round down), then shortened by a
 /// random fraction of up to `jitter` of itself: with `jitter = 0.5` it is uniform in
 /// `[d/2, d]`, with `jitter = 1.0` ("full jitter") uniform in `[0, d]`. Jitter spreads
-/// out retries that failed together, so they do not all come back at once.
+/// out retries that failed together, so they do not all come back at once. To that
+/// end a clone of a backoff with no [`seed`](Backoff::seed) draws a seed of its own
+/// (submits retried with clones of one setting jitter apart); a clone of a seeded
+/// backoff repeats its delays.
 ///
 /// `max_attempts(n)` bounds the attempts: the iterator yields the `n - 1` waits that
 /// separate `n` attempts, then `None`. [`WorkerPool::submit_with_retry`] makes one
@@ -39,7 +42,6 @@ use core::fmt;
 /// let ms: Vec<u128> = delays.iter().map(|d| d.as_millis()).collect();
 /// assert_eq!(ms, [10, 20, 40, 50]); // 4 waits between 5 attempts, capped at 50 ms
 /// ```
-#[derive(Clone)]
 pub struct Backoff {
     /// The next delay before jitter.
     next: Duration,
@@ -50,6 +52,17 @@ pub struct Backoff {
     left: u32,
     /// xorshift64* state; never 0.
     rng: u64,
+    /// Whether `seed` set `rng`: then a clone keeps the state, else it draws its own.
+    seeded: bool,
+}
+
+impl Clone for Backoff {
+    fn clone(&self) -> Self {
+        Backoff {
+            rng: if self.seeded { self.rng } else { seed() },
+            ..*self
+        }
+    }
 }
 
 impl Backoff {
@@ -73,6 +86,7 @@ impl Backoff {
             jitter: 0.5,
             left: 7,
             rng: seed(),
+            seeded: false,
         }
     }
 
@@ -145,8 +159,8 @@ impl Backoff {
         self
     }
 
-    /// Seeds the jitter's random numbers, for reproducible delays (by default each
-    /// `Backoff` gets its own seed).
+    /// Seeds the jitter's random numbers, for reproducible delays: a clone repeats the
+    /// same delays (by default each `Backoff`, and each clone, gets its own seed).
     ///
     /// # Examples
     ///
@@ -159,6 +173,7 @@ impl Backoff {
     /// ```
     pub fn seed(mut self, seed: u64) -> Self {
         self.rng = seed | 1;
+        self.seeded = true;
         self
     }
 
