@@ -1024,3 +1024,78 @@ fn clones_of_an_unseeded_backoff_jitter_apart() {
     let c = b.clone();
     assert_eq!(b.collect::<Vec<_>>(), c.collect::<Vec<_>>());
 }
+
+/// `execute` jobs right at the size limit for travelling inline in the queue entry
+/// (five words, word-aligned) and one word past it, some capturing a value whose
+/// `Drop` panics, run or cancelled unrun by `shutdown_now`: every capture is dropped
+/// exactly once, and the counts add up.
+#[test]
+fn execute_jobs_at_the_inline_size_limit_drop_their_captures_once() {
+    const WORD: usize = std::mem::size_of::<usize>();
+    /// Panics in its `Drop`; its field is dropped (and counted) all the same.
+    struct Bomb(#[allow(dead_code)] Counted);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("drop of a job's capture");
+        }
+    }
+    let d = Drops::default();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for cancel in [false, true] {
+        let p = pool(1, 64);
+        let (open, g) = gate();
+        let started = blocker(&p, &g);
+        started.recv().unwrap();
+        for i in 0..12 {
+            let ran = ran.clone();
+            match i % 4 {
+                // Counted (2 words), `ran` (1), 2 words of padding: exactly the limit.
+                0 => {
+                    let (c, pad) = (d.make(), [1usize; 2]);
+                    let job = move || drop((c, ran.fetch_add(pad[0] * pad[1], SeqCst)));
+                    assert_eq!(std::mem::size_of_val(&job), 5 * WORD);
+                    p.execute(job).unwrap();
+                }
+                // One word past it.
+                1 => {
+                    let (c, pad) = (d.make(), [1usize; 3]);
+                    let job = move || drop((c, ran.fetch_add(pad[0] * pad[2], SeqCst)));
+                    assert_eq!(std::mem::size_of_val(&job), 6 * WORD);
+                    p.execute(job).unwrap();
+                }
+                // At the limit, with a capture whose `Drop` panics (the job panics).
+                2 => {
+                    let (b, pad) = (Bomb(d.make()), [1usize; 2]);
+                    let job = move || {
+                        ran.fetch_add(pad[0] * pad[1], SeqCst);
+                        drop(b);
+                    };
+                    assert_eq!(std::mem::size_of_val(&job), 5 * WORD);
+                    p.execute(job).unwrap();
+                }
+                // Past it, likewise.
+                _ => {
+                    let (b, pad) = (Bomb(d.make()), [1usize; 3]);
+                    let job = move || {
+                        ran.fetch_add(pad[0] * pad[2], SeqCst);
+                        drop(b);
+                    };
+                    assert_eq!(std::mem::size_of_val(&job), 6 * WORD);
+                    p.execute(job).unwrap();
+                }
+            }
+        }
+        if cancel {
+            let r = p.shutdown_now();
+            open.send(()).unwrap();
+            assert_eq!((r.completed, r.panicked, r.cancelled), (0, 0, 12));
+        } else {
+            open.send(()).unwrap();
+            let r = p.shutdown(far()).unwrap();
+            assert_eq!((r.completed, r.panicked, r.cancelled), (7, 6, 0));
+        }
+        assert_eq!(ran.load(SeqCst), 12, "each job ran once, or not at all");
+        assert_eq!(d.dropped(), d.made(), "every capture dropped exactly once");
+    }
+    assert_eq!(d.made(), 24);
+}

@@ -164,6 +164,59 @@ fn join_from_another_thread() {
     });
 }
 
+/// Two producers submit (some jobs panic, some submits find the queue full) while the
+/// workers run; once every handle is joined the pool is quiet, and the metrics add
+/// up: every accepted job completed or panicked, every refused submit is counted as
+/// rejected, and nothing is queued or running.
+#[test]
+fn metrics_add_up_at_a_quiet_point() {
+    both(2_000, || {
+        let p = pool(2, 1);
+        let producers: Vec<_> = (0..2)
+            .map(|k| {
+                let s = p.submitter();
+                thread::spawn(move || {
+                    let mut hs = Vec::new();
+                    let mut refused = 0u64;
+                    for i in 0..3usize {
+                        let job = move || {
+                            if (i + k) % 2 == 0 {
+                                panic!("planned");
+                            }
+                            i
+                        };
+                        match s.try_submit(job) {
+                            Ok(h) => hs.push(h),
+                            Err(e) => {
+                                assert!(e.is_full());
+                                refused += 1;
+                            }
+                        }
+                    }
+                    (hs, refused)
+                })
+            })
+            .collect();
+        let (mut accepted, mut refused, mut panicked) = (0u64, 0u64, 0u64);
+        for t in producers {
+            let (hs, r) = t.join().unwrap();
+            refused += r;
+            for h in hs {
+                accepted += 1;
+                panicked += u64::from(h.join().is_err());
+            }
+        }
+        let m = p.metrics();
+        assert_eq!((m.queued, m.running), (0, 0));
+        assert_eq!((m.completed + m.panicked, m.cancelled), (accepted, 0));
+        assert_eq!((m.panicked, m.rejected), (panicked, refused));
+        let r = p.shutdown(Instant::now() + Duration::from_secs(60));
+        if let Ok(r) = r {
+            assert_eq!((r.completed + r.panicked, r.still_running), (accepted, 0));
+        }
+    });
+}
+
 /// One of the pool's own jobs shuts it down, with no deadline, while the other worker
 /// runs the queued jobs: the shutdown waits for that worker (a lost wake-up when it
 /// exits deadlocks the model) but not for the job calling it; every other job runs
