@@ -263,3 +263,241 @@ fn signal_cancel_cap1() {
 fn signal_cancel_rendezvous() {
     both(8_000, || signal_cancel(0));
 }
+
+/// A payload that counts its drops in a table shared by one execution: a value
+/// dropped twice fails at once, one never dropped fails the final check.
+struct Counted {
+    id: usize,
+    drops: std::sync::Arc<Vec<std::sync::atomic::AtomicUsize>>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let before = self.drops[self.id].fetch_add(1, SeqCst);
+        assert_eq!(before, 0, "value {} dropped twice", self.id);
+    }
+}
+
+fn drop_table(n: usize) -> std::sync::Arc<Vec<std::sync::atomic::AtomicUsize>> {
+    std::sync::Arc::new(
+        (0..n)
+            .map(|_| std::sync::atomic::AtomicUsize::new(0))
+            .collect(),
+    )
+}
+
+fn assert_each_dropped_once(drops: &[std::sync::atomic::AtomicUsize]) {
+    for (id, d) in drops.iter().enumerate() {
+        assert_eq!(
+            d.load(SeqCst),
+            1,
+            "value {id} dropped {} times",
+            d.load(SeqCst)
+        );
+    }
+}
+
+/// Rendezvous: a timed sender and a cancellable sender race a cancellable receiver
+/// and a timed one while the signal closes. A send reports Ok exactly when a
+/// receiver got its value; a send that gives up gets its own value back; every
+/// value is dropped once.
+#[test]
+fn rendezvous_give_up_races_take() {
+    both(6_000, || {
+        let drops = drop_table(2);
+        let (tx, rx) = bounded::<Counted>(0);
+        let stop = Signal::new();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let senders: Vec<_> = (0..2)
+            .map(|id| {
+                let (tx, stop) = (tx.clone(), stop.clone());
+                let v = Counted {
+                    id,
+                    drops: drops.clone(),
+                };
+                thread::spawn(move || {
+                    let back = if id == 0 {
+                        tx.send_timeout(v, LONG).err().map(|e| e.into_inner())
+                    } else {
+                        tx.send_until(v, &stop).err().map(|e| e.into_inner())
+                    };
+                    match back {
+                        Some(v) => {
+                            assert_eq!(v.id, id, "a sender got back another's value");
+                            false
+                        }
+                        None => true,
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let cancellable = {
+            let (rx, stop, got) = (rx.clone(), stop.clone(), got.clone());
+            thread::spawn(move || {
+                if let Ok(v) = rx.recv_until(&stop) {
+                    got.lock().unwrap().push(v.id);
+                }
+            })
+        };
+        let timed = {
+            let got = got.clone();
+            thread::spawn(move || loop {
+                match rx.recv_timeout(LONG) {
+                    Ok(v) => got.lock().unwrap().push(v.id),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Closed) => break,
+                }
+            })
+        };
+        stop.close();
+        let ok: Vec<bool> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+        cancellable.join().unwrap();
+        timed.join().unwrap();
+        let got = got.lock().unwrap();
+        for (id, ok) in ok.iter().enumerate() {
+            assert_eq!(
+                *ok,
+                got.contains(&id),
+                "send {id} returned Ok: {ok}, received: {got:?}"
+            );
+        }
+        assert_each_dropped_once(&drops);
+    });
+}
+
+/// Rendezvous: three senders (plain, timed, cancellable) park while the only
+/// receiver takes at most one value and then drops (closing the channel). Each
+/// sender either completed (its value was taken) or got its own value back; the
+/// channel drops nothing a sender also got back.
+#[test]
+fn rendezvous_last_receiver_drop_hands_back_parked_values() {
+    both(6_000, || {
+        let drops = drop_table(3);
+        let (tx, rx) = bounded::<Counted>(0);
+        let stop = Signal::new();
+        let taken = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let senders: Vec<_> = (0..3)
+            .map(|id| {
+                let (tx, stop) = (tx.clone(), stop.clone());
+                let v = Counted {
+                    id,
+                    drops: drops.clone(),
+                };
+                thread::spawn(move || {
+                    let back = match id {
+                        0 => tx.send(v).err().map(|e| e.into_inner()),
+                        1 => tx.send_timeout(v, LONG).err().map(|e| e.into_inner()),
+                        _ => tx.send_until(v, &stop).err().map(|e| e.into_inner()),
+                    };
+                    match back {
+                        Some(v) => {
+                            assert_eq!(v.id, id, "a sender got back another's value");
+                            false
+                        }
+                        None => true,
+                    }
+                })
+            })
+            .collect();
+        let receiver = {
+            let taken = taken.clone();
+            thread::spawn(move || {
+                thread::yield_now();
+                if let Ok(v) = rx.try_recv() {
+                    *taken.lock().unwrap() = Some(v.id);
+                }
+                // The last receiver goes: every parked sender must wake.
+                drop(rx);
+            })
+        };
+        receiver.join().unwrap();
+        let ok: Vec<bool> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+        let taken = *taken.lock().unwrap();
+        for (id, ok) in ok.iter().enumerate() {
+            assert_eq!(
+                *ok,
+                taken == Some(id),
+                "send {id}: Ok {ok}, taken {taken:?}"
+            );
+        }
+        assert!(tx
+            .send(Counted {
+                id: 0,
+                drops: drop_table(1)
+            })
+            .is_err());
+        assert_each_dropped_once(&drops);
+    });
+}
+
+/// Buffered: two cancellable receivers race two senders (one cancellable) and the
+/// signal's close. A receive that is cancelled leaves the value in the channel:
+/// every value sent Ok is received exactly once, by them or by the final drain.
+#[test]
+fn buffered_cancel_races_arrival_loses_nothing() {
+    both(6_000, || {
+        let drops = drop_table(2);
+        let (tx, rx) = bounded::<Counted>(1);
+        let stop = Signal::new();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let senders: Vec<_> = (0..2)
+            .map(|id| {
+                let (tx, stop) = (tx.clone(), stop.clone());
+                let v = Counted {
+                    id,
+                    drops: drops.clone(),
+                };
+                thread::spawn(move || {
+                    let back = if id == 0 {
+                        tx.send(v).err().map(|e| e.into_inner())
+                    } else {
+                        tx.send_until(v, &stop).err().map(|e| e.into_inner())
+                    };
+                    match back {
+                        Some(v) => {
+                            assert_eq!(v.id, id, "a sender got back another's value");
+                            false
+                        }
+                        None => true,
+                    }
+                })
+            })
+            .collect();
+        let receivers: Vec<_> = (0..2)
+            .map(|_| {
+                let (rx, stop, got) = (rx.clone(), stop.clone(), got.clone());
+                thread::spawn(move || {
+                    while let Ok(v) = rx.recv_until(&stop) {
+                        got.lock().unwrap().push(v.id);
+                    }
+                })
+            })
+            .collect();
+        stop.close();
+        for r in receivers {
+            r.join().unwrap();
+        }
+        // The receivers are gone; room is freed only by this drain now.
+        let mut ok = Vec::new();
+        let drain = {
+            let got = got.clone();
+            thread::spawn(move || {
+                while let Ok(v) = rx.recv() {
+                    got.lock().unwrap().push(v.id);
+                }
+            })
+        };
+        for s in senders {
+            ok.push(s.join().unwrap());
+        }
+        drop(tx);
+        drain.join().unwrap();
+        let got = got.lock().unwrap();
+        for (id, ok) in ok.iter().enumerate() {
+            let n = got.iter().filter(|&&g| g == id).count();
+            assert_eq!(n, usize::from(*ok), "send {id}: Ok {ok}, received {got:?}");
+        }
+        assert_each_dropped_once(&drops);
+    });
+}
