@@ -585,7 +585,9 @@ impl<T> Sender<T> {
     }
 
     /// Sends `value`, waiting at most `timeout` for room (or, on a rendezvous
-    /// channel, for a receiver to take it).
+    /// channel, for a receiver to take it). A zero `timeout` tries once and returns
+    /// at once; one too large to add to the current [`Instant`] (such as
+    /// [`Duration::MAX`]) waits without limit, like [`send`](Self::send).
     ///
     /// # Errors
     ///
@@ -787,7 +789,9 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// Receives a value, waiting at most `timeout`.
+    /// Receives a value, waiting at most `timeout`. A zero `timeout` tries once and
+    /// returns at once; one too large to add to the current [`Instant`] (such as
+    /// [`Duration::MAX`]) waits without limit, like [`recv`](Self::recv).
     ///
     /// # Errors
     ///
