@@ -335,8 +335,8 @@ fn rendezvous_close_wakes_sender() {
     });
 }
 
-/// Two receivers asleep, two sends: each send wakes one unless a wake is already on
-/// its way to every sleeper (the `woken` count); neither receiver is left behind.
+/// Two receivers asleep, two sends: each send that finds a registered sleeper bumps
+/// the receivers' futex word and wakes one; neither receiver is left behind.
 #[test]
 fn two_receivers_two_sends() {
     model_bound(1, || {

@@ -200,6 +200,8 @@ impl<T> Channel<T> {
             if notified {
                 // Woken without a value and not closed: cannot happen (only a hand-off
                 // or a close sets the token), but waiting again is always safe.
+                // Ordering: Relaxed: we hold the lock, under which every `notify` of
+                // this token happens, so the lock orders this reset with them.
                 token.store(0, Ordering::Relaxed);
             }
         }
