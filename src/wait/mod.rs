@@ -78,11 +78,12 @@ pub(crate) fn wait_maybe_until(atom: &AtomicU32, expected: u32, deadline: Option
 /// Sleeps while `a` holds `va` and `b` holds `vb`, until a waker calls on either word
 /// or `deadline` passes. May return spuriously.
 ///
-/// On Linux and Android (x86-64, AArch64, RISC-V 64) with a 5.16+ kernel this is one
-/// `futex_waitv` call; elsewhere it sleeps on `a` in slices of 1 ms and looks at `b`
-/// between them (a change of `b` is then seen up to 1 ms late). A `wake_one` on
-/// either word may pick this sleeper, so a caller that gives up after a wake must
-/// first retry what it waited for (it may have been handed the one wake-up).
+/// On Linux (x86-64, AArch64, RISC-V 64) with a 5.16+ kernel this is one
+/// `futex_waitv` call; elsewhere (Android included, whose seccomp filter would kill
+/// the process for trying it, and under Miri) it sleeps on `a` in slices of 1 ms and
+/// looks at `b` between them (a change of `b` is then seen up to 1 ms late). A
+/// `wake_one` on either word may pick this sleeper, so a caller that gives up after a
+/// wake must first retry what it waited for (it may have been handed the one wake-up).
 #[inline]
 pub(crate) fn wait_either(
     a: &AtomicU32,
