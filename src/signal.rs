@@ -470,6 +470,8 @@ impl Signal {
     }
 
     /// Blocks until the signal closes or `timeout` passes. Returns `true` if it closed.
+    /// A timeout too large to represent as an `Instant` means no timeout: it waits as
+    /// [`wait`](Signal::wait) does, until the close or the signal's own deadline.
     ///
     /// # Examples
     ///
@@ -568,7 +570,8 @@ impl Signal {
     /// unless the child is closed already or its own deadline has passed), never the
     /// reverse. A child of a closed signal starts closed with the parent's cause,
     /// whatever its own deadline (the parent closed first; Go's `context` does the
-    /// same). Dropping every handle to a child unlinks it from its parent.
+    /// same). Once every handle to a child and to each of its descendants is dropped,
+    /// it unlinks from its parent (until then it stays linked, to pass closes down).
     ///
     /// # Examples
     ///
@@ -588,7 +591,9 @@ impl Signal {
     }
 
     /// Creates a child that also closes itself at `deadline`, or at this signal's own
-    /// deadline if that comes first.
+    /// deadline if that comes first. A deadline already past gives a closed child,
+    /// with cause [`DeadlineExceeded`](Cause::DeadlineExceeded) (or this signal's
+    /// cause, if it is closed already).
     ///
     /// # Examples
     ///
@@ -605,7 +610,8 @@ impl Signal {
     }
 
     /// Creates a child that also closes itself `timeout` from now (or at this signal's
-    /// own deadline if that comes first).
+    /// own deadline if that comes first). A timeout too large to represent as an
+    /// `Instant` gives the child no deadline of its own: it keeps this signal's.
     ///
     /// # Examples
     ///

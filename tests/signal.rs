@@ -325,3 +325,28 @@ fn a_passed_deadline_keeps_its_cause_through_later_closes() {
     assert_eq!(q.cause(), Some(Cause::Closed));
     assert_eq!(k.cause(), Some(Cause::DeadlineExceeded));
 }
+
+/// Timeouts too large for an `Instant` mean "no deadline of its own" everywhere, and
+/// a child whose deadline is already past starts closed.
+#[test]
+fn unrepresentable_and_past_child_deadlines() {
+    let open = Signal::new();
+    assert_eq!(open.child_with_timeout(Duration::MAX).deadline(), None);
+    let timed = Signal::with_timeout(Duration::from_secs(600));
+    let c = timed.child_with_timeout(Duration::MAX);
+    assert_eq!(c.deadline(), timed.deadline());
+    assert!(!c.is_closed());
+    assert!(!c.wait_timeout(Duration::ZERO));
+
+    let past = Instant::now();
+    let early = open.child_with_deadline(past);
+    assert_eq!(early.cause(), Some(Cause::DeadlineExceeded));
+    assert!(!open.is_closed());
+    assert!(open.close());
+    // A closed parent's cause wins over the child's own passed deadline.
+    assert_eq!(open.child_with_deadline(past).cause(), Some(Cause::Closed));
+    assert_eq!(
+        open.child_with_timeout(Duration::MAX).cause(),
+        Some(Cause::Closed)
+    );
+}
