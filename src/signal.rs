@@ -806,6 +806,47 @@ mod tests {
         assert_eq!(root.node.handles.load(Ordering::Relaxed), 1);
     }
 
+    /// Threads churn short-lived children of one long-lived parent (some closed, some
+    /// dropped before their own child, some with a child created already expired).
+    /// Once they are done the parent holds no links and only its own handle, and its
+    /// slot table never grew past the number of children alive at once (one a thread).
+    #[test]
+    fn concurrent_churn_leaves_a_long_lived_parent_empty() {
+        const THREADS: usize = 4;
+        let parent = Signal::new();
+        std::thread::scope(|scope| {
+            for t in 0..THREADS {
+                let parent = &parent;
+                scope.spawn(move || {
+                    for i in 0..if cfg!(miri) { 20 } else { 2_000 } {
+                        let c = parent.child();
+                        match (i + t) % 4 {
+                            0 => {
+                                c.close();
+                            }
+                            1 => {
+                                let g = c.child();
+                                drop(c);
+                                drop(g);
+                                continue;
+                            }
+                            2 => {
+                                let g = c.child_with_timeout(Duration::ZERO);
+                                assert!(g.is_closed());
+                            }
+                            _ => {}
+                        }
+                        drop(c);
+                    }
+                });
+            }
+        });
+        assert_eq!(slots_in_use(&parent), 0);
+        assert!(lock(&parent.node.children).slots.len() <= THREADS);
+        assert_eq!(parent.node.handles.load(Ordering::Relaxed), 1);
+        assert!(!parent.is_closed());
+    }
+
     #[test]
     fn close_empties_the_slots() {
         let parent = Signal::new();

@@ -143,3 +143,97 @@ fn deadline_tree() {
         assert_eq!(root.cause(), Some(expect));
     });
 }
+
+/// Children created under a node whose last handle is being dropped, and children
+/// created while an earlier sibling unlinks itself (its freed slot is reused), all
+/// racing the root's close: every child still held afterwards is closed and its waiter
+/// returned, whichever of "created closed" and "linked, then closed by the walk" it was.
+#[test]
+fn children_made_around_drops_while_the_root_closes() {
+    both(2_000, || {
+        let root = Signal::new();
+        let mid = root.child();
+        let leaf = mid.child();
+        let maker = {
+            let leaf = leaf.clone();
+            thread::spawn(move || {
+                let a = leaf.child();
+                let b = leaf.child_with_timeout(Duration::from_secs(60));
+                let w = thread::spawn(move || {
+                    a.wait();
+                    a
+                });
+                (w.join().unwrap(), b)
+            })
+        };
+        let reuser = {
+            let mid = mid.clone();
+            thread::spawn(move || {
+                let first = mid.child();
+                drop(first); // frees a slot of `mid`...
+                mid.child() // ...which this one may take
+            })
+        };
+        drop(mid);
+        root.close();
+        let (a, b) = maker.join().unwrap();
+        let c = reuser.join().unwrap();
+        for s in [&leaf, &a, &b, &c] {
+            assert!(s.is_closed());
+        }
+        assert_eq!(leaf.cause(), Some(Cause::Closed));
+        assert_eq!(a.cause(), Some(Cause::Closed));
+    });
+}
+
+/// A deadline (the model moves the clock when a timed wait gives up) racing an
+/// explicit close of the root: every node ends with one cause that never changes
+/// once seen, the waiter's view agrees with it, and a root closed by its deadline
+/// has only deadline-closed descendants (theirs is never later, invariant 3).
+#[test]
+fn causes_agree_when_a_deadline_races_a_close() {
+    both(2_000, || {
+        let root = Signal::with_timeout(Duration::from_secs(60));
+        let kid = root.child();
+        let grandkid = kid.child();
+        let timer = {
+            // Its timed wait giving up moves the clock past every deadline here.
+            let g = grandkid.clone();
+            thread::spawn(move || {
+                g.wait_timeout(Duration::from_secs(120));
+                g.cause()
+            })
+        };
+        let observer = {
+            let k = kid.clone();
+            thread::spawn(move || {
+                let first = k.cause();
+                k.wait();
+                let later = k.cause();
+                if first.is_some() {
+                    assert_eq!(first, later, "a cause once seen never changes");
+                }
+                later
+            })
+        };
+        let won = root.close();
+        let seen_by_timer = timer.join().unwrap();
+        let seen_by_observer = observer.join().unwrap();
+        let (r, k, g) = (root.cause(), kid.cause(), grandkid.cause());
+        assert_eq!(
+            r,
+            Some(if won {
+                Cause::Closed
+            } else {
+                Cause::DeadlineExceeded
+            })
+        );
+        assert_eq!(seen_by_observer, k);
+        assert!(seen_by_timer.is_none() || seen_by_timer == g);
+        assert!(k.is_some() && g.is_some());
+        if r == Some(Cause::DeadlineExceeded) {
+            assert_eq!(k, r);
+            assert_eq!(g, r);
+        }
+    });
+}

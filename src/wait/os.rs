@@ -284,6 +284,18 @@ mod tests {
         );
     }
 
+    /// A single-word timed sleep whose deadline is now or already past returns at
+    /// once, with the word unchanged and no waker (a sleep here would hang the test).
+    #[test]
+    fn wait_until_a_passed_deadline_returns_at_once() {
+        let a = AtomicU32::new(0);
+        let now = Instant::now();
+        wait_until(&a, 0, now);
+        if let Some(past) = now.checked_sub(Duration::from_secs(1)) {
+            wait_until(&a, 0, past);
+        }
+    }
+
     /// A sleep with a deadline and no waker returns once the deadline has passed; a
     /// deadline already past returns at once; a changed word returns at once.
     #[test]
