@@ -44,8 +44,9 @@
 //! | 2   | `DEADLINE` | the closer, with `CLOSED`       | cause is `DeadlineExceeded` |
 //!
 //! The node also holds its deadline (immutable, already the minimum of its own and its
-//! parent's), a count of user handles, a link to its parent (the parent node and the
-//! slot it occupies there), and, under a small mutex, the slots of its open children.
+//! parent's), a count of holds (its user handles plus one per child linked into its
+//! slots), a link to its parent (the parent node and the slot it occupies there), and,
+//! under a small mutex, the slots of its open children.
 //!
 //! Invariants:
 //!
@@ -59,9 +60,11 @@
 //! 3. A child's deadline is never later than its parent's, so when a parent's
 //!    deadline passes, its children's have passed too: the walk of a deadline close
 //!    gives them the same cause, and a child that looks first closes itself.
-//! 4. A node's slot in its parent is freed when the child's last handle drops;
-//!    freed slots are reused, so a long-lived parent holds at most as many slots as
-//!    it ever had live children at once.
+//! 4. A node's slot in its parent is freed when the child's last hold goes: its last
+//!    handle drops while no child of its own is linked (a child with live
+//!    descendants stays linked, to pass closes down to them); freed slots are
+//!    reused, so a long-lived parent holds at most as many slots as it ever had
+//!    linked children at once.
 //! 5. Closing a tree walks it with an explicit stack: O(N) for N linked descendants,
 //!    no recursion, in two passes: close every node reachable through the links
 //!    (going on into nodes found closed already, whose own closer may not have
