@@ -43,9 +43,9 @@
 //! same moment while a stream of `acquire()` callers keeps taking them one by one.
 //!
 //! So a waiter that has been waiting for longer than 1 ms (and has been woken at
-//! least once without getting its permits; where a sleep polls rather than waits on
-//! two words at once, in a timed or `Signal`-cancellable wait off Linux or on a
-//! kernel without `futex_waitv`, each 1 ms poll counts as a wake-up) turns
+//! least once without getting its permits; where a `Signal`-cancellable wait polls
+//! rather than waits on two words at once, wherever `futex_waitv` is not used (see
+//! [Cancellation](#cancellation)), each 1 ms poll counts as a wake-up) turns
 //! **hungry**: it sets a bit in the state word, and from then on every other
 //! acquirer, the lock-free fast path and
 //! [`try_acquire`](Semaphore::try_acquire) included, treats the semaphore as empty.
@@ -66,11 +66,11 @@
 //! [`acquire_until`](Semaphore::acquire_until) gives up when a [`Signal`] closes (or
 //! its deadline passes) and returns [`AcquireUntilError::Cancelled`] with the cause.
 //! A waiter with a signal sleeps on two futex words at once, the semaphore's and
-//! the signal's (`futex_waitv` on Linux 5.16+), so the signal's close wakes it
-//! directly; it also wakes at the signal's own deadline, if it has one. Where that
-//! call is missing (other platforms, older kernels) it sleeps in slices of 1 ms and
-//! looks at the signal between them, so cancellation is seen within about a
-//! millisecond there.
+//! the signal's (`futex_waitv` on Linux 5.16+, on x86-64, AArch64 and RISC-V 64), so
+//! the signal's close wakes it directly; it also wakes at the signal's own deadline,
+//! if it has one. Where that call is not used (other platforms and architectures,
+//! Android, older kernels, Miri) it sleeps in slices of 1 ms and looks at the signal
+//! between them, so cancellation is seen within about a millisecond there.
 //!
 //! # Implementation
 //!
