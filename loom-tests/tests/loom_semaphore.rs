@@ -46,7 +46,7 @@ fn release_racing_acquire_then_sleep() {
 /// path); neither sleeper is left behind.
 #[test]
 fn two_releases_two_sleepers() {
-    model_bound(1, || {
+    model_bound(3, || {
         let sem = Arc::new(Semaphore::new(0));
         let ts: Vec<_> = (0..2)
             .map(|_| {
@@ -68,7 +68,7 @@ fn two_releases_two_sleepers() {
 /// a timed-out waiter that swallowed the wake-up must pass it on.
 #[test]
 fn timeout_racing_release_leaks_nothing() {
-    model_bound(2, || {
+    model_bound(3, || {
         let sem = Arc::new(Semaphore::new(0));
         let timed = {
             let sem = sem.clone();
@@ -139,7 +139,7 @@ fn timeout_racing_release_alone() {
 /// Close racing a sleeping acquire: the acquire always returns, with `Closed`.
 #[test]
 fn close_racing_acquire() {
-    model_bound(1, || {
+    model_bound(3, || {
         let sem = Arc::new(Semaphore::new(0));
         let ts: Vec<_> = [1usize, 2]
             .into_iter()
@@ -231,7 +231,7 @@ fn permit_is_a_lock() {
 /// both waiters finish (the hungry bit and the wake-all for weighted waiters).
 #[test]
 fn weighted_and_unit_waiters() {
-    model_bound(1, || {
+    model_bound(3, || {
         let sem = Arc::new(Semaphore::new(2));
         let held = sem.try_acquire_many(2).unwrap().forget_count();
         let ts: Vec<_> = [2usize, 1]
