@@ -289,3 +289,30 @@ fn linearizable_key_cap_of_one() {
 fn linearizable_key_cap_of_two_four_threads() {
     linearizable_both(3);
 }
+
+/// Entries the map retires in an execution are freed inside it: under shuttle the
+/// map has an epoch collector of its own, dropped with the map. With the process-wide
+/// collector, whichever thread next advanced the global epoch could free them later,
+/// outside any execution, where the entry's atomics (the checker's) panic; a test
+/// thread's exit did it from a thread-local destructor and aborted the test binary.
+#[test]
+fn retired_entries_are_freed_inside_the_execution() {
+    shuttle::check_random(
+        || {
+            let m = map(2);
+            for k in 0..40u64 {
+                m.inc(&k);
+            }
+            for k in 0..20u64 {
+                assert_eq!(m.remove(&k), Some(1));
+            }
+            m.clear();
+        },
+        20,
+    );
+    // Outside any execution: advance the process-wide collector until everything
+    // retired to it so far has been freed.
+    for _ in 0..512 {
+        crossbeam_epoch::pin().flush();
+    }
+}

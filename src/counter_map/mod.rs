@@ -187,9 +187,12 @@
 //! design) costs helping logic on every access, for inserts that a counter map sees
 //! once per key.
 //!
-//! Under loom, the map uses a collector of its own (registering for each operation)
-//! instead of the process-wide one, so that models stay small and each execution
-//! starts clean.
+//! Under loom and shuttle, the map uses a collector of its own (registering for each
+//! operation) instead of the process-wide one, so that models stay small, each
+//! execution starts clean, and everything the map retires in an execution is freed
+//! within it: freeing an entry touches the checker's atomics, which panic outside an
+//! execution (with the process-wide collector, a test thread's exit could free a
+//! leftover entry from a thread-local destructor and abort the test binary).
 //!
 //! ## Memory orderings
 //!
@@ -322,8 +325,8 @@ pub struct CounterMap<K, S = DefaultHashBuilder> {
     max_stripes: usize,
     /// The key cap, if any.
     cap: Option<KeyCap<K>>,
-    /// The map's own epoch collector under loom (see the module doc).
-    #[cfg(atomkit_loom)]
+    /// The map's own epoch collector under loom and shuttle (see the module doc).
+    #[cfg(any(atomkit_loom, atomkit_shuttle))]
     collector: crossbeam_epoch::Collector,
 }
 
@@ -512,7 +515,7 @@ impl<K, S> Builder<K, S> {
                 overflow,
                 reserved: CachePadded::new(AtomicUsize::new(0)),
             }),
-            #[cfg(atomkit_loom)]
+            #[cfg(any(atomkit_loom, atomkit_shuttle))]
             collector: crossbeam_epoch::Collector::new(),
         }
     }
@@ -599,11 +602,11 @@ where
 {
     #[inline]
     fn pin(&self) -> Guard {
-        #[cfg(atomkit_loom)]
+        #[cfg(any(atomkit_loom, atomkit_shuttle))]
         {
             self.collector.register().pin()
         }
-        #[cfg(not(atomkit_loom))]
+        #[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
         {
             crossbeam_epoch::pin()
         }
