@@ -16,7 +16,7 @@ mod chan_model;
 mod lincheck;
 
 use atomkit::channel::{
-    bounded, RecvTimeoutError, RecvUntilError, SendTimeoutError, TryRecvError, TrySendError,
+    bounded, RecvTimeoutError, RecvUntilError, SendTimeoutError, Sender, TryRecvError, TrySendError,
 };
 use atomkit::signal::Signal;
 use atomkit_loom_tests::shuttle_iters;
@@ -286,6 +286,49 @@ fn drop_table(n: usize) -> std::sync::Arc<Vec<std::sync::atomic::AtomicUsize>> {
     )
 }
 
+/// How a sender of the drop-counted tests sends.
+#[derive(Clone, Copy)]
+enum SendBy {
+    Blocking,
+    Timed,
+    Cancellable,
+}
+
+/// Spawns one sender per entry of `how`: sender `id` sends value `id` that way (the
+/// cancellable one until `stop` closes). Each joins to whether its send succeeded;
+/// a send that failed must have handed back its own value.
+fn spawn_senders(
+    tx: &Sender<Counted>,
+    stop: &Signal,
+    drops: &std::sync::Arc<Vec<std::sync::atomic::AtomicUsize>>,
+    how: &[SendBy],
+) -> Vec<thread::JoinHandle<bool>> {
+    how.iter()
+        .enumerate()
+        .map(|(id, &by)| {
+            let (tx, stop) = (tx.clone(), stop.clone());
+            let v = Counted {
+                id,
+                drops: drops.clone(),
+            };
+            thread::spawn(move || {
+                let back = match by {
+                    SendBy::Blocking => tx.send(v).err().map(|e| e.into_inner()),
+                    SendBy::Timed => tx.send_timeout(v, LONG).err().map(|e| e.into_inner()),
+                    SendBy::Cancellable => tx.send_until(v, &stop).err().map(|e| e.into_inner()),
+                };
+                match back {
+                    Some(v) => {
+                        assert_eq!(v.id, id, "a sender got back another's value");
+                        false
+                    }
+                    None => true,
+                }
+            })
+        })
+        .collect()
+}
+
 fn assert_each_dropped_once(drops: &[std::sync::atomic::AtomicUsize]) {
     for (id, d) in drops.iter().enumerate() {
         assert_eq!(
@@ -308,29 +351,7 @@ fn rendezvous_give_up_races_take() {
         let (tx, rx) = bounded::<Counted>(0);
         let stop = Signal::new();
         let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let senders: Vec<_> = (0..2)
-            .map(|id| {
-                let (tx, stop) = (tx.clone(), stop.clone());
-                let v = Counted {
-                    id,
-                    drops: drops.clone(),
-                };
-                thread::spawn(move || {
-                    let back = if id == 0 {
-                        tx.send_timeout(v, LONG).err().map(|e| e.into_inner())
-                    } else {
-                        tx.send_until(v, &stop).err().map(|e| e.into_inner())
-                    };
-                    match back {
-                        Some(v) => {
-                            assert_eq!(v.id, id, "a sender got back another's value");
-                            false
-                        }
-                        None => true,
-                    }
-                })
-            })
-            .collect();
+        let senders = spawn_senders(&tx, &stop, &drops, &[SendBy::Timed, SendBy::Cancellable]);
         drop(tx);
         let cancellable = {
             let (rx, stop, got) = (rx.clone(), stop.clone(), got.clone());
@@ -377,29 +398,12 @@ fn rendezvous_last_receiver_drop_hands_back_parked_values() {
         let (tx, rx) = bounded::<Counted>(0);
         let stop = Signal::new();
         let taken = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let senders: Vec<_> = (0..3)
-            .map(|id| {
-                let (tx, stop) = (tx.clone(), stop.clone());
-                let v = Counted {
-                    id,
-                    drops: drops.clone(),
-                };
-                thread::spawn(move || {
-                    let back = match id {
-                        0 => tx.send(v).err().map(|e| e.into_inner()),
-                        1 => tx.send_timeout(v, LONG).err().map(|e| e.into_inner()),
-                        _ => tx.send_until(v, &stop).err().map(|e| e.into_inner()),
-                    };
-                    match back {
-                        Some(v) => {
-                            assert_eq!(v.id, id, "a sender got back another's value");
-                            false
-                        }
-                        None => true,
-                    }
-                })
-            })
-            .collect();
+        let senders = spawn_senders(
+            &tx,
+            &stop,
+            &drops,
+            &[SendBy::Blocking, SendBy::Timed, SendBy::Cancellable],
+        );
         let receiver = {
             let taken = taken.clone();
             thread::spawn(move || {
@@ -441,29 +445,7 @@ fn buffered_cancel_races_arrival_loses_nothing() {
         let (tx, rx) = bounded::<Counted>(1);
         let stop = Signal::new();
         let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let senders: Vec<_> = (0..2)
-            .map(|id| {
-                let (tx, stop) = (tx.clone(), stop.clone());
-                let v = Counted {
-                    id,
-                    drops: drops.clone(),
-                };
-                thread::spawn(move || {
-                    let back = if id == 0 {
-                        tx.send(v).err().map(|e| e.into_inner())
-                    } else {
-                        tx.send_until(v, &stop).err().map(|e| e.into_inner())
-                    };
-                    match back {
-                        Some(v) => {
-                            assert_eq!(v.id, id, "a sender got back another's value");
-                            false
-                        }
-                        None => true,
-                    }
-                })
-            })
-            .collect();
+        let senders = spawn_senders(&tx, &stop, &drops, &[SendBy::Blocking, SendBy::Cancellable]);
         let receivers: Vec<_> = (0..2)
             .map(|_| {
                 let (rx, stop, got) = (rx.clone(), stop.clone(), got.clone());
