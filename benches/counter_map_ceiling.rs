@@ -7,13 +7,14 @@
 //!
 //! ```text
 //! cargo bench --bench counter_map_ceiling -- [--keys N] [--threads 1,2,4] [--rounds N] [--quick]
+//!     [--only NAME,NAME]
 //! ```
 //!
 //! The workload is h2h's (`benches/h2h/counter_map.rs`): 2,000,000 increments (200,000
 //! with `--quick`) drawn Zipf(1.1) over `1..=N` keys (100,000 by default), split evenly
 //! over the threads, into a fresh map sized for `N` keys; keys are inserted as first
 //! seen. Contenders run round-robin (the starting one rotates) after two warm-up
-//! rounds. The report gives, per contender, the median wall and CPU time per increment
+//! rounds; `--only` keeps the named contenders (and dashmap, the reference). The report gives, per contender, the median wall and CPU time per increment
 //! (CPU time summed over the counting threads, Linux only) and the median over rounds
 //! of dashmap's time divided by the contender's (above 1: faster than dashmap).
 //!
@@ -26,6 +27,10 @@
 //!   load more than `ideal inline`, nodes never freed before the table.
 //! - `ideal ptr+pin`: `ideal ptr` with a `crossbeam_epoch::pin()` around each increment,
 //!   as a map that frees nodes while readers run would need.
+//! - `ideal fat ptr`, `ideal fat ptr+pin`: the same with 56-byte nodes laid out like
+//!   `CounterMap`'s entries (hash, count and key where the entry has them), so that
+//!   the difference from `ideal ptr` is what the entry's size and layout cost, and the
+//!   difference from atomkit is what its code path costs.
 //! - `… serial` (x86-64 only): the contender with an `lfence` after each increment, so
 //!   that the processor cannot start the next increment's loads before this one is
 //!   done. The difference from the plain row is what overlapping consecutive
@@ -163,22 +168,97 @@ impl Counters for IdealSplit {
     }
 }
 
-/// A heap node of `ideal ptr`.
+/// A heap node of `ideal ptr`: a key and its count.
+trait PtrNode: Send + Sync + 'static {
+    fn new(key: u64, hash: u64) -> Self;
+    /// Whether the node holds `key`, whose hash is `hash`.
+    fn holds(&self, key: u64, hash: u64) -> bool;
+    fn key(&self) -> u64;
+    fn count(&self) -> &AtomicU64;
+}
+
+/// A 16-byte node: the key and the count.
 struct Node {
     key: u64,
     count: AtomicU64,
 }
 
+impl PtrNode for Node {
+    fn new(key: u64, _hash: u64) -> Self {
+        Node {
+            key,
+            count: AtomicU64::new(0),
+        }
+    }
+    #[inline]
+    fn holds(&self, key: u64, _hash: u64) -> bool {
+        self.key == key
+    }
+    fn key(&self) -> u64 {
+        self.key
+    }
+    #[inline]
+    fn count(&self) -> &AtomicU64 {
+        &self.count
+    }
+}
+
+/// A 56-byte node laid out as `CounterMap`'s entry for a `u64` key is (as compiled for
+/// x86-64 when this was written): the hash at offset 8, the count word at 24, the key
+/// at 48, the other words unused; a probe compares the hash, then the key, as the
+/// map's does. With the allocator's 16-byte alignment such a node spans two cache lines
+/// at three offsets out of four.
+#[repr(C)]
+struct FatNode {
+    _release: usize,
+    hash: u64,
+    _refs: usize,
+    count: AtomicU64,
+    _stripes: usize,
+    _reserved: usize,
+    key: u64,
+}
+
+impl PtrNode for FatNode {
+    fn new(key: u64, hash: u64) -> Self {
+        FatNode {
+            _release: 0,
+            hash,
+            _refs: 1,
+            count: AtomicU64::new(0),
+            _stripes: 0,
+            _reserved: 0,
+            key,
+        }
+    }
+    #[inline]
+    fn holds(&self, key: u64, hash: u64) -> bool {
+        self.hash == hash && self.key == key
+    }
+    fn key(&self) -> u64 {
+        self.key
+    }
+    #[inline]
+    fn count(&self) -> &AtomicU64 {
+        &self.count
+    }
+}
+
 /// `ideal ptr` (`PIN = false`) and `ideal ptr+pin` (`PIN = true`): slots of pointers
 /// to nodes, which live until the table is dropped.
-struct IdealPtr<const PIN: bool> {
-    slots: Box<[AtomicPtr<Node>]>,
+struct IdealPtr<const PIN: bool, N = Node> {
+    slots: Box<[AtomicPtr<N>]>,
     mask: usize,
     hasher: Hasher,
 }
 
-impl<const PIN: bool> Counters for IdealPtr<PIN> {
-    const NAME: &'static str = if PIN { "ideal ptr+pin" } else { "ideal ptr" };
+impl<const PIN: bool, N: PtrNode> Counters for IdealPtr<PIN, N> {
+    const NAME: &'static str = match (PIN, size_of::<N>() > 16) {
+        (false, false) => "ideal ptr",
+        (true, false) => "ideal ptr+pin",
+        (false, true) => "ideal fat ptr",
+        (true, true) => "ideal fat ptr+pin",
+    };
     fn with_keys(keys: usize) -> Self {
         let n = slots_for(keys);
         IdealPtr {
@@ -190,6 +270,7 @@ impl<const PIN: bool> Counters for IdealPtr<PIN> {
     #[inline]
     fn inc(&self, k: u64) {
         let _guard = PIN.then(crossbeam_epoch::pin);
+        let hash = self.hasher.hash_one(k);
         let mut node = ptr::null();
         probe(&self.hasher, self.mask, k, |i| {
             let slot = &self.slots[i];
@@ -197,10 +278,7 @@ impl<const PIN: bool> Counters for IdealPtr<PIN> {
             // visible to whoever finds the node.
             let mut cur = slot.load(Ordering::Acquire);
             if cur.is_null() {
-                let mine = Box::into_raw(Box::new(Node {
-                    key: k,
-                    count: AtomicU64::new(0),
-                }));
+                let mine = Box::into_raw(Box::new(N::new(k, hash)));
                 // Ordering: Release publishes the node's key; Acquire on failure as
                 // for the load above.
                 match slot.compare_exchange(
@@ -218,7 +296,7 @@ impl<const PIN: bool> Counters for IdealPtr<PIN> {
                 }
             }
             // SAFETY: a non-null slot holds a node that lives until the table drops.
-            let found = unsafe { (*cur).key } == k;
+            let found = unsafe { &*cur }.holds(k, hash);
             if found {
                 node = cur;
             }
@@ -226,7 +304,7 @@ impl<const PIN: bool> Counters for IdealPtr<PIN> {
         });
         // SAFETY: as above; `node` was set by the probe that returned.
         // Ordering: Relaxed: a count publishes nothing.
-        unsafe { (*node).count.fetch_add(1, Ordering::Relaxed) };
+        unsafe { &*node }.count().fetch_add(1, Ordering::Relaxed);
     }
     fn get(&self, k: u64) -> u64 {
         self.snapshot().get(&k).copied().unwrap_or(0)
@@ -238,12 +316,12 @@ impl<const PIN: bool> Counters for IdealPtr<PIN> {
             .filter(|p| !p.is_null())
             // SAFETY: as in `inc`.
             // Ordering: Relaxed: read after the counting threads were joined.
-            .map(|p| unsafe { ((*p).key, (*p).count.load(Ordering::Relaxed)) })
+            .map(|p| unsafe { ((*p).key(), (*p).count().load(Ordering::Relaxed)) })
             .collect()
     }
 }
 
-impl<const PIN: bool> Drop for IdealPtr<PIN> {
+impl<const PIN: bool, N> Drop for IdealPtr<PIN, N> {
     fn drop(&mut self) {
         for s in self.slots.iter_mut() {
             let p = *s.get_mut();
@@ -338,6 +416,8 @@ fn contenders() -> Vec<(&'static str, Runner)> {
         ("ideal split", run::<IdealSplit>),
         ("ideal ptr", run::<IdealPtr<false>>),
         ("ideal ptr+pin", run::<IdealPtr<true>>),
+        ("ideal fat ptr", run::<IdealPtr<false, FatNode>>),
+        ("ideal fat ptr+pin", run::<IdealPtr<true, FatNode>>),
     ];
     if cfg!(target_arch = "x86_64") {
         v.extend([
@@ -368,6 +448,7 @@ fn main() {
     let mut threads = vec![2, 4];
     let mut rounds = 11;
     let mut n = 2_000_000u64;
+    let mut only: Option<Vec<String>> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
@@ -381,12 +462,16 @@ fn main() {
                     .collect()
             }
             "--quick" => n = 200_000,
+            "--only" => only = Some(value().split(',').map(str::to_owned).collect()),
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
     }
     let stream = zipf_keys(keys, 1.1, n, 0x5EED ^ keys);
-    let all = contenders();
+    let mut all = contenders();
+    if let Some(only) = &only {
+        all.retain(|(name, _)| *name == "dashmap" || only.iter().any(|o| o == name));
+    }
     println!("{n} increments, Zipf(1.1) over {keys} keys, {rounds} rounds after 2 warm-up\n");
     for &t in &threads {
         let mut wall = vec![Vec::new(); all.len()];
