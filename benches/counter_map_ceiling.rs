@@ -22,6 +22,8 @@
 //! - `atomkit`, `dashmap`: as in h2h.
 //! - `ideal inline`: open addressing over 16-byte slots holding the key and its count;
 //!   a new key is claimed by CAS on the key word, a count is one `fetch_add`.
+//! - `ideal inline+pin`: `ideal inline` with an epoch pin per increment, as a table
+//!   that frees its old slot arrays after growth while readers run would need.
 //! - `ideal split`: the same with the keys and the counts in two arrays.
 //! - `ideal ptr`: slots of pointers to 16-byte heap nodes (key, count): one dependent
 //!   load more than `ideal inline`, nodes never freed before the table.
@@ -87,15 +89,16 @@ fn claim_key(w: &AtomicU64, k: u64) -> bool {
     }
 }
 
-/// `ideal inline`: 16-byte slots (key, count); key 0 marks an empty slot.
-struct IdealInline {
+/// `ideal inline` (`PIN = false`) and `ideal inline+pin` (`PIN = true`): 16-byte
+/// slots (key, count); key 0 marks an empty slot.
+struct IdealInline<const PIN: bool = false> {
     slots: Box<[[AtomicU64; 2]]>,
     mask: usize,
     hasher: Hasher,
 }
 
-impl Counters for IdealInline {
-    const NAME: &'static str = "ideal inline";
+impl<const PIN: bool> Counters for IdealInline<PIN> {
+    const NAME: &'static str = if PIN { "ideal inline+pin" } else { "ideal inline" };
     fn with_keys(keys: usize) -> Self {
         let n = slots_for(keys);
         IdealInline {
@@ -108,6 +111,7 @@ impl Counters for IdealInline {
     }
     #[inline]
     fn inc(&self, k: u64) {
+        let _guard = PIN.then(crossbeam_epoch::pin);
         let i = probe(&self.hasher, self.mask, k, |i| {
             claim_key(&self.slots[i][0], k)
         });
@@ -413,6 +417,7 @@ fn contenders() -> Vec<(&'static str, Runner)> {
         ("dashmap", run::<DashMap<u64, AtomicU64>>),
         ("atomkit", run::<CounterMap<u64>>),
         ("ideal inline", run::<IdealInline>),
+        ("ideal inline+pin", run::<IdealInline<true>>),
         ("ideal split", run::<IdealSplit>),
         ("ideal ptr", run::<IdealPtr<false>>),
         ("ideal ptr+pin", run::<IdealPtr<true>>),
