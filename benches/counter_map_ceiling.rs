@@ -98,7 +98,11 @@ struct IdealInline<const PIN: bool = false> {
 }
 
 impl<const PIN: bool> Counters for IdealInline<PIN> {
-    const NAME: &'static str = if PIN { "ideal inline+pin" } else { "ideal inline" };
+    const NAME: &'static str = if PIN {
+        "ideal inline+pin"
+    } else {
+        "ideal inline"
+    };
     fn with_keys(keys: usize) -> Self {
         let n = slots_for(keys);
         IdealInline {
