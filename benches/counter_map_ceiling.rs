@@ -33,6 +33,12 @@
 //!   `CounterMap`'s entries (hash, count and key where the entry has them), so that
 //!   the difference from `ideal ptr` is what the entry's size and layout cost, and the
 //!   difference from atomkit is what its code path costs.
+//! - `grow proto`, `grow proto from 1k`: not a ceiling but a prototype of the core
+//!   proposed in `docs/design/counter_map_core.md` (key and count in the slot, adds by
+//!   CAS, a pin per increment, growth that freezes slots and moves their counts while
+//!   adders go on in the next table), sized for every key or starting at 1,024 slots.
+//!   `u64` keys only, and no removal, reset or striping: it measures what the proposed
+//!   counting path and growth cost, not a finished map.
 //! - `… serial` (x86-64 only): the contender with an `lfence` after each increment, so
 //!   that the processor cannot start the next increment's loads before this one is
 //!   done. The difference from the plain row is what overlapping consecutive
@@ -342,6 +348,208 @@ impl<const PIN: bool, N> Drop for IdealPtr<PIN, N> {
     }
 }
 
+/// The word of a slot of `grow proto` that growth has claimed; it never changes again.
+const FROZEN: u64 = 1 << 62;
+/// In a table that growth is filling: the count includes the one moved from the
+/// previous table.
+const CARRIED: u64 = 1 << 61;
+/// The count bits of a `grow proto` word.
+const GROW_COUNT: u64 = CARRIED - 1;
+
+/// A table of `grow proto`: 16-byte slots (key, word), key 0 free.
+struct GrowTable {
+    slots: Box<[[AtomicU64; 2]]>,
+    mask: usize,
+    /// Slots claimed (keys, live or not).
+    used: std::sync::atomic::AtomicUsize,
+    /// The table growth is moving this one's keys to; set before any slot is frozen.
+    next: AtomicPtr<GrowTable>,
+}
+
+impl GrowTable {
+    fn new(slots: usize) -> Self {
+        GrowTable {
+            slots: (0..slots)
+                .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
+                .collect(),
+            mask: slots - 1,
+            used: Default::default(),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// The slot holding `k`, claiming a free one if `k` is absent; `None` if the table
+    /// is too full to claim one (the caller grows it). Growth itself (`fill`) may
+    /// claim past half full: the next table has room for every key it moves.
+    fn find_or_claim(&self, k: u64, hash: u64, fill: bool) -> Option<&AtomicU64> {
+        let mut i = hash as usize & self.mask;
+        loop {
+            let [key, word] = &self.slots[i];
+            // Ordering: Relaxed: the key word is the only data a claim publishes.
+            let cur = key.load(Ordering::Relaxed);
+            if cur == k {
+                return Some(word);
+            }
+            if cur == 0 {
+                // Ordering: Relaxed: a statistic deciding growth.
+                if !fill && (self.used.load(Ordering::Relaxed) + 1) * 2 > self.slots.len() {
+                    return None;
+                }
+                // Ordering: Relaxed, as above.
+                match key.compare_exchange(0, k, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => {
+                        // Ordering: Relaxed, as above.
+                        self.used.fetch_add(1, Ordering::Relaxed);
+                        return Some(word);
+                    }
+                    Err(other) if other == k => return Some(word),
+                    Err(_) => {}
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
+/// `grow proto` (`FROM_SMALL = false`: sized for every key; `true`: starting at 1,024
+/// slots and doubling while the keys arrive): a prototype of the core proposed in
+/// `docs/design/counter_map_core.md`, for `u64` keys (never 0) only: key and count in
+/// a 16-byte slot, counts added by CAS so that a frozen word is exact, an epoch pin per
+/// increment, and growth (under a lock) that freezes each slot, moves its count to the
+/// next table with `CARRIED`, and retires the old table through the epoch while adders
+/// that meet a frozen word go on in the next table. No removal, reset or striping.
+struct GrowProto<const FROM_SMALL: bool> {
+    current: crossbeam_epoch::Atomic<GrowTable>,
+    grow_lock: std::sync::Mutex<()>,
+    hasher: Hasher,
+}
+
+impl<const FROM_SMALL: bool> GrowProto<FROM_SMALL> {
+    /// Moves `t`'s keys to a table twice its size, if `t` is still the current table.
+    #[cold]
+    fn grow(&self, t: &GrowTable, guard: &crossbeam_epoch::Guard) {
+        let _lock = self.grow_lock.lock().unwrap();
+        // Ordering: Acquire pairs with the Release store that published the table.
+        let cur = self.current.load(Ordering::Acquire, guard);
+        if !ptr::eq(cur.as_raw(), t) {
+            return; // grown meanwhile
+        }
+        let next = Box::into_raw(Box::new(GrowTable::new(t.slots.len() * 2)));
+        // Ordering: Release publishes the empty next table to adders that meet a
+        // frozen word (they load `next` with Acquire).
+        t.next.store(next, Ordering::Release);
+        // SAFETY: just allocated; freed only after it is retired in turn.
+        let n = unsafe { &*next };
+        for [key, word] in t.slots.iter() {
+            // Ordering: Relaxed: the word's modification order alone decides which
+            // adds the frozen count holds (every other change is a CAS).
+            let c = word.fetch_or(FROZEN, Ordering::Relaxed);
+            // Ordering: Relaxed: a claim after this load fails over to `next` (its
+            // word is frozen).
+            let k = key.load(Ordering::Relaxed);
+            if k == 0 {
+                continue;
+            }
+            let w = n
+                .find_or_claim(k, self.hasher.hash_one(k), true)
+                .expect("a fill always finds a slot");
+            // Ordering: Relaxed, as for adds.
+            let mut cur = w.load(Ordering::Relaxed);
+            while let Err(a) = w.compare_exchange_weak(
+                cur,
+                (cur + (c & GROW_COUNT)) | CARRIED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                cur = a;
+            }
+        }
+        // SAFETY: `next` came from `Box::into_raw`; from now on the map owns it.
+        let next = unsafe { crossbeam_epoch::Owned::from_raw(next) };
+        // Ordering: Release publishes the filled table (AcqRel: the old one is retired).
+        let old = self.current.swap(next, Ordering::AcqRel, guard);
+        // SAFETY: unreachable from `current`; readers still on it are pinned.
+        unsafe { guard.defer_destroy(old) };
+    }
+}
+
+impl<const FROM_SMALL: bool> Counters for GrowProto<FROM_SMALL> {
+    const NAME: &'static str = if FROM_SMALL {
+        "grow proto from 1k"
+    } else {
+        "grow proto"
+    };
+    fn with_keys(keys: usize) -> Self {
+        let slots = if FROM_SMALL { 1024 } else { slots_for(keys) };
+        GrowProto {
+            current: crossbeam_epoch::Atomic::new(GrowTable::new(slots)),
+            grow_lock: std::sync::Mutex::new(()),
+            hasher: Hasher::random(),
+        }
+    }
+    #[inline]
+    fn inc(&self, k: u64) {
+        debug_assert_ne!(k, 0);
+        let guard = crossbeam_epoch::pin();
+        let hash = self.hasher.hash_one(k);
+        // Ordering: Acquire pairs with the Release swap in `grow`.
+        // SAFETY: the table is never null; a replaced one is freed only after an epoch
+        // passes, which our pin holds back.
+        let mut t = unsafe { self.current.load(Ordering::Acquire, &guard).deref() };
+        'table: loop {
+            let Some(w) = t.find_or_claim(k, hash, false) else {
+                self.grow(t, &guard);
+                // Ordering: Acquire, as above.
+                // SAFETY: as above.
+                t = unsafe { self.current.load(Ordering::Acquire, &guard).deref() };
+                continue;
+            };
+            // Ordering: Relaxed: a count publishes nothing.
+            let mut cur = w.load(Ordering::Relaxed);
+            loop {
+                if cur & FROZEN != 0 {
+                    // Ordering: Acquire pairs with the Release store in `grow`.
+                    // SAFETY: `next` is set before any word is frozen, and freed only
+                    // after an epoch passes, which our pin holds back.
+                    t = unsafe { &*t.next.load(Ordering::Acquire) };
+                    continue 'table;
+                }
+                // Ordering: Relaxed: as for the load above.
+                match w.compare_exchange_weak(cur, cur + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => return,
+                    Err(a) => cur = a,
+                }
+            }
+        }
+    }
+    fn get(&self, k: u64) -> u64 {
+        self.snapshot().get(&k).copied().unwrap_or(0)
+    }
+    fn snapshot(&self) -> HashMap<u64, u64> {
+        let guard = crossbeam_epoch::pin();
+        // SAFETY: as in `inc`; read after the counting threads were joined.
+        let t = unsafe { self.current.load(Ordering::Acquire, &guard).deref() };
+        // Ordering: Relaxed: read after the counting threads were joined.
+        let word = |w: &AtomicU64| w.load(Ordering::Relaxed);
+        t.slots
+            .iter()
+            .filter(|s| word(&s[0]) != 0)
+            .map(|s| (word(&s[0]), word(&s[1]) & GROW_COUNT))
+            .collect()
+    }
+}
+
+impl<const FROM_SMALL: bool> Drop for GrowProto<FROM_SMALL> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: nobody else can reach the table; retired ones are the
+        // collector's.
+        unsafe {
+            let guard = crossbeam_epoch::unprotected();
+            drop(self.current.load(Ordering::Relaxed, guard).into_owned());
+        }
+    }
+}
+
 /// `C` with an `lfence` after every increment (x86-64), so that consecutive
 /// increments cannot overlap.
 struct Serial<C>(C);
@@ -425,6 +633,8 @@ fn contenders() -> Vec<(&'static str, Runner)> {
         ("ideal split", run::<IdealSplit>),
         ("ideal ptr", run::<IdealPtr<false>>),
         ("ideal ptr+pin", run::<IdealPtr<true>>),
+        ("grow proto", run::<GrowProto<false>>),
+        ("grow proto from 1k", run::<GrowProto<true>>),
         ("ideal fat ptr", run::<IdealPtr<false, FatNode>>),
         ("ideal fat ptr+pin", run::<IdealPtr<true, FatNode>>),
     ];
