@@ -356,6 +356,12 @@ const CARRIED: u64 = 1 << 61;
 /// The count bits of a `grow proto` word.
 const GROW_COUNT: u64 = CARRIED - 1;
 
+/// Adds `n` to the count bits of `w`, modulo 2^61, keeping its flags.
+#[inline]
+fn grow_bump(w: u64, n: u64) -> u64 {
+    (w & !GROW_COUNT) | (w.wrapping_add(n) & GROW_COUNT)
+}
+
 /// A table of `grow proto`: 16-byte slots (key, word), key 0 free.
 struct GrowTable {
     slots: Box<[[AtomicU64; 2]]>,
@@ -441,11 +447,16 @@ impl<const FROM_SMALL: bool> GrowProto<FROM_SMALL> {
         // SAFETY: just allocated; freed only after it is retired in turn.
         let n = unsafe { &*next };
         for [key, word] in t.slots.iter() {
-            // Ordering: Relaxed: the word's modification order alone decides which
-            // adds the frozen count holds (every other change is a CAS).
-            let c = word.fetch_or(FROZEN, Ordering::Relaxed);
-            // Ordering: Relaxed: a claim after this load fails over to `next` (its
-            // word is frozen).
+            // Ordering: the word's modification order alone decides which adds the
+            // frozen count holds (every other change is a CAS). Acquire pairs with the
+            // Release CAS of the adds it reads (through their release sequence), so an
+            // add that the count holds has its key claim visible to the load below;
+            // with Relaxed, growth could read the claimed slot as free and drop the
+            // count.
+            let c = word.fetch_or(FROZEN, Ordering::Acquire);
+            // Ordering: Relaxed: the Acquire above orders every claim that counted;
+            // a claim this load misses has no count, and its adder fails over to
+            // `next` when it finds the word frozen.
             let k = key.load(Ordering::Relaxed);
             if k == 0 {
                 continue;
@@ -453,12 +464,12 @@ impl<const FROM_SMALL: bool> GrowProto<FROM_SMALL> {
             let w = n
                 .find_or_claim(k, self.hasher.hash_one(k), true)
                 .expect("a fill always finds a slot");
-            // Ordering: Relaxed, as for adds.
+            // Ordering: Relaxed, as for adds; the CAS below is Release, as theirs are.
             let mut cur = w.load(Ordering::Relaxed);
             while let Err(a) = w.compare_exchange_weak(
                 cur,
-                (cur + (c & GROW_COUNT)) | CARRIED,
-                Ordering::Relaxed,
+                grow_bump(cur, c & GROW_COUNT) | CARRIED,
+                Ordering::Release,
                 Ordering::Relaxed,
             ) {
                 cur = a;
@@ -514,8 +525,14 @@ impl<const FROM_SMALL: bool> Counters for GrowProto<FROM_SMALL> {
                     t = unsafe { &*t.next.load(Ordering::Acquire) };
                     continue 'table;
                 }
-                // Ordering: Relaxed: as for the load above.
-                match w.compare_exchange_weak(cur, cur + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                // Ordering: Release on success, so that a growth whose freeze reads
+                // this add also sees the key claim made before it (see `grow`).
+                match w.compare_exchange_weak(
+                    cur,
+                    grow_bump(cur, 1),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
                     Ok(_) => return,
                     Err(a) => cur = a,
                 }
