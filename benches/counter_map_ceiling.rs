@@ -441,19 +441,22 @@ impl<const FROM_SMALL: bool> GrowProto<FROM_SMALL> {
             return; // grown meanwhile
         }
         let next = Box::into_raw(Box::new(GrowTable::new(t.slots.len() * 2)));
-        // Ordering: Release publishes the empty next table to adders that meet a
-        // frozen word (they load `next` with Acquire).
-        t.next.store(next, Ordering::Release);
+        // Ordering: Relaxed: adders that meet a frozen word see this store through
+        // the freeze's Release and their Acquire fence; the table's contents are
+        // published by the same pairing.
+        t.next.store(next, Ordering::Relaxed);
         // SAFETY: just allocated; freed only after it is retired in turn.
         let n = unsafe { &*next };
         for [key, word] in t.slots.iter() {
             // Ordering: the word's modification order alone decides which adds the
             // frozen count holds (every other change is a CAS). Acquire pairs with the
             // Release CAS of the adds it reads (through their release sequence), so an
-            // add that the count holds has its key claim visible to the load below;
-            // with Relaxed, growth could read the claimed slot as free and drop the
-            // count.
-            let c = word.fetch_or(FROZEN, Ordering::Acquire);
+            // add that the count holds has its key claim visible to the load below
+            // (with Relaxed, growth could read the claimed slot as free and drop the
+            // count); Release pairs with the Acquire fence of an adder that finds the
+            // word frozen, so it sees `next` set (with Acquire alone, it could load a
+            // null `next`).
+            let c = word.fetch_or(FROZEN, Ordering::AcqRel);
             // Ordering: Relaxed: the Acquire above orders every claim that counted;
             // a claim this load misses has no count, and its adder fails over to
             // `next` when it finds the word frozen.
@@ -515,14 +518,19 @@ impl<const FROM_SMALL: bool> Counters for GrowProto<FROM_SMALL> {
                 t = unsafe { self.current.load(Ordering::Acquire, &guard).deref() };
                 continue;
             };
-            // Ordering: Relaxed: a count publishes nothing.
+            // Ordering: Relaxed: a count publishes nothing; a frozen value is followed by
+            // the Acquire fence below.
             let mut cur = w.load(Ordering::Relaxed);
             loop {
                 if cur & FROZEN != 0 {
-                    // Ordering: Acquire pairs with the Release store in `grow`.
+                    // Ordering: Acquire, with the word read above, pairs with the
+                    // freeze's Release, so the `next` stored before it is seen; only
+                    // this path pays for it.
+                    std::sync::atomic::fence(Ordering::Acquire);
+                    // Ordering: Relaxed: ordered by the fence above.
                     // SAFETY: `next` is set before any word is frozen, and freed only
                     // after an epoch passes, which our pin holds back.
-                    t = unsafe { &*t.next.load(Ordering::Acquire) };
+                    t = unsafe { &*t.next.load(Ordering::Relaxed) };
                     continue 'table;
                 }
                 // Ordering: Release on success, so that a growth whose freeze reads
