@@ -234,24 +234,36 @@ fn model(bound: usize, f: impl Fn() + Sync + Send + 'static) {
     atomkit_loom_tests::loom_model(bound, f);
 }
 
+/// Runs `f` on the map in a new thread.
+fn spawn<T: Send + 'static>(
+    m: &Arc<Map>,
+    f: impl FnOnce(&Map) -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    let m = Arc::clone(m);
+    thread::spawn(move || f(&m))
+}
+
+/// Frees the map's tables: `retired` (returned by `grow`) and the current one. Call
+/// after every thread of the model has joined.
+fn free(m: &Map, retired: Vec<Box<Table>>) {
+    drop(retired);
+    m.free();
+}
+
 /// Two adds racing a growth: both land, once each, whether before the freeze (moved)
 /// or after it (redirected).
 #[test]
 fn adds_racing_growth_lose_nothing() {
     model(3, || {
         let m = Map::new();
-        let a = {
-            let m = Arc::clone(&m);
-            thread::spawn(move || {
-                m.add(K, 1);
-                m.add(K, 1);
-            })
-        };
+        let a = spawn(&m, |m| {
+            m.add(K, 1);
+            m.add(K, 1);
+        });
         let old = m.grow();
         a.join().unwrap();
         assert_eq!(m.get(K), 3);
-        drop(old);
-        m.free();
+        free(&m, vec![old]);
     });
 }
 
@@ -261,21 +273,14 @@ fn adds_racing_growth_lose_nothing() {
 fn a_new_key_racing_growth_keeps_its_count() {
     model(3, || {
         let m = Map::new();
-        let a = {
-            let m = Arc::clone(&m);
-            thread::spawn(move || m.add(K, 1))
-        };
-        let b = {
-            let m = Arc::clone(&m);
-            thread::spawn(move || m.add(K2, 1))
-        };
+        let a = spawn(&m, |m| m.add(K, 1));
+        let b = spawn(&m, |m| m.add(K2, 1));
         let old = m.grow();
         a.join().unwrap();
         b.join().unwrap();
         assert_eq!(m.get(K), 2);
         assert_eq!(m.get(K2), 1);
-        drop(old);
-        m.free();
+        free(&m, vec![old]);
     });
 }
 
@@ -284,21 +289,14 @@ fn a_new_key_racing_growth_keeps_its_count() {
 fn get_racing_a_move_counts_it_once() {
     model(3, || {
         let m = Map::new();
-        let a = {
-            let m = Arc::clone(&m);
-            thread::spawn(move || m.add(K, 1))
-        };
-        let g = {
-            let m = Arc::clone(&m);
-            thread::spawn(move || m.grow())
-        };
+        let a = spawn(&m, |m| m.add(K, 1));
+        let g = spawn(&m, |m| vec![m.grow()]);
         let seen = m.get(K);
         assert!(seen == 1 || seen == 2, "saw {seen}");
         a.join().unwrap();
-        let old = g.join().unwrap();
+        let retired = g.join().unwrap();
         assert_eq!(m.get(K), 2);
-        drop(old);
-        m.free();
+        free(&m, retired);
     });
 }
 
@@ -308,20 +306,13 @@ fn get_racing_a_move_counts_it_once() {
 fn get_across_two_growths() {
     model(2, || {
         let m = Map::new();
-        let a = {
-            let m = Arc::clone(&m);
-            thread::spawn(move || m.add(K, 1))
-        };
-        let g = {
-            let m = Arc::clone(&m);
-            thread::spawn(move || (m.grow(), m.grow()))
-        };
+        let a = spawn(&m, |m| m.add(K, 1));
+        let g = spawn(&m, |m| vec![m.grow(), m.grow()]);
         let seen = m.get(K);
         assert!(seen == 1 || seen == 2, "saw {seen}");
         a.join().unwrap();
-        let (first, second) = g.join().unwrap();
+        let retired = g.join().unwrap();
         assert_eq!(m.get(K), 2);
-        drop((first, second));
-        m.free();
+        free(&m, retired);
     });
 }
