@@ -245,8 +245,8 @@ fn spawn<T: Send + 'static>(
 
 /// Frees the map's tables: `retired` (returned by `grow`) and the current one. Call
 /// after every thread of the model has joined.
-fn free(m: &Map, retired: Vec<Box<Table>>) {
-    drop(retired);
+fn free(m: &Map, retired: impl IntoIterator<Item = Box<Table>>) {
+    retired.into_iter().for_each(drop);
     m.free();
 }
 
@@ -263,7 +263,7 @@ fn adds_racing_growth_lose_nothing() {
         let old = m.grow();
         a.join().unwrap();
         assert_eq!(m.get(K), 3);
-        free(&m, vec![old]);
+        free(&m, [old]);
     });
 }
 
@@ -280,7 +280,7 @@ fn a_new_key_racing_growth_keeps_its_count() {
         b.join().unwrap();
         assert_eq!(m.get(K), 2);
         assert_eq!(m.get(K2), 1);
-        free(&m, vec![old]);
+        free(&m, [old]);
     });
 }
 
