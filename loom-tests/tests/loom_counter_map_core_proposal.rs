@@ -284,35 +284,31 @@ fn a_new_key_racing_growth_keeps_its_count() {
     });
 }
 
+/// `get` (on this thread) racing an add of 1 to `K` (count 1 before) and `growths`
+/// growths in a row on another thread: it sees 1 or 2, never a moved count twice.
+fn get_racing_growths(growths: usize) {
+    let m = Map::new();
+    let a = spawn(&m, |m| m.add(K, 1));
+    let g = spawn(&m, move |m| {
+        (0..growths).map(|_| m.grow()).collect::<Vec<_>>()
+    });
+    let seen = m.get(K);
+    assert!(seen == 1 || seen == 2, "saw {seen}");
+    a.join().unwrap();
+    let retired = g.join().unwrap();
+    assert_eq!(m.get(K), 2);
+    free(&m, retired);
+}
+
 /// `get` racing an add and the move of the key's count: never the moved count twice.
 #[test]
 fn get_racing_a_move_counts_it_once() {
-    model(3, || {
-        let m = Map::new();
-        let a = spawn(&m, |m| m.add(K, 1));
-        let g = spawn(&m, |m| vec![m.grow()]);
-        let seen = m.get(K);
-        assert!(seen == 1 || seen == 2, "saw {seen}");
-        a.join().unwrap();
-        let retired = g.join().unwrap();
-        assert_eq!(m.get(K), 2);
-        free(&m, retired);
-    });
+    model(3, || get_racing_growths(1));
 }
 
 /// Two growths in a row while a `get` may still be on the first table: the rule holds
 /// at each step of the chain.
 #[test]
 fn get_across_two_growths() {
-    model(2, || {
-        let m = Map::new();
-        let a = spawn(&m, |m| m.add(K, 1));
-        let g = spawn(&m, |m| vec![m.grow(), m.grow()]);
-        let seen = m.get(K);
-        assert!(seen == 1 || seen == 2, "saw {seen}");
-        a.join().unwrap();
-        let retired = g.join().unwrap();
-        assert_eq!(m.get(K), 2);
-        free(&m, retired);
-    });
+    model(2, || get_racing_growths(2));
 }
