@@ -29,6 +29,8 @@ commands:
             --full: full-size workloads, 11 rounds, then criterion's full runs
             --out FILE: also write the table to FILE
   ci        fmt, clippy, test, loom, shuttle, miri, tsan, fuzz; summary at the end
+            deletes each step's build directory after it when the disk has less
+            than 12 GiB free; --lean: always, --keep: never
 ";
 
 fn main() -> ExitCode {
@@ -50,7 +52,7 @@ fn main() -> ExitCode {
         "tsan" => tsan(),
         "fuzz" => fuzz(option(rest, "--secs").unwrap_or(20)),
         "bench" => bench(rest),
-        "ci" => ci(),
+        "ci" => ci(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             true
@@ -490,25 +492,48 @@ fn bench(rest: &[String]) -> bool {
     ok
 }
 
-fn ci() -> bool {
-    type Step = (&'static str, fn() -> bool);
+/// Below this much free disk, `ci` deletes each step's own build directory once the
+/// step is done: a full run builds six toolchain configurations, about 4.5 GB in all,
+/// and no later step reads an earlier step's directory.
+const LEAN_BELOW_GIB: u64 = 12;
+
+fn ci(rest: &[String]) -> bool {
+    type Step = (&'static str, fn() -> bool, &'static [&'static str]);
     let steps: [Step; 8] = [
-        ("fmt", fmt),
-        ("clippy", clippy),
-        ("test", test),
-        ("loom", || loom(false)),
-        ("shuttle", || shuttle(false)),
-        ("miri", || miri(None)),
-        ("tsan", tsan),
-        ("fuzz", || fuzz(20)),
+        ("fmt", fmt, &[]),
+        (
+            "clippy",
+            clippy,
+            &["target/clippy-loom", "target/clippy-shuttle", "target/doc"],
+        ),
+        // `target/debug` itself holds the running xtask; its incremental caches do not.
+        ("test", test, &["target/stall", "target/debug/incremental"]),
+        ("loom", || loom(false), &["target/loom"]),
+        ("shuttle", || shuttle(false), &["target/shuttle"]),
+        ("miri", || miri(None), &["target/miri"]),
+        ("tsan", tsan, &["target/tsan"]),
+        ("fuzz", || fuzz(20), &["fuzz/target"]),
     ];
+    let lean = flag(rest, "--lean");
+    let keep = flag(rest, "--keep");
     let start = Instant::now();
     let mut results = Vec::new();
-    for (name, step) in steps {
-        eprintln!("\nxtask ci: ==== {name} ====");
+    for (name, step, scratch) in steps {
+        eprintln!("\nxtask ci: ==== {name} ==== ({})", free_disk_text());
         let t = Instant::now();
         let ok = step();
         results.push((name, ok, t.elapsed()));
+        let low = free_disk_gib().is_some_and(|g| g < LEAN_BELOW_GIB);
+        if !keep && (lean || low) {
+            for dir in scratch {
+                if Path::new(dir).exists() {
+                    eprintln!("xtask ci: removing {dir} (done with it)");
+                    if let Err(e) = std::fs::remove_dir_all(dir) {
+                        eprintln!("xtask ci: could not remove {dir}: {e}");
+                    }
+                }
+            }
+        }
     }
     let passed = results.iter().filter(|r| r.1).count();
     let failed = results.len() - passed;
@@ -522,6 +547,30 @@ fn ci() -> bool {
         );
     }
     println!("  total         {:>7.1} s", start.elapsed().as_secs_f64());
-    println!("ci: {passed} passed, {failed} failed");
+    println!(
+        "ci: {passed} passed, {failed} failed ({})",
+        free_disk_text()
+    );
     failed == 0
+}
+
+/// Free space on the workspace's file system, in whole GiB, from POSIX `df -Pk`.
+fn free_disk_gib() -> Option<u64> {
+    let out = Command::new("df").args(["-Pk", "."]).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let kib: u64 = text
+        .lines()
+        .nth(1)?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()?;
+    Some(kib / (1024 * 1024))
+}
+
+fn free_disk_text() -> String {
+    match free_disk_gib() {
+        Some(g) => format!("{g} GiB free"),
+        None => "free disk unknown".to_string(),
+    }
 }
