@@ -48,6 +48,25 @@ impl Counters for CounterMap<u64> {
     }
 }
 
+/// The unstable word-key map, in builds with `--cfg atomkit_unstable`.
+#[cfg(atomkit_unstable)]
+impl Counters for atomkit::counter_map::WordCounterMap<u64> {
+    const NAME: &'static str = "atomkit WordCounterMap";
+    fn with_keys(keys: usize) -> Self {
+        atomkit::counter_map::WordCounterMap::with_capacity(keys)
+    }
+    #[inline]
+    fn inc(&self, k: u64) {
+        atomkit::counter_map::WordCounterMap::inc(self, k);
+    }
+    fn get(&self, k: u64) -> u64 {
+        atomkit::counter_map::WordCounterMap::get(self, k)
+    }
+    fn snapshot(&self) -> HashMap<u64, u64> {
+        atomkit::counter_map::WordCounterMap::snapshot(self)
+    }
+}
+
 impl Counters for DashMap<u64, AtomicU64> {
     const NAME: &'static str = "dashmap";
     fn with_keys(keys: usize) -> Self {
@@ -276,20 +295,27 @@ fn zipf_contenders(keys: &Arc<Vec<u64>>, distinct: usize, threads: usize) -> Vec
         let keys = Arc::clone(keys);
         Contender::new(C::NAME, move || run_stream::<C>(&keys, distinct, threads))
     }
-    vec![
+    #[allow(unused_mut)]
+    let mut v = vec![
         one::<CounterMap<u64>>(keys, distinct, threads),
         one::<DashMap<u64, AtomicU64>>(keys, distinct, threads),
         one::<RwLockMap>(keys, distinct, threads),
         one::<MutexMap>(keys, distinct, threads),
         one::<scc::HashMap<u64, AtomicU64>>(keys, distinct, threads),
-    ]
+    ];
+    #[cfg(atomkit_unstable)]
+    v.push(one::<atomkit::counter_map::WordCounterMap<u64>>(
+        keys, distinct, threads,
+    ));
+    v
 }
 
 fn hot_contenders(n: u64, threads: usize) -> Vec<Contender> {
     fn one<C: Counters>(n: u64, threads: usize) -> Contender {
         Contender::new(C::NAME, move || run_hot::<C>(n, threads))
     }
-    vec![
+    #[allow(unused_mut)]
+    let mut v = vec![
         one::<CounterMap<u64>>(n, threads),
         Contender::new("atomkit Counter handle", move || run_hot_handle(n, threads)),
         one::<OneAtomic>(n, threads),
@@ -297,7 +323,10 @@ fn hot_contenders(n: u64, threads: usize) -> Vec<Contender> {
         one::<RwLockMap>(n, threads),
         one::<MutexMap>(n, threads),
         one::<scc::HashMap<u64, AtomicU64>>(n, threads),
-    ]
+    ];
+    #[cfg(atomkit_unstable)]
+    v.push(one::<atomkit::counter_map::WordCounterMap<u64>>(n, threads));
+    v
 }
 
 fn snapshot_contenders(keys: u64, reps: u64) -> Vec<Contender> {
@@ -308,13 +337,17 @@ fn snapshot_contenders(keys: u64, reps: u64) -> Vec<Contender> {
         }
         Contender::new(C::NAME, move || run_snapshot(&map, reps))
     }
-    vec![
+    #[allow(unused_mut)]
+    let mut v = vec![
         one::<CounterMap<u64>>(keys, reps),
         one::<DashMap<u64, AtomicU64>>(keys, reps),
         one::<RwLockMap>(keys, reps),
         one::<MutexMap>(keys, reps),
         one::<scc::HashMap<u64, AtomicU64>>(keys, reps),
-    ]
+    ];
+    #[cfg(atomkit_unstable)]
+    v.push(one::<atomkit::counter_map::WordCounterMap<u64>>(keys, reps));
+    v
 }
 
 /// All counter-map scenarios. The first contender of each is atomkit.

@@ -227,8 +227,12 @@
 mod cell;
 mod local;
 mod table;
+#[cfg(any(atomkit_unstable, test))]
+mod word;
 
 use self::table::{Entry, Shard, ShardState, Table};
+#[cfg(any(atomkit_unstable, test))]
+pub use self::word::{WordBuilder, WordCounterMap, WordKey};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::UnsafeCell;
 use core::borrow::Borrow;

@@ -246,10 +246,13 @@ fn clippy() -> bool {
     let mut ok = run(c);
     for (cfg, dir) in [
         (
-            "--cfg atomkit_loom --cfg crossbeam_loom",
+            "--cfg atomkit_loom --cfg crossbeam_loom --cfg atomkit_unstable",
             "target/clippy-loom",
         ),
-        ("--cfg atomkit_shuttle", "target/clippy-shuttle"),
+        (
+            "--cfg atomkit_shuttle --cfg atomkit_unstable",
+            "target/clippy-shuttle",
+        ),
     ] {
         // The library and the models only: the peers among the dev-dependencies are not
         // built for model checkers.
@@ -289,16 +292,25 @@ fn test() -> bool {
     // each internal step of push and pop while others must finish), and a semaphore
     // that counts at most 3 waiters and lets an uncounted waiter sleep 1 s, so that a
     // test reaches the waiters that do not fit in the count.
+    // The same build also turns on `atomkit_unstable`, for the unstable word-key
+    // counter map's doc tests (its unit tests run in every `cfg(test)` build).
+    const STALL: &str = "--cfg atomkit_stall --cfg atomkit_unstable -D warnings";
     for (file, filter) in [
         ("queue", "stall_every_step"),
         ("semaphore", "uncounted_waiters"),
     ] {
         let mut c = cargo(None);
-        c.env("RUSTFLAGS", "--cfg atomkit_stall -D warnings")
+        c.env("RUSTFLAGS", STALL)
             .env("CARGO_TARGET_DIR", "target/stall")
             .args(["test", "-p", "atomkit", "--test", file, filter]);
         ok &= run(c);
     }
+    let mut c = cargo(None);
+    c.env("RUSTFLAGS", STALL)
+        .env("RUSTDOCFLAGS", "--cfg atomkit_unstable -D warnings")
+        .env("CARGO_TARGET_DIR", "target/stall")
+        .args(["test", "-p", "atomkit", "--doc", "counter_map::word"]);
+    ok &= run(c);
     // Benches must keep compiling; running them is `cargo xtask bench`.
     let mut c = cargo(None);
     c.env("RUSTFLAGS", "-D warnings")
@@ -311,8 +323,11 @@ fn loom(long: bool) -> bool {
     let models = targets("loom-tests/tests", "loom_");
     let nextest = succeeds("cargo", &["nextest", "--version"]);
     let mut c = cargo(None);
-    c.env("RUSTFLAGS", "--cfg atomkit_loom --cfg crossbeam_loom")
-        .env("CARGO_TARGET_DIR", "target/loom");
+    c.env(
+        "RUSTFLAGS",
+        "--cfg atomkit_loom --cfg crossbeam_loom --cfg atomkit_unstable",
+    )
+    .env("CARGO_TARGET_DIR", "target/loom");
     if long {
         c.env("LOOM_MAX_PREEMPTIONS", "4");
     }
@@ -343,7 +358,7 @@ fn loom(long: bool) -> bool {
 
 fn shuttle(long: bool) -> bool {
     let mut c = cargo(None);
-    c.env("RUSTFLAGS", "--cfg atomkit_shuttle")
+    c.env("RUSTFLAGS", "--cfg atomkit_shuttle --cfg atomkit_unstable")
         .env("CARGO_TARGET_DIR", "target/shuttle")
         .env("SHUTTLE_SILENCE_WARNINGS", "1");
     if long {

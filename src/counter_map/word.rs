@@ -1,0 +1,893 @@
+//! [`WordCounterMap`]: per-key counters for keys that fit in a machine word, with each
+//! key and its count in the slot the lookup probes. Unstable: see the type's docs.
+//!
+//! # Implementation
+//!
+//! A key's hash (of its word) picks a shard (bits 32..) and the slot a linear probe
+//! starts from (low bits). A slot is two words, the key and the count word:
+//!
+//! | bits   | name      | meaning |
+//! |--------|-----------|---------|
+//! | 0..60  | count     | increments since the last reset, modulo 2<sup>60</sup> |
+//! | 60     | (`CELL`)  | reserved for striped cells |
+//! | 61     | `CARRIED` | this count includes the one growth moved here from the previous table |
+//! | 62     | `FROZEN`  | growth has claimed the slot; the word never changes again |
+//! | 63     | `DEAD`    | the key was removed; the slot is its tombstone, count 0 |
+//!
+//! One key word, drawn per map from its hasher, marks a free slot; the key that has
+//! that word lives in a side word of the map instead. Keys are written once: a slot
+//! goes from free to one key and keeps it, as a tombstone after `remove`, until the
+//! table is dropped, so a stale adder's CAS can never land on another key's count.
+//!
+//! - **Add** (lock-free): pin the epoch, probe the current table for the key, then CAS
+//!   the count word from `w` to `w + n` (flags kept, count masked). `DEAD`, or no slot:
+//!   insert under the shard's lock. `FROZEN`: growth is moving the table; fence, follow
+//!   the table's `next`, find or claim the key's slot there (a move, lock-free), and
+//!   add there. Adds are CASes, not `fetch_add`, so that a frozen word holds an exact
+//!   count and never changes again.
+//! - **Insert, revive, remove, reset, clear, grow** run under the shard's mutex, on
+//!   the current table loaded again under it. Growth allocates a table sized for the
+//!   live keys at most a quarter full, stores it in `next`, then for each slot
+//!   freezes the word (`fetch_or(FROZEN)`), and adds a live key's frozen count to the
+//!   key's slot in `next` by a CAS that also sets `CARRIED`; tombstones are dropped.
+//!   It then publishes `next` as current and retires the old table through the epoch.
+//! - **`get`**: a live word is the count. A frozen word `w` resolves through `next`,
+//!   reading the key's word `w'` there once: the count is `w`'s count unless `w'` has
+//!   `CARRIED` (then it is already in `w'`), plus the count `w'` gives by the same rule.
+//!   So a move racing the `get` is counted once.
+//!
+//! Orderings, checked by the loom models in `loom-tests/tests/loom_word_counter_map.rs`
+//! (each fails when one of these is weakened): the freeze's Release and an Acquire
+//! fence on the frozen path, in `add` and in `get`, publish `next`; the current table
+//! is swapped in with Release and loaded with Acquire. Adds CAS with Release and the
+//! freeze also Acquires, so that growth sees the claim of any key whose add it reads;
+//! with every new key claimed under the lock the map does not need that pair (the
+//! models pass without it), and it is kept as a margin that costs nothing on x86.
+
+use super::{parallelism, DefaultHashBuilder, MAX_SHARDS, MIN_TABLE};
+use crate::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{lock, Mutex, MutexGuard};
+use core::fmt;
+use core::hash::{BuildHasher, Hash};
+use core::marker::PhantomData;
+use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+use crossbeam_utils::CachePadded;
+use std::collections::HashMap;
+
+/// The count bits of a count word.
+const COUNT: u64 = (1 << 60) - 1;
+/// This count includes the one growth moved here from the previous table.
+const CARRIED: u64 = 1 << 61;
+/// Growth has claimed this slot; its word never changes again.
+const FROZEN: u64 = 1 << 62;
+/// The key was removed: a tombstone, count 0.
+const DEAD: u64 = 1 << 63;
+/// The flag bits (bit 60 reserved for cells).
+const FLAGS: u64 = !COUNT;
+
+/// Growth sizes a table for this many times the live keys (at most a quarter full);
+/// half under the model checkers, so that models reach a second growth in few steps.
+#[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
+const GROWTH_SLACK: usize = 4;
+#[cfg(any(atomkit_loom, atomkit_shuttle))]
+const GROWTH_SLACK: usize = 2;
+
+/// Hashed with the map's hasher to pick the map's free-slot key word.
+const EMPTY_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A key type that fits in a `u64` word, for [`WordCounterMap`]: the integer types and
+/// `char`. Sealed.
+pub trait WordKey: sealed::Sealed + Copy + Eq + Hash {
+    /// The key's word. Distinct keys have distinct words.
+    #[doc(hidden)]
+    fn to_word(self) -> u64;
+    /// The key whose word is `w` (`w` came from [`to_word`](WordKey::to_word)).
+    #[doc(hidden)]
+    fn from_word(w: u64) -> Self;
+}
+
+macro_rules! word_key {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl WordKey for $t {
+            #[inline]
+            fn to_word(self) -> u64 {
+                // Signed types sign-extend; `from_word` truncates back.
+                self as u64
+            }
+            #[inline]
+            fn from_word(w: u64) -> Self {
+                w as $t
+            }
+        }
+    )*};
+}
+word_key!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+
+impl sealed::Sealed for char {}
+impl WordKey for char {
+    #[inline]
+    fn to_word(self) -> u64 {
+        u64::from(self)
+    }
+    #[inline]
+    fn from_word(w: u64) -> Self {
+        // Words in the map came from `to_word`, so the conversion always succeeds.
+        char::from_u32(w as u32).unwrap_or(char::REPLACEMENT_CHARACTER)
+    }
+}
+
+/// Adds `n` to a word's count bits, modulo 2<sup>60</sup>, keeping its flags.
+#[inline]
+fn bump(w: u64, n: u64) -> u64 {
+    (w & FLAGS) | (w.wrapping_add(n) & COUNT)
+}
+
+/// One key and its count word. Two words in a cache line's quarter.
+#[repr(align(16))]
+struct Slot {
+    key: AtomicU64,
+    word: AtomicU64,
+}
+
+/// A power-of-two array of slots, probed linearly.
+struct Table {
+    slots: Box<[Slot]>,
+    /// The table growth moves this one's keys to: set before any slot is frozen,
+    /// published by the freezes. Not owned: it becomes the shard's current table.
+    next: Atomic<Table>,
+}
+
+impl Table {
+    fn new(len: usize, empty: u64) -> Table {
+        debug_assert!(len.is_power_of_two());
+        Table {
+            slots: (0..len)
+                .map(|_| Slot {
+                    key: AtomicU64::new(empty),
+                    word: AtomicU64::new(0),
+                })
+                .collect(),
+            next: Atomic::null(),
+        }
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    /// `k`'s slot, or `None` if the probe meets a free slot first.
+    #[inline]
+    fn find(&self, k: u64, hash: u64, empty: u64) -> Option<&Slot> {
+        let mask = self.mask();
+        let mut i = hash as usize;
+        for _ in 0..self.slots.len() {
+            let s = &self.slots[i & mask];
+            // Ordering: Relaxed: a key word publishes nothing but itself. Whoever
+            // claimed it before this probe began happens-before it, by coherence.
+            let cur = s.key.load(Ordering::Relaxed);
+            if cur == k {
+                return Some(s);
+            }
+            if cur == empty {
+                return None;
+            }
+            i = i.wrapping_add(1);
+        }
+        None
+    }
+
+    /// `k`'s slot, claiming the first free one if `k` has none. Keys are written once,
+    /// so racing claimers of one key agree on its slot. Callers keep the table at most
+    /// half full (inserts under the lock; moves only of keys the old table lists).
+    fn find_or_claim(&self, k: u64, hash: u64, empty: u64) -> &Slot {
+        let mask = self.mask();
+        let mut i = hash as usize;
+        for _ in 0..self.slots.len() {
+            let s = &self.slots[i & mask];
+            // Ordering: Relaxed: the claim publishes only the key word. Growth, which
+            // must see it to move the count, sees it through the Release CAS of the
+            // add that follows (see `add_in`), or through the shard lock.
+            match s
+                .key
+                .compare_exchange(empty, k, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return s,
+                Err(cur) if cur == k => return s,
+                Err(_) => i = i.wrapping_add(1),
+            }
+        }
+        unreachable!("a counter-map table is never more than half full")
+    }
+
+    /// The table growth moves this one's keys to, for a thread that read a frozen
+    /// word of this table and then fenced Acquire.
+    #[inline]
+    fn next<'g>(&self, guard: &'g Guard) -> &'g Table {
+        // Ordering: Relaxed: the caller's Acquire fence, after reading a frozen word,
+        // pairs with that freeze's Release, which follows the store of `next`.
+        let n = self.next.load(Ordering::Relaxed, guard);
+        if n.is_null() {
+            // Only a broken ordering could get here (the models check that it does
+            // not); better a panic than a null dereference.
+            unreachable!("a frozen counter-map slot, but no next table in sight");
+        }
+        // SAFETY: non-null (stored before any slot was frozen, and the caller read a
+        // frozen word); a table is retired only after it stopped being current, and
+        // `guard` pinned the epoch before this table was loaded, when `next` was
+        // current or not yet published, so it is freed after `guard` is dropped.
+        unsafe { n.deref() }
+    }
+}
+
+/// The count word `w`, read from `k`'s slot in `t`, resolved to a count (the `get` rule).
+fn resolve<'g>(
+    mut t: &'g Table,
+    mut w: u64,
+    k: u64,
+    hash: u64,
+    empty: u64,
+    guard: &'g Guard,
+) -> u64 {
+    let mut total = 0u64;
+    loop {
+        if w & DEAD != 0 {
+            return total;
+        }
+        if w & FROZEN == 0 {
+            return total.wrapping_add(w & COUNT) & COUNT;
+        }
+        // Ordering: with the frozen value read, pairs with the freeze's Release, so
+        // `next` and the slots of keys moved there are visible.
+        fence(Ordering::Acquire);
+        t = t.next(guard);
+        let Some(s) = t.find(k, hash, empty) else {
+            // Not moved yet: the frozen count is the whole count.
+            return total.wrapping_add(w & COUNT) & COUNT;
+        };
+        // Ordering: Relaxed: a count. Read once: this one read both says whether the
+        // frozen count has arrived (`CARRIED`) and gives the count in `next`.
+        let w2 = s.word.load(Ordering::Relaxed);
+        if w2 & CARRIED == 0 {
+            total = total.wrapping_add(w & COUNT);
+        }
+        w = w2;
+    }
+}
+
+/// Adds `n` to `k`'s count in `t` or, if `t` is frozen, in the tables that follow it.
+/// Returns `false` if the key is not listed (no slot, or a tombstone): the caller
+/// inserts it under the lock.
+#[inline]
+fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, empty: u64, guard: &'g Guard) -> bool {
+    let Some(mut s) = t.find(k, hash, empty) else {
+        return false;
+    };
+    loop {
+        // Ordering: Relaxed: a count publishes nothing; a frozen value is followed by
+        // the Acquire fence below.
+        let mut cur = s.word.load(Ordering::Relaxed);
+        loop {
+            if cur & DEAD != 0 {
+                return false;
+            }
+            if cur & FROZEN != 0 {
+                // Ordering: pairs with the freeze's Release, so `next` is visible.
+                fence(Ordering::Acquire);
+                t = t.next(guard);
+                s = t.find_or_claim(k, hash, empty);
+                break;
+            }
+            // Ordering: Release on success, paired with the freeze's Acquire: growth,
+            // reading this add, then sees the claim of the key's slot. The protocol
+            // needs that only if a key can be claimed without the lock and without a
+            // growth that also moves it, which this map never does (inserts take the
+            // lock; a move's claim is also made or met by growth's own move, which
+            // orders it): the models pass with Relaxed here. Kept as the design's
+            // margin; on x86 a CAS is a full barrier either way. Relaxed on failure:
+            // the loop re-reads.
+            match s.word.compare_exchange_weak(
+                cur,
+                bump(cur, n),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+}
+
+/// Adds `n` to a word the caller knows is live and will stay unfrozen (it holds the
+/// shard lock, or the word is the side word, which is never frozen). Returns `false`
+/// if the word is a tombstone.
+fn add_live(word: &AtomicU64, n: u64) -> bool {
+    // Ordering: Relaxed: a count; the CAS below re-reads.
+    let mut cur = word.load(Ordering::Relaxed);
+    loop {
+        if cur & DEAD != 0 {
+            return false;
+        }
+        debug_assert!(cur & FROZEN == 0);
+        // Ordering: Release, as in `add_in`.
+        match word.compare_exchange_weak(cur, bump(cur, n), Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+/// Takes a live word's count, leaving `keep(old)`; `None` for a tombstone.
+fn take(word: &AtomicU64, keep: impl Fn(u64) -> u64) -> Option<u64> {
+    // Ordering: Relaxed: a count; the CAS below re-reads.
+    let mut cur = word.load(Ordering::Relaxed);
+    loop {
+        if cur & DEAD != 0 {
+            return None;
+        }
+        // Ordering: Release, like every change of a count word (growth's freeze reads
+        // it); the caller holds the shard lock, so no growth runs meanwhile.
+        match word.compare_exchange_weak(cur, keep(cur), Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return Some(cur & COUNT),
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+struct Shard {
+    /// The current table.
+    table: Atomic<Table>,
+    /// Serialises inserts, revivals, removals, resets, `clear` and growth.
+    state: Mutex<ShardState>,
+    /// Live keys, mirrored from the state for `len`.
+    live: AtomicUsize,
+}
+
+/// A shard's counts of keys, changed under its lock.
+struct ShardState {
+    /// Listed, not removed.
+    live: usize,
+    /// Slots of the current table holding a key: live ones and tombstones.
+    used: usize,
+    /// The table size the shard starts from and never shrinks below.
+    min_len: usize,
+}
+
+impl Shard {
+    #[inline]
+    fn table<'g>(&self, guard: &'g Guard) -> &'g Table {
+        // Ordering: Acquire pairs with the Release swaps in `grow` and `clear`, so a
+        // new table's slots (written before it was published) are visible.
+        let t = self.table.load(Ordering::Acquire, guard);
+        // SAFETY: never null; a replaced table is retired through the epoch, which
+        // `guard` pins.
+        unsafe { t.deref() }
+    }
+
+    fn publish_len(&self, st: &ShardState) {
+        // Ordering: Relaxed: a statistic; the lock orders the stores of one shard.
+        self.live.store(st.live, Ordering::Relaxed);
+    }
+}
+
+/// A map from word-sized keys to `u64` counts, lock-free to count, with each key and
+/// its count in the slot the lookup probes.
+///
+/// **Unstable.** This map is the first part of the core proposed in
+/// `docs/design/counter_map_core.md`, built only with `--cfg atomkit_unstable` (and in
+/// atomkit's own tests and models). It counts, reads, removes, resets, clears and
+/// grows; it does not yet stripe hot keys, hand out [`Counter`](super::Counter)
+/// handles or cap its keys, and its API may change or merge into
+/// [`CounterMap`](super::CounterMap) (the design's open API question).
+///
+/// ```
+/// use atomkit::counter_map::WordCounterMap;
+///
+/// let hits: WordCounterMap<u64> = WordCounterMap::new();
+/// hits.inc(7);
+/// hits.add(7, 2);
+/// assert_eq!(hits.get(7), 3);
+/// assert_eq!(hits.get(8), 0);
+/// assert_eq!(hits.snapshot_and_reset()[&7], 3);
+/// assert_eq!(hits.remove(7), Some(0));
+/// ```
+///
+/// # Consistency
+///
+/// As for [`CounterMap`](super::CounterMap): adds, `remove` and resets of one key are
+/// linearizable; [`get`](WordCounterMap::get) and
+/// [`snapshot`](WordCounterMap::snapshot) return, per key, a value between the count when the call started and the count when it
+/// returned; [`snapshot_and_reset`](WordCounterMap::snapshot_and_reset) reports every
+/// increment exactly once (or `remove` does); an add racing `remove` is in the count
+/// `remove` returns or on the key inserted anew. Counts are kept modulo
+/// 2<sup>60</sup>.
+pub struct WordCounterMap<K, S = DefaultHashBuilder> {
+    shards: Box<[CachePadded<Shard>]>,
+    shard_mask: usize,
+    hasher: S,
+    /// The key word that marks a free slot.
+    empty: u64,
+    /// The count word of the key whose word is `empty`; `DEAD` when absent. Changed
+    /// under the lock of that key's shard, but for adds to a live word.
+    side: CachePadded<AtomicU64>,
+    /// Under loom and shuttle, the map's own epoch collector (as for `CounterMap`).
+    #[cfg(any(atomkit_loom, atomkit_shuttle))]
+    collector: crossbeam_epoch::Collector,
+    _key: PhantomData<fn(K) -> K>,
+}
+
+/// Configures a [`WordCounterMap`]: shard count, initial capacity and hasher.
+pub struct WordBuilder<K, S = DefaultHashBuilder> {
+    shards: Option<usize>,
+    capacity: usize,
+    hasher: S,
+    _key: PhantomData<fn(K) -> K>,
+}
+
+impl<K, S> fmt::Debug for WordBuilder<K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WordBuilder")
+            .field("shards", &self.shards)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, S> WordBuilder<K, S> {
+    /// Sets the number of shards (rounded up to a power of two; default four per
+    /// CPU, at most 256).
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0 or above 65,536.
+    pub fn shards(mut self, n: usize) -> Self {
+        assert!(
+            (1..=MAX_SHARDS).contains(&n),
+            "counter map shard count must be between 1 and {MAX_SHARDS}, got {n}"
+        );
+        self.shards = Some(n.next_power_of_two());
+        self
+    }
+
+    /// Sizes the tables for `n` keys, so that they do not grow before then.
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = n;
+        self
+    }
+
+    /// Hashes key words with `hasher` instead of the default.
+    pub fn hasher<S2: BuildHasher>(self, hasher: S2) -> WordBuilder<K, S2> {
+        WordBuilder {
+            shards: self.shards,
+            capacity: self.capacity,
+            hasher,
+            _key: PhantomData,
+        }
+    }
+
+    /// Builds the map.
+    ///
+    /// # Panics
+    ///
+    /// If the capacity is so large that a table's size overflows `usize`.
+    pub fn build(self) -> WordCounterMap<K, S>
+    where
+        S: BuildHasher,
+    {
+        let shards = self
+            .shards
+            .unwrap_or_else(|| (parallelism() * 4).next_power_of_two().min(256));
+        let len = self
+            .capacity
+            .div_ceil(shards)
+            .checked_mul(2)
+            .and_then(usize::checked_next_power_of_two)
+            .expect("counter map capacity too large: its table size overflows")
+            .max(MIN_TABLE);
+        let empty = self.hasher.hash_one(EMPTY_SEED);
+        WordCounterMap {
+            shards: (0..shards)
+                .map(|_| {
+                    CachePadded::new(Shard {
+                        table: Atomic::new(Table::new(len, empty)),
+                        state: Mutex::new(ShardState {
+                            live: 0,
+                            used: 0,
+                            min_len: len,
+                        }),
+                        live: AtomicUsize::new(0),
+                    })
+                })
+                .collect(),
+            shard_mask: shards - 1,
+            hasher: self.hasher,
+            empty,
+            side: CachePadded::new(AtomicU64::new(DEAD)),
+            #[cfg(any(atomkit_loom, atomkit_shuttle))]
+            collector: crossbeam_epoch::Collector::new(),
+            _key: PhantomData,
+        }
+    }
+}
+
+impl<K: WordKey> WordCounterMap<K, DefaultHashBuilder> {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// An empty map sized for `n` keys.
+    pub fn with_capacity(n: usize) -> Self {
+        Self::builder().capacity(n).build()
+    }
+
+    /// A [`WordBuilder`] for shard count, capacity and hasher.
+    pub fn builder() -> WordBuilder<K, DefaultHashBuilder> {
+        WordBuilder {
+            shards: None,
+            capacity: 0,
+            hasher: DefaultHashBuilder::default(),
+            _key: PhantomData,
+        }
+    }
+}
+
+impl<K: WordKey> Default for WordCounterMap<K, DefaultHashBuilder> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
+    #[inline]
+    fn pin(&self) -> Guard {
+        #[cfg(any(atomkit_loom, atomkit_shuttle))]
+        {
+            self.collector.register().pin()
+        }
+        #[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
+        {
+            crossbeam_epoch::pin()
+        }
+    }
+
+    #[inline]
+    fn hash(&self, k: u64) -> u64 {
+        self.hasher.hash_one(k)
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> &Shard {
+        &self.shards[(hash >> 32) as usize & self.shard_mask]
+    }
+
+    /// The shard whose lock and `live` count the side word goes with.
+    fn side_shard(&self) -> &Shard {
+        self.shard(self.hash(self.empty))
+    }
+
+    /// The lock of the side word's shard.
+    fn side_lock(&self) -> (&Shard, MutexGuard<'_, ShardState>) {
+        let shard = self.side_shard();
+        (shard, lock(&shard.state))
+    }
+
+    /// Adds `n` to `key`'s count, inserting the key if it is absent. Counts wrap
+    /// modulo 2<sup>60</sup>.
+    #[inline]
+    pub fn add(&self, key: K, n: u64) {
+        let k = key.to_word();
+        if k == self.empty {
+            return self.add_side(n);
+        }
+        let hash = self.hash(k);
+        let shard = self.shard(hash);
+        let guard = self.pin();
+        if !add_in(shard.table(&guard), k, hash, n, self.empty, &guard) {
+            self.insert(shard, k, hash, n, &guard);
+        }
+    }
+
+    /// Adds 1 to `key`'s count.
+    #[inline]
+    pub fn inc(&self, key: K) {
+        self.add(key, 1);
+    }
+
+    fn add_side(&self, n: u64) {
+        if add_live(&self.side, n) {
+            return;
+        }
+        let (shard, mut st) = self.side_lock();
+        if add_live(&self.side, n) {
+            return;
+        }
+        // Ordering: Release, like every change of a count word. Only lock holders
+        // change a dead word.
+        self.side.store(n & COUNT, Ordering::Release);
+        st.live += 1;
+        shard.publish_len(&st);
+    }
+
+    /// Under the shard lock: lists `k` with count `n`, or adds `n` to it if another
+    /// thread listed it first.
+    #[cold]
+    fn insert(&self, shard: &Shard, k: u64, hash: u64, n: u64, guard: &Guard) {
+        let mut st = lock(&shard.state);
+        // The current table again: growth may have replaced the one the caller saw.
+        let mut t = shard.table(guard);
+        if let Some(s) = t.find(k, hash, self.empty) {
+            if add_live(&s.word, n) {
+                return;
+            }
+            // A tombstone: revive it in place (same slot, `CARRIED` kept). Adders
+            // never change a dead word, so a store does.
+            // Ordering: Relaxed: a count; as in `add_live`.
+            let cur = s.word.load(Ordering::Relaxed);
+            // Ordering: Release, like every change of a count word.
+            s.word
+                .store((cur & CARRIED) | (n & COUNT), Ordering::Release);
+            st.live += 1;
+            shard.publish_len(&st);
+            return;
+        }
+        if (st.used + 1) * 2 > t.slots.len() {
+            t = self.grow(shard, &mut st, t, guard);
+        }
+        let s = t.find_or_claim(k, hash, self.empty);
+        let listed = add_live(&s.word, n);
+        debug_assert!(listed, "a free slot's word is live");
+        st.used += 1;
+        st.live += 1;
+        shard.publish_len(&st);
+    }
+
+    /// Under the lock: moves `old`'s live keys and counts to a table sized for them
+    /// at most a quarter full, publishes it and retires `old`.
+    fn grow<'g>(
+        &self,
+        shard: &Shard,
+        st: &mut ShardState,
+        old: &'g Table,
+        guard: &'g Guard,
+    ) -> &'g Table {
+        let len = ((st.live + 1) * GROWTH_SLACK)
+            .next_power_of_two()
+            .max(st.min_len);
+        let new = Owned::new(Table::new(len, self.empty)).into_shared(guard);
+        // Ordering: Relaxed: published to adders by each freeze's Release below.
+        old.next.store(new, Ordering::Relaxed);
+        // SAFETY: just allocated; retired only after a later growth or `clear`.
+        let nt = unsafe { new.deref() };
+        let mut moved = 0;
+        for s in old.slots.iter() {
+            // Ordering: AcqRel. Release: an adder or `get` that reads the frozen word
+            // (and fences Acquire) sees `next` (the models fail without it). Acquire:
+            // pairs with the adds' Release (see `add_in`), the same margin.
+            let c = s.word.fetch_or(FROZEN, Ordering::AcqRel);
+            // Ordering: Relaxed: the key was claimed under this lock, or by an earlier
+            // growth (under it) that claimed or met it, so it is visible; a move's
+            // claim into a frozen free slot is of a key listed elsewhere in `old`.
+            let k = s.key.load(Ordering::Relaxed);
+            if k == self.empty || c & DEAD != 0 {
+                continue;
+            }
+            debug_assert!(c & FROZEN == 0, "the current table is frozen only here");
+            let d = nt.find_or_claim(k, self.hash(k), self.empty);
+            // Ordering: Relaxed: a count; the CAS below re-reads.
+            let mut cur = d.word.load(Ordering::Relaxed);
+            // Ordering: Release, as for adds: a later growth's freeze reads it.
+            while let Err(actual) = d.word.compare_exchange_weak(
+                cur,
+                bump(cur, c & COUNT) | CARRIED,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                cur = actual;
+            }
+            moved += 1;
+        }
+        st.used = moved;
+        // Ordering: Release pairs with the Acquire load in `Shard::table`, so the
+        // moved slots are visible to whoever loads the new table.
+        let old = shard.table.swap(new, Ordering::Release, guard);
+        // SAFETY: unreachable for new readers; readers still on it are pinned, so it is
+        // freed after they unpin. It owns nothing but its slots.
+        unsafe { guard.defer_destroy(old) };
+        nt
+    }
+
+    /// Grows the table of `key`'s shard now, as an insert that finds it half full
+    /// would: for models and tests that race adds and reads against growth.
+    #[cfg(any(atomkit_loom, atomkit_shuttle, test))]
+    #[doc(hidden)]
+    pub fn grow_shard_of(&self, key: K) {
+        let shard = self.shard(self.hash(key.to_word()));
+        let mut st = lock(&shard.state);
+        let guard = self.pin();
+        let t = shard.table(&guard);
+        self.grow(shard, &mut st, t, &guard);
+    }
+
+    /// `key`'s count: 0 if absent. Weakly consistent (see the module docs).
+    #[inline]
+    pub fn get(&self, key: K) -> u64 {
+        let k = key.to_word();
+        if k == self.empty {
+            // Ordering: Relaxed: a count.
+            let w = self.side.load(Ordering::Relaxed);
+            return if w & DEAD != 0 { 0 } else { w & COUNT };
+        }
+        let hash = self.hash(k);
+        let guard = self.pin();
+        let t = self.shard(hash).table(&guard);
+        match t.find(k, hash, self.empty) {
+            None => 0,
+            // Ordering: Relaxed: a count; frozen values fence in `resolve`.
+            Some(s) => resolve(
+                t,
+                s.word.load(Ordering::Relaxed),
+                k,
+                hash,
+                self.empty,
+                &guard,
+            ),
+        }
+    }
+
+    /// Removes `key`, returning its count since the last reset, or `None` if it was
+    /// absent. An add racing the removal is in the count returned, or re-inserts the
+    /// key.
+    pub fn remove(&self, key: K) -> Option<u64> {
+        let k = key.to_word();
+        let (shard, mut st, taken) = if k == self.empty {
+            let (shard, st) = self.side_lock();
+            (shard, st, take(&self.side, |_| DEAD))
+        } else {
+            let hash = self.hash(k);
+            let shard = self.shard(hash);
+            let st = lock(&shard.state);
+            let guard = self.pin();
+            let taken = shard
+                .table(&guard)
+                .find(k, hash, self.empty)
+                .and_then(|s| take(&s.word, |w| DEAD | (w & CARRIED)));
+            (shard, st, taken)
+        };
+        if taken.is_some() {
+            st.live -= 1;
+            shard.publish_len(&st);
+        }
+        taken
+    }
+
+    /// Keys listed (not removed). Exact when no insert or removal runs.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            // Ordering: Relaxed: a statistic.
+            .map(|s| s.live.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Whether no key is listed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every listed key with its count. Weakly consistent: each count as `get` would
+    /// return it; keys inserted or removed meanwhile may or may not appear.
+    pub fn snapshot(&self) -> HashMap<K, u64> {
+        let mut out = HashMap::new();
+        let guard = self.pin();
+        for shard in self.shards.iter() {
+            let t = shard.table(&guard);
+            for s in t.slots.iter() {
+                // Ordering: Relaxed: a key word.
+                let k = s.key.load(Ordering::Relaxed);
+                if k == self.empty {
+                    continue;
+                }
+                // Ordering: Relaxed: a count; frozen values fence in `resolve`.
+                let w = s.word.load(Ordering::Relaxed);
+                if w & DEAD != 0 {
+                    continue;
+                }
+                let c = resolve(t, w, k, self.hash(k), self.empty, &guard);
+                out.insert(K::from_word(k), c);
+            }
+        }
+        // Ordering: Relaxed: a count.
+        let w = self.side.load(Ordering::Relaxed);
+        if w & DEAD == 0 {
+            out.insert(K::from_word(self.empty), w & COUNT);
+        }
+        out
+    }
+
+    /// Every listed key with its count since the last reset, resetting each to 0.
+    /// Exact: every increment is reported by exactly one reset (or by `remove`). Takes
+    /// each shard's lock in turn; adders do not wait for it.
+    pub fn snapshot_and_reset(&self) -> HashMap<K, u64> {
+        let mut out = HashMap::new();
+        let guard = self.pin();
+        for shard in self.shards.iter() {
+            let _st = lock(&shard.state);
+            for s in shard.table(&guard).slots.iter() {
+                // Ordering: Relaxed: keys of the current table are claimed under this
+                // lock, which orders them.
+                let k = s.key.load(Ordering::Relaxed);
+                if k == self.empty {
+                    continue;
+                }
+                if let Some(c) = take(&s.word, |w| w & FLAGS) {
+                    out.insert(K::from_word(k), c);
+                }
+            }
+        }
+        let (_shard, _st) = self.side_lock();
+        if let Some(c) = take(&self.side, |w| w & FLAGS) {
+            out.insert(K::from_word(self.empty), c);
+        }
+        out
+    }
+
+    /// Removes every key, discarding the counts. An add racing `clear` is discarded
+    /// or lands on the key inserted anew.
+    pub fn clear(&self) {
+        let guard = self.pin();
+        for shard in self.shards.iter() {
+            let mut st = lock(&shard.state);
+            let t = shard.table(&guard);
+            // Tombstones first, so that adders still on `t` re-insert instead of
+            // counting into a table nobody lists.
+            for s in t.slots.iter() {
+                take(&s.word, |w| DEAD | (w & CARRIED));
+            }
+            if core::ptr::eq::<Shard>(&**shard, self.side_shard()) {
+                take(&self.side, |_| DEAD);
+            }
+            let new = Owned::new(Table::new(st.min_len, self.empty));
+            // Ordering: Release pairs with the Acquire load in `Shard::table`.
+            let old = shard.table.swap(new, Ordering::Release, &guard);
+            // SAFETY: unreachable for new readers; pinned readers keep it until they
+            // unpin. It owns nothing but its slots.
+            unsafe { guard.defer_destroy(old) };
+            st.used = 0;
+            st.live = 0;
+            shard.publish_len(&st);
+        }
+    }
+}
+
+impl<K, S> Drop for WordCounterMap<K, S> {
+    fn drop(&mut self) {
+        for shard in self.shards.iter() {
+            // SAFETY: `&mut self`: no other thread can reach the map. Retired tables
+            // belong to the collector; the current one is ours.
+            unsafe {
+                let guard = crossbeam_epoch::unprotected();
+                // Ordering: Relaxed: exclusive access.
+                let t: Shared<'_, Table> = shard.table.load(Ordering::Relaxed, guard);
+                drop(t.into_owned());
+            }
+        }
+    }
+}
+
+impl<K, S> fmt::Debug for WordCounterMap<K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WordCounterMap")
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;
