@@ -663,6 +663,11 @@ fn contenders() -> Vec<(&'static str, Runner)> {
         ("ideal fat ptr", run::<IdealPtr<false, FatNode>>),
         ("ideal fat ptr+pin", run::<IdealPtr<true, FatNode>>),
     ];
+    #[cfg(atomkit_unstable)]
+    v.push((
+        "atomkit WordCounterMap",
+        run::<atomkit::counter_map::WordCounterMap<u64>>,
+    ));
     if cfg!(target_arch = "x86_64") {
         v.extend([
             (

@@ -8,17 +8,26 @@
 //! and keys hash to themselves, so `K` and `K2` share a probe chain in every table.
 //! `grow_shard_of` (a hook for models and tests) grows the shard as an insert would.
 //!
+//! Under the model checkers one failed CAS promotes a key to a striped cell, and
+//! `promote_key` and `has_cell` (hooks too) promote a key and tell whether it is.
+//!
 //! Each of these changes to `src/counter_map/word.rs`, made one at a time, makes
 //! models fail:
-//! - the add's CAS `Relaxed` on success: growth reads the add but not the claim of
-//!   the key's slot, and drops the count (`a_new_key_racing_growth_keeps_its_count`);
-//! - the freeze `Acquire` only, or no Acquire fence on the frozen path of `add_in`:
-//!   an adder that finds the word frozen loads a null `next` (a crash in `Table::next`)
-//!   (`adds_racing_growth_lose_nothing`);
+//! - the freeze `Relaxed`, or no Acquire fence on the frozen path of `add_in`: an
+//!   adder that finds the word frozen loads a null `next` (`Table::next` panics);
+//!   no fence on the frozen path of `resolve`: the same for `get`;
+//! - the current table loaded `Relaxed`: a causality violation on its slots;
 //! - growth storing the moved count instead of adding it: a redirected add is
-//!   overwritten (`adds_racing_growth_lose_nothing`);
+//!   overwritten (`adds_racing_growth_lose_nothing` and three more);
 //! - `get` adding the frozen count whatever `CARRIED` says: a moved count is read
-//!   twice (`get_racing_a_move_counts_it_once`, `get_across_two_growths`).
+//!   twice (`get_racing_a_move_counts_it_once`, `get_across_two_growths`);
+//! - the promotion's CAS `Relaxed`, or no Acquire fence before an add to a cell: a
+//!   causality violation on the cell (`a_promotion_publishes_an_initialised_cell`);
+//! - `get`, or growth, treating a `CELL` word as a count
+//!   (`contended_adds_promote_across_growth` and others).
+//!
+//! The add's CAS `Relaxed` (instead of Release) with the freeze `Release` (instead of
+//! AcqRel) fails none: see the comment on that CAS.
 #![cfg(all(atomkit_loom, atomkit_unstable))]
 
 use atomkit::counter_map::WordCounterMap;
@@ -166,5 +175,87 @@ fn an_add_racing_a_reset_is_reported_once() {
         let second = m.snapshot_and_reset()[&K];
         assert!(first == 1 || first == 2, "first {first}");
         assert_eq!(first + second, 2);
+    });
+}
+
+/// Set when an execution of `contended_adds_promote_across_growth` ended with `K` in a
+/// cell: the model must reach promotion, not just pass.
+static PROMOTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Two adders colliding on `K` (one failed CAS promotes it to a striped cell under the
+/// model checkers) while this thread also grows the table: every count is kept,
+/// whether it landed in the word, the cell, or the next table.
+#[test]
+fn contended_adds_promote_across_growth() {
+    model(2, || {
+        let m = map();
+        let a = spawn(&m, |m| m.inc(K));
+        m.inc(K);
+        m.grow_shard_of(K);
+        a.join().unwrap();
+        assert_eq!(m.get(K), 3);
+        if m.has_cell(K) {
+            PROMOTED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    assert!(
+        PROMOTED.load(std::sync::atomic::Ordering::Relaxed),
+        "no execution promoted the key"
+    );
+}
+
+/// A map where `K` (count 1) already lives in a cell.
+fn striped_map() -> Arc<Map> {
+    let m = map();
+    m.promote_key(K);
+    assert!(m.has_cell(K));
+    m
+}
+
+/// An add to a striped key racing a growth (which moves the cell) and then `remove`
+/// (which kills it): in the count returned, or on the key inserted anew.
+#[test]
+fn an_add_to_a_cell_racing_growth_and_remove() {
+    model(2, || {
+        let m = striped_map();
+        let a = spawn(&m, |m| m.inc(K));
+        m.grow_shard_of(K);
+        let removed = m.remove(K).expect("K was listed");
+        a.join().unwrap();
+        assert!(removed == 1 || removed == 2, "removed {removed}");
+        assert_eq!(removed + m.get(K), 2);
+    });
+}
+
+/// `get` of a striped key racing an add and a growth that moves the cell: the cell is
+/// the key's home in both tables, counted once.
+#[test]
+fn get_of_a_cell_racing_growth() {
+    model(2, || {
+        let m = striped_map();
+        let g = spawn(&m, |m| {
+            m.inc(K);
+            m.grow_shard_of(K);
+        });
+        let seen = m.get(K);
+        assert!(seen == 1 || seen == 2, "saw {seen}");
+        g.join().unwrap();
+        assert_eq!(m.get(K), 2);
+        assert_eq!(m.snapshot_and_reset()[&K], 2);
+    });
+}
+
+/// `get` and an add racing the promotion of `K` (count 1) to a cell: the cell is
+/// published initialised, so `get` sees 1 or 2 and the add lands once.
+#[test]
+fn a_promotion_publishes_an_initialised_cell() {
+    model(2, || {
+        let m = map();
+        let p = spawn(&m, |m| m.promote_key(K));
+        m.inc(K);
+        let seen = m.get(K);
+        p.join().unwrap();
+        assert_eq!(seen, 2);
+        assert_eq!(m.get(K), 2);
     });
 }

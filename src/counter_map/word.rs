@@ -8,8 +8,8 @@
 //!
 //! | bits   | name      | meaning |
 //! |--------|-----------|---------|
-//! | 0..60  | count     | increments since the last reset, modulo 2<sup>60</sup> |
-//! | 60     | (`CELL`)  | reserved for striped cells |
+//! | 0..60  | count     | increments since the last reset, modulo 2<sup>60</sup>; with `CELL`, the cell's address shifted right by 4 |
+//! | 60     | `CELL`    | the count lives in a striped cell (a contended key) |
 //! | 61     | `CARRIED` | this count includes the one growth moved here from the previous table |
 //! | 62     | `FROZEN`  | growth has claimed the slot; the word never changes again |
 //! | 63     | `DEAD`    | the key was removed; the slot is its tombstone, count 0 |
@@ -24,27 +24,38 @@
 //!   insert under the shard's lock. `FROZEN`: growth is moving the table; fence, follow
 //!   the table's `next`, find or claim the key's slot there (a move, lock-free), and
 //!   add there. Adds are CASes, not `fetch_add`, so that a frozen word holds an exact
-//!   count and never changes again.
+//!   count and never changes again. `CELL` (frozen or not): add to the cell, the
+//!   key's home in every table that lists it.
+//! - **Promotion** (lock-free): an add whose CAS lost to another adder (on every 16th
+//!   such collision of the thread), in a table it loaded as current (never one reached through `next`, into which growth
+//!   may be moving counts), makes a `StripedCell` (the present map's count: a word
+//!   that grows cache-line-padded stripes on collisions) holding the word's count and
+//!   CASes the word to `CELL | address | CARRIED-as-before`. Growth moves the word,
+//!   not the count; the current table's listing owns the cell, and `remove` and
+//!   `clear` kill it (adders still on it then fail and re-insert the key) and retire
+//!   it through the epoch.
 //! - **Insert, revive, remove, reset, clear, grow** run under the shard's mutex, on
 //!   the current table loaded again under it. Growth allocates a table sized for the
 //!   live keys at most a quarter full, stores it in `next`, then for each slot
 //!   freezes the word (`fetch_or(FROZEN)`), and adds a live key's frozen count to the
 //!   key's slot in `next` by a CAS that also sets `CARRIED`; tombstones are dropped.
 //!   It then publishes `next` as current and retires the old table through the epoch.
-//! - **`get`**: a live word is the count. A frozen word `w` resolves through `next`,
-//!   reading the key's word `w'` there once: the count is `w`'s count unless `w'` has
-//!   `CARRIED` (then it is already in `w'`), plus the count `w'` gives by the same rule.
-//!   So a move racing the `get` is counted once.
+//! - **`get`**: a live word is the count, a `CELL` word its cell's sum. A frozen word
+//!   `w` resolves through `next`, reading the key's word `w'` there once: the count is
+//!   `w`'s count unless `w'` has `CARRIED` (then it is already in `w'`), plus the count
+//!   `w'` gives by the same rule. So a move racing the `get` is counted once.
 //!
 //! Orderings, checked by the loom models in `loom-tests/tests/loom_word_counter_map.rs`
 //! (each fails when one of these is weakened): the freeze's Release and an Acquire
 //! fence on the frozen path, in `add` and in `get`, publish `next`; the current table
-//! is swapped in with Release and loaded with Acquire. Adds CAS with Release and the
+//! is swapped in with Release and loaded with Acquire; a promotion's Release CAS and
+//! an Acquire fence on every `CELL` branch publish the cell. Adds CAS with Release and the
 //! freeze also Acquires, so that growth sees the claim of any key whose add it reads;
 //! with every new key claimed under the lock the map does not need that pair (the
 //! models pass without it), and it is kept as a margin that costs nothing on x86.
 
-use super::{parallelism, DefaultHashBuilder, MAX_SHARDS, MIN_TABLE};
+use super::cell::StripedCell;
+use super::{max_stripes, parallelism, DefaultHashBuilder, MAX_SHARDS, MIN_TABLE};
 use crate::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{lock, Mutex, MutexGuard};
 use core::fmt;
@@ -56,14 +67,84 @@ use std::collections::HashMap;
 
 /// The count bits of a count word.
 const COUNT: u64 = (1 << 60) - 1;
+/// The count lives in a heap cell (a hot key's stripes); the count bits hold the
+/// cell's address shifted right by 4.
+const CELL: u64 = 1 << 60;
 /// This count includes the one growth moved here from the previous table.
 const CARRIED: u64 = 1 << 61;
 /// Growth has claimed this slot; its word never changes again.
 const FROZEN: u64 = 1 << 62;
 /// The key was removed: a tombstone, count 0.
 const DEAD: u64 = 1 << 63;
-/// The flag bits (bit 60 reserved for cells).
+/// The flag bits.
 const FLAGS: u64 = !COUNT;
+
+/// Whether an adder whose CAS just lost to another adder should move the key to a
+/// striped cell: on every 16th such collision this thread meets. A hot key collides
+/// all the time and is promoted soon. Warm keys that collide now and then get cells
+/// too, more slowly: a cell costs them a dependent load per add (see
+/// `docs/design/counter_map_core.md`, "Decided later", for what was measured).
+/// Always under the model checkers, so that models reach promotion.
+#[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
+#[inline]
+fn should_promote() -> bool {
+    std::thread_local! {
+        static COLLISIONS: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+    }
+    COLLISIONS
+        .try_with(|c| {
+            let n = c.get().wrapping_add(1);
+            c.set(n);
+            n % 16 == 0
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(any(atomkit_loom, atomkit_shuttle))]
+#[inline]
+fn should_promote() -> bool {
+    true
+}
+
+/// A hot key's count: stripes that adders spread over. Aligned to a cache line, so
+/// its address has four low zero bits to spare and shares no line with a slot.
+type Cell = CachePadded<StripedCell>;
+
+/// The cell a `CELL` word names.
+///
+/// # Safety
+///
+/// `w` must be a `CELL` word read under `guard`'s pin, after an Acquire fence: cells
+/// are retired through the epoch once no current table lists them.
+#[inline]
+unsafe fn cell_of(w: u64, _guard: &Guard) -> &StripedCell {
+    debug_assert!(w & CELL != 0);
+    let p = core::ptr::with_exposed_provenance::<Cell>(((w & COUNT) << 4) as usize);
+    // SAFETY: forwarded from the caller; `promote` stored this address of a live cell.
+    unsafe { &*p }
+}
+
+/// A `CELL` word for a new cell holding `count`, keeping `carried`.
+fn new_cell_word(count: u64, carried: u64, stripes: usize) -> (u64, *mut Cell) {
+    let cell = Cell::new(StripedCell::new());
+    if count != 0 {
+        cell.add(count, stripes);
+    }
+    let p = Box::into_raw(Box::new(cell));
+    let addr = p.expose_provenance() as u64;
+    debug_assert!(addr & 15 == 0 && (addr >> 4) <= COUNT);
+    (CELL | carried | (addr >> 4), p)
+}
+
+/// Retires the cell of `CELL` word `w` (just unlisted under the lock) through the
+/// epoch.
+fn retire_cell(w: u64, guard: &Guard) {
+    let p = core::ptr::with_exposed_provenance_mut::<Cell>(((w & COUNT) << 4) as usize);
+    // SAFETY: the word was unlisted under the shard lock, so no current table lists
+    // the cell; readers that hold it are pinned, and the closure runs after they
+    // unpin. The cell came from `Box::into_raw` in `new_cell_word`.
+    unsafe { guard.defer_unchecked(move || drop(Box::from_raw(p))) };
+}
 
 /// Growth sizes a table for this many times the live keys (at most a quarter full);
 /// half under the model checkers, so that models reach a second growth in few steps.
@@ -119,6 +200,16 @@ impl WordKey for char {
         // Words in the map came from `to_word`, so the conversion always succeeds.
         char::from_u32(w as u32).unwrap_or(char::REPLACEMENT_CHARACTER)
     }
+}
+
+/// What the lock-free paths need from the map, copied once.
+#[derive(Clone, Copy)]
+struct Consts {
+    /// The key word that marks a free slot.
+    empty: u64,
+    /// Most stripes a cell grows (see `max_stripes`), computed once: asking the OS
+    /// for the CPU count on every add to a cell would cost a system call.
+    stripes: usize,
 }
 
 /// Adds `n` to a word's count bits, modulo 2<sup>60</sup>, keeping its flags.
@@ -239,6 +330,15 @@ fn resolve<'g>(
         if w & DEAD != 0 {
             return total;
         }
+        if w & CELL != 0 {
+            // Ordering: with the `CELL` value read, pairs with the promotion's Release
+            // (or the move's), so the cell is seen initialised.
+            fence(Ordering::Acquire);
+            // SAFETY: a `CELL` word read under `guard`, after the fence. The cell is
+            // the key's home in every table that lists it, so it is counted once.
+            let c = unsafe { cell_of(w, guard) }.sum().unwrap_or(0);
+            return total.wrapping_add(c) & COUNT;
+        }
         if w & FROZEN == 0 {
             return total.wrapping_add(w & COUNT) & COUNT;
         }
@@ -260,28 +360,52 @@ fn resolve<'g>(
     }
 }
 
-/// Adds `n` to `k`'s count in `t` or, if `t` is frozen, in the tables that follow it.
-/// Returns `false` if the key is not listed (no slot, or a tombstone): the caller
-/// inserts it under the lock.
+/// Adds `n` to `k`'s count in `t` (the shard's current table, as the caller loaded it)
+/// or, if `t` is frozen, in the tables that follow it. Returns `false` if the key is
+/// not listed (no slot, a tombstone, or a dead cell): the caller inserts it under the
+/// lock.
 #[inline]
-fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, empty: u64, guard: &'g Guard) -> bool {
+fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g Guard) -> bool {
+    let empty = m.empty;
     let Some(mut s) = t.find(k, hash, empty) else {
         return false;
     };
+    // Promotion happens only in a table loaded as current, never in one reached
+    // through `next`, into which growth may still be moving counts.
+    let mut current = true;
+    let mut promote_now = false;
     loop {
-        // Ordering: Relaxed: a count publishes nothing; a frozen value is followed by
-        // the Acquire fence below.
+        // Ordering: Relaxed: a count publishes nothing; `CELL` and frozen values are
+        // followed by Acquire fences below.
         let mut cur = s.word.load(Ordering::Relaxed);
         loop {
             if cur & DEAD != 0 {
                 return false;
+            }
+            if cur & CELL != 0 {
+                // Frozen or not, the cell is the key's home in every table.
+                // Ordering: pairs with the Release that published the `CELL` word, so
+                // the cell is seen initialised.
+                fence(Ordering::Acquire);
+                // SAFETY: a `CELL` word read under `guard`, after the fence.
+                return unsafe { cell_of(cur, guard) }.add(n, m.stripes);
             }
             if cur & FROZEN != 0 {
                 // Ordering: pairs with the freeze's Release, so `next` is visible.
                 fence(Ordering::Acquire);
                 t = t.next(guard);
                 s = t.find_or_claim(k, hash, empty);
+                current = false;
                 break;
+            }
+            if current && promote_now {
+                match promote(&s.word, cur, m.stripes) {
+                    Ok(()) => break, // the loop re-reads the word: the new cell
+                    Err(actual) => {
+                        cur = actual;
+                        continue;
+                    }
+                }
             }
             // Ordering: Release on success, paired with the freeze's Acquire: growth,
             // reading this add, then sees the claim of the key's slot. The protocol
@@ -298,21 +422,51 @@ fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, empty: u64, guard: &'
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return true,
-                Err(actual) => cur = actual,
+                Err(actual) => {
+                    // Another adder, not a spurious failure: a collision.
+                    promote_now = actual & !FLAGS != cur & !FLAGS && should_promote();
+                    cur = actual;
+                }
             }
         }
     }
 }
 
-/// Adds `n` to a word the caller knows is live and will stay unfrozen (it holds the
-/// shard lock, or the word is the side word, which is never frozen). Returns `false`
+/// Moves a contended key's count from its word (`cur`, live, plain) to a new striped
+/// cell. On failure (the word changed: an add, a freeze, a removal, another
+/// promotion) frees the cell and returns the word's value.
+#[cold]
+fn promote(word: &AtomicU64, cur: u64, stripes: usize) -> Result<(), u64> {
+    let (w, p) = new_cell_word(cur & COUNT, cur & CARRIED, stripes);
+    // Ordering: Release on success publishes the cell's initialised words to adders
+    // and readers that fence Acquire after reading the `CELL` word (and growth's
+    // freeze reads it with Acquire). Relaxed on failure: the caller re-reads.
+    match word.compare_exchange(cur, w, Ordering::Release, Ordering::Relaxed) {
+        Ok(_) => Ok(()),
+        Err(actual) => {
+            // SAFETY: `p` came from `Box::into_raw` and was never published.
+            drop(unsafe { Box::from_raw(p) });
+            Err(actual)
+        }
+    }
+}
+
+/// Adds `n` to a word the caller knows will stay unfrozen (it holds the shard lock,
+/// or the word is the side word, which is never frozen or promoted). Returns `false`
 /// if the word is a tombstone.
-fn add_live(word: &AtomicU64, n: u64) -> bool {
+fn add_live(word: &AtomicU64, n: u64, stripes: usize, guard: &Guard) -> bool {
     // Ordering: Relaxed: a count; the CAS below re-reads.
     let mut cur = word.load(Ordering::Relaxed);
     loop {
         if cur & DEAD != 0 {
             return false;
+        }
+        if cur & CELL != 0 {
+            // Ordering: as in `add_in`.
+            fence(Ordering::Acquire);
+            // SAFETY: a `CELL` word read under `guard`, after the fence. A listed
+            // key's cell is killed only after its word is unlisted, under the lock.
+            return unsafe { cell_of(cur, guard) }.add(n, stripes);
         }
         debug_assert!(cur & FROZEN == 0);
         // Ordering: Release, as in `add_in`.
@@ -323,17 +477,41 @@ fn add_live(word: &AtomicU64, n: u64) -> bool {
     }
 }
 
-/// Takes a live word's count, leaving `keep(old)`; `None` for a tombstone.
-fn take(word: &AtomicU64, keep: impl Fn(u64) -> u64) -> Option<u64> {
+/// Under the shard lock: takes a listed word's count, `None` for a tombstone. With
+/// `unlist`, leaves a tombstone (a cell is killed and retired); else resets the count
+/// to 0 and keeps the key (a cell is reset in place).
+fn take(word: &AtomicU64, unlist: bool, guard: &Guard) -> Option<u64> {
     // Ordering: Relaxed: a count; the CAS below re-reads.
     let mut cur = word.load(Ordering::Relaxed);
     loop {
         if cur & DEAD != 0 {
             return None;
         }
+        if cur & CELL != 0 && !unlist {
+            // Ordering: as in `add_in`.
+            fence(Ordering::Acquire);
+            // SAFETY: a `CELL` word read under `guard`, after the fence; its cell is
+            // killed only by a holder of the lock the caller holds.
+            return Some(unsafe { cell_of(cur, guard) }.reset().unwrap_or(0) & COUNT);
+        }
+        let new = if unlist {
+            DEAD | (cur & CARRIED)
+        } else {
+            cur & FLAGS
+        };
         // Ordering: Release, like every change of a count word (growth's freeze reads
-        // it); the caller holds the shard lock, so no growth runs meanwhile.
-        match word.compare_exchange_weak(cur, keep(cur), Ordering::Release, Ordering::Relaxed) {
+        // it); the caller holds the shard lock, so no growth runs meanwhile. A `CELL`
+        // word changes only under the lock, so only plain words' CASes can fail.
+        match word.compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) if cur & CELL != 0 => {
+                // Ordering: as in `add_in`.
+                fence(Ordering::Acquire);
+                // SAFETY: as above. Adders that still hold the cell add before the kill
+                // (counted here) or fail after it and re-insert the key.
+                let c = unsafe { cell_of(cur, guard) }.kill() & COUNT;
+                retire_cell(cur, guard);
+                return Some(c);
+            }
             Ok(_) => return Some(cur & COUNT),
             Err(actual) => cur = actual,
         }
@@ -382,8 +560,9 @@ impl Shard {
 /// **Unstable.** This map is the first part of the core proposed in
 /// `docs/design/counter_map_core.md`, built only with `--cfg atomkit_unstable` (and in
 /// atomkit's own tests and models). It counts, reads, removes, resets, clears and
-/// grows; it does not yet stripe hot keys, hand out [`Counter`](super::Counter)
-/// handles or cap its keys, and its API may change or merge into
+/// grows, and stripes contended keys; it does not yet hand out
+/// [`Counter`](super::Counter) handles, cap its keys or iterate, and its API may
+/// change or merge into
 /// [`CounterMap`](super::CounterMap) (the design's open API question).
 ///
 /// ```
@@ -411,8 +590,9 @@ pub struct WordCounterMap<K, S = DefaultHashBuilder> {
     shards: Box<[CachePadded<Shard>]>,
     shard_mask: usize,
     hasher: S,
-    /// The key word that marks a free slot.
+    /// The key word that marks a free slot (also in `consts`).
     empty: u64,
+    consts: Consts,
     /// The count word of the key whose word is `empty`; `DEAD` when absent. Changed
     /// under the lock of that key's shard, but for adds to a live word.
     side: CachePadded<AtomicU64>,
@@ -508,6 +688,10 @@ impl<K, S> WordBuilder<K, S> {
             shard_mask: shards - 1,
             hasher: self.hasher,
             empty,
+            consts: Consts {
+                empty,
+                stripes: max_stripes(),
+            },
             side: CachePadded::new(AtomicU64::new(DEAD)),
             #[cfg(any(atomkit_loom, atomkit_shuttle))]
             collector: crossbeam_epoch::Collector::new(),
@@ -589,7 +773,7 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         let hash = self.hash(k);
         let shard = self.shard(hash);
         let guard = self.pin();
-        if !add_in(shard.table(&guard), k, hash, n, self.empty, &guard) {
+        if !add_in(shard.table(&guard), k, hash, n, self.consts, &guard) {
             self.insert(shard, k, hash, n, &guard);
         }
     }
@@ -601,11 +785,12 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
     }
 
     fn add_side(&self, n: u64) {
-        if add_live(&self.side, n) {
+        let guard = self.pin();
+        if add_live(&self.side, n, self.consts.stripes, &guard) {
             return;
         }
         let (shard, mut st) = self.side_lock();
-        if add_live(&self.side, n) {
+        if add_live(&self.side, n, self.consts.stripes, &guard) {
             return;
         }
         // Ordering: Release, like every change of a count word. Only lock holders
@@ -623,7 +808,7 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         // The current table again: growth may have replaced the one the caller saw.
         let mut t = shard.table(guard);
         if let Some(s) = t.find(k, hash, self.empty) {
-            if add_live(&s.word, n) {
+            if add_live(&s.word, n, self.consts.stripes, guard) {
                 return;
             }
             // A tombstone: revive it in place (same slot, `CARRIED` kept). Adders
@@ -641,7 +826,7 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
             t = self.grow(shard, &mut st, t, guard);
         }
         let s = t.find_or_claim(k, hash, self.empty);
-        let listed = add_live(&s.word, n);
+        let listed = add_live(&s.word, n, self.consts.stripes, guard);
         debug_assert!(listed, "a free slot's word is live");
         st.used += 1;
         st.live += 1;
@@ -680,6 +865,18 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
             }
             debug_assert!(c & FROZEN == 0, "the current table is frozen only here");
             let d = nt.find_or_claim(k, self.hash(k), self.empty);
+            if c & CELL != 0 {
+                // The cell moves, not its count: adders that read the frozen `CELL`
+                // word keep adding to it, so none of them claimed this slot, whose
+                // word is still 0. The listing (and ownership) of the cell moves here.
+                // Ordering: Release, as for a promotion: whoever reads the word in the
+                // new table, which is published by the Release swap below, sees the
+                // cell too.
+                let prev = d.word.swap(c | CARRIED, Ordering::Release);
+                debug_assert_eq!(prev, 0, "no adder moves a key whose count is a cell");
+                moved += 1;
+                continue;
+            }
             // Ordering: Relaxed: a count; the CAS below re-reads.
             let mut cur = d.word.load(Ordering::Relaxed);
             // Ordering: Release, as for adds: a later growth's freeze reads it.
@@ -715,6 +912,41 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         self.grow(shard, &mut st, t, &guard);
     }
 
+    /// Whether `key`'s count lives in a striped cell (for models and tests).
+    #[cfg(any(atomkit_loom, atomkit_shuttle, test))]
+    #[doc(hidden)]
+    pub fn has_cell(&self, key: K) -> bool {
+        let k = key.to_word();
+        let hash = self.hash(k);
+        let guard = self.pin();
+        let t = self.shard(hash).table(&guard);
+        // Ordering: Relaxed: a test's look at the flags.
+        t.find(k, hash, self.empty)
+            .is_some_and(|s| s.word.load(Ordering::Relaxed) & (CELL | DEAD) == CELL)
+    }
+
+    /// Moves `key`'s count to a striped cell now, as contended adds would (for models
+    /// and tests). Does nothing if the key is absent or already striped.
+    #[cfg(any(atomkit_loom, atomkit_shuttle, test))]
+    #[doc(hidden)]
+    pub fn promote_key(&self, key: K) {
+        let k = key.to_word();
+        let hash = self.hash(k);
+        let shard = self.shard(hash);
+        let _st = lock(&shard.state);
+        let guard = self.pin();
+        if let Some(s) = shard.table(&guard).find(k, hash, self.empty) {
+            // Ordering: Relaxed: `promote`'s CAS re-checks.
+            let mut cur = s.word.load(Ordering::Relaxed);
+            while cur & (CELL | DEAD) == 0 {
+                match promote(&s.word, cur, self.consts.stripes) {
+                    Ok(()) => break,
+                    Err(actual) => cur = actual,
+                }
+            }
+        }
+    }
+
     /// `key`'s count: 0 if absent. Weakly consistent (see the module docs).
     #[inline]
     pub fn get(&self, key: K) -> u64 {
@@ -748,7 +980,8 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         let k = key.to_word();
         let (shard, mut st, taken) = if k == self.empty {
             let (shard, st) = self.side_lock();
-            (shard, st, take(&self.side, |_| DEAD))
+            let guard = self.pin();
+            (shard, st, take(&self.side, true, &guard))
         } else {
             let hash = self.hash(k);
             let shard = self.shard(hash);
@@ -757,7 +990,7 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
             let taken = shard
                 .table(&guard)
                 .find(k, hash, self.empty)
-                .and_then(|s| take(&s.word, |w| DEAD | (w & CARRIED)));
+                .and_then(|s| take(&s.word, true, &guard));
             (shard, st, taken)
         };
         if taken.is_some() {
@@ -826,13 +1059,13 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
                 if k == self.empty {
                     continue;
                 }
-                if let Some(c) = take(&s.word, |w| w & FLAGS) {
+                if let Some(c) = take(&s.word, false, &guard) {
                     out.insert(K::from_word(k), c);
                 }
             }
         }
         let (_shard, _st) = self.side_lock();
-        if let Some(c) = take(&self.side, |w| w & FLAGS) {
+        if let Some(c) = take(&self.side, false, &guard) {
             out.insert(K::from_word(self.empty), c);
         }
         out
@@ -848,10 +1081,10 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
             // Tombstones first, so that adders still on `t` re-insert instead of
             // counting into a table nobody lists.
             for s in t.slots.iter() {
-                take(&s.word, |w| DEAD | (w & CARRIED));
+                take(&s.word, true, &guard);
             }
             if core::ptr::eq::<Shard>(&**shard, self.side_shard()) {
-                take(&self.side, |_| DEAD);
+                take(&self.side, true, &guard);
             }
             let new = Owned::new(Table::new(st.min_len, self.empty));
             // Ordering: Release pairs with the Acquire load in `Shard::table`.
@@ -875,7 +1108,20 @@ impl<K, S> Drop for WordCounterMap<K, S> {
                 let guard = crossbeam_epoch::unprotected();
                 // Ordering: Relaxed: exclusive access.
                 let t: Shared<'_, Table> = shard.table.load(Ordering::Relaxed, guard);
-                drop(t.into_owned());
+                let t = t.into_owned();
+                for s in t.slots.iter() {
+                    // Ordering: Relaxed: exclusive access.
+                    let w = s.word.load(Ordering::Relaxed);
+                    if w & (CELL | DEAD) == CELL {
+                        let p = core::ptr::with_exposed_provenance_mut::<Cell>(
+                            ((w & COUNT) << 4) as usize,
+                        );
+                        // The current table owns the cells it lists (retired tables,
+                        // which the collector frees, own none).
+                        drop(Box::from_raw(p));
+                    }
+                }
+                drop(t);
             }
         }
     }

@@ -279,3 +279,70 @@ fn reads_during_growth_are_monotonic_and_never_over_count() {
     });
     assert_eq!(m.get(1), 2 * per);
 }
+
+#[test]
+fn a_striped_key_counts_resets_moves_and_is_removed() {
+    let m = one_shard();
+    m.add(3, 5);
+    m.inc(4);
+    m.promote_key(3);
+    assert!(m.has_cell(3) && !m.has_cell(4));
+    m.add(3, 2);
+    assert_eq!(m.get(3), 7);
+    assert_eq!(m.snapshot()[&3], 7);
+    assert_eq!(m.snapshot_and_reset()[&3], 7);
+    assert_eq!(m.get(3), 0);
+    m.inc(3);
+    // Growth moves the cell itself, more than once.
+    for k in 10..40 {
+        m.inc(k << 8);
+    }
+    m.grow_shard_of(3);
+    assert!(m.has_cell(3));
+    m.add(3, 2);
+    assert_eq!(m.get(3), 3);
+    assert_eq!(m.remove(3), Some(3));
+    assert!(!m.has_cell(3));
+    assert_eq!(m.get(3), 0);
+    m.add(3, 4); // revived as a plain word
+    assert_eq!(m.get(3), 4);
+    m.promote_key(3);
+    m.promote_key(4);
+    m.clear();
+    assert!(m.is_empty());
+    assert_eq!(m.get(4), 0);
+    m.promote_key(4); // absent: nothing to do
+    m.inc(4);
+    m.promote_key(4);
+    assert_eq!(m.get(4), 1); // dropped with its cell listed
+}
+
+#[test]
+fn a_hot_key_is_promoted_and_keeps_every_count() {
+    let per = if cfg!(miri) { 200 } else { 100_000 };
+    let m: WordCounterMap<u64> = WordCounterMap::builder().shards(1).build();
+    m.inc(9);
+    let rounds = if cfg!(miri) { 1 } else { 50 };
+    let mut done = 0;
+    for _ in 0..rounds {
+        let start = std::sync::Barrier::new(4);
+        thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    start.wait();
+                    for _ in 0..per {
+                        m.inc(9);
+                    }
+                });
+            }
+        });
+        done += 1;
+        if m.has_cell(9) {
+            break;
+        }
+    }
+    assert_eq!(m.get(9), 1 + 4 * per * done);
+    if !cfg!(miri) {
+        assert!(m.has_cell(9), "a contended key moves to a cell");
+    }
+}
