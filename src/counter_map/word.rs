@@ -8,7 +8,8 @@
 //!
 //! | bits   | name      | meaning |
 //! |--------|-----------|---------|
-//! | 0..60  | count     | increments since the last reset, modulo 2<sup>60</sup>; with `CELL`, the cell's address shifted right by 4 |
+//! | 0..56  | count     | increments since the last reset, modulo 2<sup>56</sup>; with `CELL`, the cell's address shifted right by 4 |
+//! | 56..60 | heat      | how contended the word has been lately: promotion's signal |
 //! | 60     | `CELL`    | the count lives in a striped cell (a contended key) |
 //! | 61     | `CARRIED` | this count includes the one growth moved here from the previous table |
 //! | 62     | `FROZEN`  | growth has claimed the slot; the word never changes again |
@@ -26,8 +27,9 @@
 //!   add there. Adds are CASes, not `fetch_add`, so that a frozen word holds an exact
 //!   count and never changes again. `CELL` (frozen or not): add to the cell, the
 //!   key's home in every table that lists it.
-//! - **Promotion** (lock-free): an add whose CAS lost to another adder (on every 16th
-//!   such collision of the thread), in a table it loaded as current (never one reached through `next`, into which growth
+//! - **Promotion** (lock-free): an add whose CAS lost to another adder, once the word's
+//!   heat (raised by adds that collide, lowered by adds that do not) is high enough,
+//!   in a table it loaded as current (never one reached through `next`, into which growth
 //!   may be moving counts), makes a `StripedCell` (the present map's count: a word
 //!   that grows cache-line-padded stripes on collisions) holding the word's count and
 //!   CASes the word to `CELL | address | CARRIED-as-before`. Growth moves the word,
@@ -66,7 +68,11 @@ use crossbeam_utils::CachePadded;
 use std::collections::HashMap;
 
 /// The count bits of a count word.
-const COUNT: u64 = (1 << 60) - 1;
+const COUNT: u64 = (1 << 56) - 1;
+/// How contended the word has been lately (see `heated`), 0 to 15.
+const HEAT: u64 = 0xF << 56;
+/// Heat an add that collided adds; an add that did not takes 1 off.
+const HEAT_UP: u64 = 4;
 /// The count lives in a heap cell (a hot key's stripes); the count bits hold the
 /// cell's address shifted right by 4.
 const CELL: u64 = 1 << 60;
@@ -79,32 +85,16 @@ const DEAD: u64 = 1 << 63;
 /// The flag bits.
 const FLAGS: u64 = !COUNT;
 
-/// Whether an adder whose CAS just lost to another adder should move the key to a
-/// striped cell: on every 16th such collision this thread meets. A hot key collides
-/// all the time and is promoted soon. Warm keys that collide now and then get cells
-/// too, more slowly: a cell costs them a dependent load per add (see
-/// `docs/design/counter_map_core.md`, "Decided later", for what was measured).
-/// Always under the model checkers, so that models reach promotion.
+/// Heat at which an add that collided moves the key to a striped cell. An add that
+/// lost its CAS to another adder raises the word's heat by 4 (at most 15) and a clean
+/// add lowers it by 1, so a key is promoted only while more than about one add in five
+/// collides: a hot key soon, a warm key that collides now and then not at all (a cell
+/// would cost it a dependent load per add). Reached by the first collision under the
+/// model checkers, so that models reach promotion.
 #[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
-#[inline]
-fn should_promote() -> bool {
-    std::thread_local! {
-        static COLLISIONS: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
-    }
-    COLLISIONS
-        .try_with(|c| {
-            let n = c.get().wrapping_add(1);
-            c.set(n);
-            n % 16 == 0
-        })
-        .unwrap_or(false)
-}
-
+const PROMOTE_AT: u64 = 12;
 #[cfg(any(atomkit_loom, atomkit_shuttle))]
-#[inline]
-fn should_promote() -> bool {
-    true
-}
+const PROMOTE_AT: u64 = HEAT_UP;
 
 /// A hot key's count: stripes that adders spread over. Aligned to a cache line, so
 /// its address has four low zero bits to spare and shares no line with a slot.
@@ -212,10 +202,21 @@ struct Consts {
     stripes: usize,
 }
 
-/// Adds `n` to a word's count bits, modulo 2<sup>60</sup>, keeping its flags.
+/// Adds `n` to a word's count bits, modulo 2<sup>56</sup>, keeping its flags and heat.
 #[inline]
 fn bump(w: u64, n: u64) -> u64 {
     (w & FLAGS) | (w.wrapping_add(n) & COUNT)
+}
+
+/// The word's heat after an add that collided (or not).
+#[inline]
+fn heated(w: u64, collided: bool) -> u64 {
+    let h = (w & HEAT) >> 56;
+    if collided {
+        (h + HEAT_UP).min(15)
+    } else {
+        h.saturating_sub(1)
+    }
 }
 
 /// One key and its count word. Two words in a cache line's quarter.
@@ -373,7 +374,7 @@ fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g
     // Promotion happens only in a table loaded as current, never in one reached
     // through `next`, into which growth may still be moving counts.
     let mut current = true;
-    let mut promote_now = false;
+    let mut collided = false;
     loop {
         // Ordering: Relaxed: a count publishes nothing; `CELL` and frozen values are
         // followed by Acquire fences below.
@@ -398,7 +399,8 @@ fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g
                 current = false;
                 break;
             }
-            if current && promote_now {
+            let heat = heated(cur, collided);
+            if current && collided && heat >= PROMOTE_AT {
                 match promote(&s.word, cur, m.stripes) {
                     Ok(()) => break, // the loop re-reads the word: the new cell
                     Err(actual) => {
@@ -415,16 +417,16 @@ fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g
             // orders it): the models pass with Relaxed here. Kept as the design's
             // margin; on x86 a CAS is a full barrier either way. Relaxed on failure:
             // the loop re-reads.
-            match s.word.compare_exchange_weak(
-                cur,
-                bump(cur, n),
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            let new = (bump(cur, n) & !HEAT) | heat << 56;
+            match s
+                .word
+                .compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed)
+            {
                 Ok(_) => return true,
                 Err(actual) => {
-                    // Another adder, not a spurious failure: a collision.
-                    promote_now = actual & !FLAGS != cur & !FLAGS && should_promote();
+                    // Another adder changed the count: a collision (not a spurious
+                    // failure, nor a flag change, which the checks above handle).
+                    collided |= actual & COUNT != cur & COUNT;
                     cur = actual;
                 }
             }
@@ -585,7 +587,7 @@ impl Shard {
 /// returned; [`snapshot_and_reset`](WordCounterMap::snapshot_and_reset) reports every
 /// increment exactly once (or `remove` does); an add racing `remove` is in the count
 /// `remove` returns or on the key inserted anew. Counts are kept modulo
-/// 2<sup>60</sup>.
+/// 2<sup>56</sup>.
 pub struct WordCounterMap<K, S = DefaultHashBuilder> {
     shards: Box<[CachePadded<Shard>]>,
     shard_mask: usize,
@@ -763,7 +765,7 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
     }
 
     /// Adds `n` to `key`'s count, inserting the key if it is absent. Counts wrap
-    /// modulo 2<sup>60</sup>.
+    /// modulo 2<sup>56</sup>.
     #[inline]
     pub fn add(&self, key: K, n: u64) {
         let k = key.to_word();

@@ -72,7 +72,7 @@ fn counts_reads_removes_and_revives() {
 }
 
 #[test]
-fn counts_wrap_modulo_2_pow_60() {
+fn counts_wrap_modulo_2_pow_56() {
     let m: WordCounterMap<u8> = WordCounterMap::new();
     m.add(1, COUNT);
     m.add(1, 2);
