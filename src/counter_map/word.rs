@@ -85,6 +85,17 @@ const DEAD: u64 = 1 << 63;
 /// The flag bits.
 const FLAGS: u64 = !COUNT;
 
+/// The ordering of loads of a count word whose value may lead to a cell or to `next`
+/// (and of failed CASes on it): Relaxed, with an Acquire fence on those paths only, so
+/// that counting stays a Relaxed load and a CAS. ThreadSanitizer does not model fences,
+/// so under `atomkit_tsan` these loads are Acquire instead: the same guarantee, one
+/// ordering stronger on every load.
+const WORD_LOAD: Ordering = if cfg!(atomkit_tsan) {
+    Ordering::Acquire
+} else {
+    Ordering::Relaxed
+};
+
 /// Heat at which an add that collided moves the key to a striped cell. An add that
 /// lost its CAS to another adder raises the word's heat by 4 (at most 15) and a clean
 /// add lowers it by 1, so a key is promoted only while more than about one add in five
@@ -351,9 +362,9 @@ fn resolve<'g>(
             // Not moved yet: the frozen count is the whole count.
             return total.wrapping_add(w & COUNT) & COUNT;
         };
-        // Ordering: Relaxed: a count. Read once: this one read both says whether the
+        // Ordering: `WORD_LOAD`: a count. Read once: this one read both says whether the
         // frozen count has arrived (`CARRIED`) and gives the count in `next`.
-        let w2 = s.word.load(Ordering::Relaxed);
+        let w2 = s.word.load(WORD_LOAD);
         if w2 & CARRIED == 0 {
             total = total.wrapping_add(w & COUNT);
         }
@@ -376,9 +387,9 @@ fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g
     let mut current = true;
     let mut collided = false;
     loop {
-        // Ordering: Relaxed: a count publishes nothing; `CELL` and frozen values are
+        // Ordering: `WORD_LOAD`: a count publishes nothing; `CELL` and frozen values are
         // followed by Acquire fences below.
-        let mut cur = s.word.load(Ordering::Relaxed);
+        let mut cur = s.word.load(WORD_LOAD);
         loop {
             if cur & DEAD != 0 {
                 return false;
@@ -420,7 +431,7 @@ fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g
             let new = (bump(cur, n) & !HEAT) | heat << 56;
             match s
                 .word
-                .compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange_weak(cur, new, Ordering::Release, WORD_LOAD)
             {
                 Ok(_) => return true,
                 Err(actual) => {
@@ -443,7 +454,7 @@ fn promote(word: &AtomicU64, cur: u64, stripes: usize) -> Result<(), u64> {
     // Ordering: Release on success publishes the cell's initialised words to adders
     // and readers that fence Acquire after reading the `CELL` word (and growth's
     // freeze reads it with Acquire). Relaxed on failure: the caller re-reads.
-    match word.compare_exchange(cur, w, Ordering::Release, Ordering::Relaxed) {
+    match word.compare_exchange(cur, w, Ordering::Release, WORD_LOAD) {
         Ok(_) => Ok(()),
         Err(actual) => {
             // SAFETY: `p` came from `Box::into_raw` and was never published.
@@ -457,8 +468,8 @@ fn promote(word: &AtomicU64, cur: u64, stripes: usize) -> Result<(), u64> {
 /// or the word is the side word, which is never frozen or promoted). Returns `false`
 /// if the word is a tombstone.
 fn add_live(word: &AtomicU64, n: u64, stripes: usize, guard: &Guard) -> bool {
-    // Ordering: Relaxed: a count; the CAS below re-reads.
-    let mut cur = word.load(Ordering::Relaxed);
+    // Ordering: `WORD_LOAD`: a count; the CAS below re-reads.
+    let mut cur = word.load(WORD_LOAD);
     loop {
         if cur & DEAD != 0 {
             return false;
@@ -472,7 +483,7 @@ fn add_live(word: &AtomicU64, n: u64, stripes: usize, guard: &Guard) -> bool {
         }
         debug_assert!(cur & FROZEN == 0);
         // Ordering: Release, as in `add_in`.
-        match word.compare_exchange_weak(cur, bump(cur, n), Ordering::Release, Ordering::Relaxed) {
+        match word.compare_exchange_weak(cur, bump(cur, n), Ordering::Release, WORD_LOAD) {
             Ok(_) => return true,
             Err(actual) => cur = actual,
         }
@@ -483,8 +494,8 @@ fn add_live(word: &AtomicU64, n: u64, stripes: usize, guard: &Guard) -> bool {
 /// `unlist`, leaves a tombstone (a cell is killed and retired); else resets the count
 /// to 0 and keeps the key (a cell is reset in place).
 fn take(word: &AtomicU64, unlist: bool, guard: &Guard) -> Option<u64> {
-    // Ordering: Relaxed: a count; the CAS below re-reads.
-    let mut cur = word.load(Ordering::Relaxed);
+    // Ordering: `WORD_LOAD`: a count; the CAS below re-reads.
+    let mut cur = word.load(WORD_LOAD);
     loop {
         if cur & DEAD != 0 {
             return None;
@@ -504,7 +515,7 @@ fn take(word: &AtomicU64, unlist: bool, guard: &Guard) -> Option<u64> {
         // Ordering: Release, like every change of a count word (growth's freeze reads
         // it); the caller holds the shard lock, so no growth runs meanwhile. A `CELL`
         // word changes only under the lock, so only plain words' CASes can fail.
-        match word.compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed) {
+        match word.compare_exchange_weak(cur, new, Ordering::Release, WORD_LOAD) {
             Ok(_) if cur & CELL != 0 => {
                 // Ordering: as in `add_in`.
                 fence(Ordering::Acquire);
@@ -583,11 +594,11 @@ impl Shard {
 ///
 /// As for [`CounterMap`](super::CounterMap): adds, `remove` and resets of one key are
 /// linearizable; [`get`](WordCounterMap::get) and
-/// [`snapshot`](WordCounterMap::snapshot) return, per key, a value between the count when the call started and the count when it
-/// returned; [`snapshot_and_reset`](WordCounterMap::snapshot_and_reset) reports every
-/// increment exactly once (or `remove` does); an add racing `remove` is in the count
-/// `remove` returns or on the key inserted anew. Counts are kept modulo
-/// 2<sup>56</sup>.
+/// [`snapshot`](WordCounterMap::snapshot) return, per key, a value between the count
+/// when the call started and the count when it returned;
+/// [`snapshot_and_reset`](WordCounterMap::snapshot_and_reset) reports every increment
+/// exactly once (or `remove` does); an add racing `remove` is in the count `remove`
+/// returns or on the key inserted anew. Counts are kept modulo 2<sup>56</sup>.
 pub struct WordCounterMap<K, S = DefaultHashBuilder> {
     shards: Box<[CachePadded<Shard>]>,
     shard_mask: usize,
@@ -963,15 +974,8 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         let t = self.shard(hash).table(&guard);
         match t.find(k, hash, self.empty) {
             None => 0,
-            // Ordering: Relaxed: a count; frozen values fence in `resolve`.
-            Some(s) => resolve(
-                t,
-                s.word.load(Ordering::Relaxed),
-                k,
-                hash,
-                self.empty,
-                &guard,
-            ),
+            // Ordering: `WORD_LOAD`: a count; frozen values fence in `resolve`.
+            Some(s) => resolve(t, s.word.load(WORD_LOAD), k, hash, self.empty, &guard),
         }
     }
 
@@ -1029,8 +1033,8 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
                 if k == self.empty {
                     continue;
                 }
-                // Ordering: Relaxed: a count; frozen values fence in `resolve`.
-                let w = s.word.load(Ordering::Relaxed);
+                // Ordering: `WORD_LOAD`: a count; frozen values fence in `resolve`.
+                let w = s.word.load(WORD_LOAD);
                 if w & DEAD != 0 {
                     continue;
                 }

@@ -293,7 +293,8 @@ fn test() -> bool {
     // that counts at most 3 waiters and lets an uncounted waiter sleep 1 s, so that a
     // test reaches the waiters that do not fit in the count.
     // The same build also turns on `atomkit_unstable`, for the unstable word-key
-    // counter map's doc tests (its unit tests run in every `cfg(test)` build).
+    // counter map's doc tests and API docs (its unit tests run in every `cfg(test)`
+    // build).
     const STALL: &str = "--cfg atomkit_stall --cfg atomkit_unstable -D warnings";
     for (file, filter) in [
         ("queue", "stall_every_step"),
@@ -310,6 +311,13 @@ fn test() -> bool {
         .env("RUSTDOCFLAGS", "--cfg atomkit_unstable -D warnings")
         .env("CARGO_TARGET_DIR", "target/stall")
         .args(["test", "-p", "atomkit", "--doc", "counter_map::word"]);
+    ok &= run(c);
+    // Its API docs: broken or private intra-doc links are errors, as in `clippy`.
+    let mut c = cargo(None);
+    c.env("RUSTFLAGS", STALL)
+        .env("RUSTDOCFLAGS", "--cfg atomkit_unstable -D warnings")
+        .env("CARGO_TARGET_DIR", "target/stall")
+        .args(["doc", "--no-deps", "-p", "atomkit"]);
     ok &= run(c);
     // Benches must keep compiling; running them is `cargo xtask bench`.
     let mut c = cargo(None);
