@@ -485,7 +485,10 @@ fn fuzz(secs: u64) -> bool {
     let mut ok = true;
     for t in fuzz_targets {
         let mut c = cargo(Some(&tc));
+        // Every target with the same flags (cargo-fuzz adds its own to these), so that
+        // they share one build; the unstable cfg is for `word_counter_map`.
         c.current_dir("fuzz")
+            .env("RUSTFLAGS", "--cfg atomkit_unstable")
             .args(["fuzz", "run", &t, "--", &format!("-max_total_time={secs}")]);
         if NO_LEAK_CHECK.contains(&t.as_str()) {
             // libFuzzer's per-input check, and LeakSanitizer's own check at exit.
