@@ -10,7 +10,6 @@ use arbitrary::Arbitrary;
 use atomkit::counter_map::WordCounterMap;
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 
 #[derive(Arbitrary, Debug)]
 enum Op {
@@ -31,30 +30,9 @@ struct Input {
     ops: Vec<Op>,
 }
 
-/// Hashes a word to itself, so that the fuzzer picks which keys share a probe chain.
-#[derive(Clone, Default)]
-struct Identity;
-
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("word keys hash as one u64")
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-impl BuildHasher for Identity {
-    type Hasher = IdentityHasher;
-    fn build_hasher(&self) -> IdentityHasher {
-        IdentityHasher(0)
-    }
-}
+#[path = "../../tests/support/identity_hash.rs"]
+mod identity_hash;
+use identity_hash::Identity;
 
 /// The word that marks a free slot under the identity hash (the map hashes a fixed
 /// seed to pick it), so that key byte 255 exercises the side word that holds it.

@@ -33,32 +33,10 @@
 use atomkit::counter_map::WordCounterMap;
 use loom::sync::Arc;
 use loom::thread;
-use std::hash::{BuildHasher, Hasher};
 
-/// Hashes a word to itself.
-#[derive(Clone, Default)]
-struct Identity;
-
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("word keys hash as one u64")
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-impl BuildHasher for Identity {
-    type Hasher = IdentityHasher;
-    fn build_hasher(&self) -> IdentityHasher {
-        IdentityHasher(0)
-    }
-}
+#[path = "../../tests/support/identity_hash.rs"]
+mod identity_hash;
+use identity_hash::Identity;
 
 type Map = WordCounterMap<u64, Identity>;
 

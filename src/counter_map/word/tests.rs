@@ -2,34 +2,13 @@
 
 use super::{WordCounterMap, WordKey, COUNT};
 use crate::sync::thread;
-use core::hash::{BuildHasher, Hasher};
+use core::hash::BuildHasher;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Hashes a word to itself, so that tests choose which keys collide.
-#[derive(Clone, Default)]
-struct Identity;
-
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("word keys hash as one u64")
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-impl BuildHasher for Identity {
-    type Hasher = IdentityHasher;
-    fn build_hasher(&self) -> IdentityHasher {
-        IdentityHasher(0)
-    }
-}
+#[path = "../../../tests/support/identity_hash.rs"]
+mod identity_hash;
+use identity_hash::Identity;
 
 fn one_shard() -> WordCounterMap<u64, Identity> {
     WordCounterMap::builder().shards(1).hasher(Identity).build()
