@@ -426,8 +426,8 @@ fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g
             // growth that also moves it, which this map never does (inserts take the
             // lock; a move's claim is also made or met by growth's own move, which
             // orders it): the models pass with Relaxed here. Kept as the design's
-            // margin; on x86 a CAS is a full barrier either way. Relaxed on failure:
-            // the loop re-reads.
+            // margin; on x86 a CAS is a full barrier either way. `WORD_LOAD` on
+            // failure: the loop goes on from the value read, as from a load.
             let new = (bump(cur, n) & !HEAT) | heat << 56;
             match s
                 .word
@@ -453,7 +453,8 @@ fn promote(word: &AtomicU64, cur: u64, stripes: usize) -> Result<(), u64> {
     let (w, p) = new_cell_word(cur & COUNT, cur & CARRIED, stripes);
     // Ordering: Release on success publishes the cell's initialised words to adders
     // and readers that fence Acquire after reading the `CELL` word (and growth's
-    // freeze reads it with Acquire). Relaxed on failure: the caller re-reads.
+    // freeze reads it with Acquire). `WORD_LOAD` on failure: the caller goes on from
+    // the value read, as from a load.
     match word.compare_exchange(cur, w, Ordering::Release, WORD_LOAD) {
         Ok(_) => Ok(()),
         Err(actual) => {
