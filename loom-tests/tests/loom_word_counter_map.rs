@@ -1,5 +1,6 @@
-//! loom models of `WordCounterMap` (unstable): adds, reads, removals and resets
-//! racing growth, which freezes each slot and moves its count to the next table.
+//! loom models of `WordCounterMap` (unstable): adds, reads, removals, resets and
+//! `WordCounter` handles racing growth, which freezes each slot and moves its count to
+//! the next table.
 //!
 //! Run: `RUSTFLAGS="--cfg atomkit_loom --cfg crossbeam_loom --cfg atomkit_unstable" cargo test --release -p atomkit-loom-tests --test loom_word_counter_map`
 //! (or `cargo xtask loom`). `LOOM_MAX_PREEMPTIONS` overrides the bounds set here.
@@ -24,7 +25,11 @@
 //! - the promotion's CAS `Relaxed`, or no Acquire fence before an add to a cell: a
 //!   causality violation on the cell (`a_promotion_publishes_an_initialised_cell`);
 //! - `get`, or growth, treating a `CELL` word as a count
-//!   (`contended_adds_promote_across_growth` and others).
+//!   (`contended_adds_promote_across_growth` and others);
+//! - no Acquire fence after `counter` reads the `CELL` word: a causality violation
+//!   on a cell an adder promoted (`a_handle_on_a_cell_promoted_by_an_adder`);
+//! - a handle that finds its cell dead re-inserting the key without its add
+//!   (`a_handle_racing_remove_keeps_every_count`).
 //!
 //! The add's CAS `Relaxed` (instead of Release) with the freeze `Release` (instead of
 //! AcqRel) fails none: see the comment on that CAS.
@@ -235,5 +240,58 @@ fn a_promotion_publishes_an_initialised_cell() {
         p.join().unwrap();
         assert_eq!(seen, 2);
         assert_eq!(m.get(K), 2);
+    });
+}
+
+/// A handle's adds racing `remove`: each is in the count `remove` returns, or on the
+/// key the handle inserted anew (in a new cell) after finding its cell dead.
+#[test]
+fn a_handle_racing_remove_keeps_every_count() {
+    model(2, || {
+        let m = map();
+        let a = spawn(&m, |m| {
+            let c = m.counter(K);
+            c.inc();
+            c.inc();
+        });
+        let removed = m.remove(K).unwrap_or(0);
+        a.join().unwrap();
+        let left = m.get(K);
+        assert_eq!(removed + left, 3, "removed {removed}, left {left}");
+        assert_eq!(
+            m.len(),
+            usize::from(left > 0 || m.snapshot().contains_key(&K))
+        );
+    });
+}
+
+/// A handle's add racing growth and a reset: the cell moves with the key, so the add
+/// is reported by the reset or left in the count, once.
+#[test]
+fn a_handle_racing_growth_and_a_reset_is_counted_once() {
+    model(2, || {
+        let m = map();
+        let a = spawn(&m, |m| m.counter(K).inc());
+        m.grow_shard_of(K);
+        let reset = m.snapshot_and_reset().get(&K).copied().unwrap_or(0);
+        a.join().unwrap();
+        assert_eq!(reset + m.get(K), 2);
+    });
+}
+
+/// `counter` meeting a cell that a colliding adder promoted without the lock: the
+/// handle must see the cell initialised (the fence after reading the `CELL` word).
+#[test]
+fn a_handle_on_a_cell_promoted_by_an_adder() {
+    model(2, || {
+        let m = map();
+        let a = spawn(&m, |m| m.inc(K));
+        m.inc(K);
+        let c = m.counter(K);
+        c.inc();
+        a.join().unwrap();
+        assert_eq!(c.get(), 4);
+        drop(c);
+        assert_eq!(m.get(K), 4);
     });
 }

@@ -173,3 +173,52 @@ fn adds_racing_clear() {
 fn random_adds_racing_clear() {
     shuttle::check_random(adds_racing_clear, iters());
 }
+
+/// Handles on two keys from two threads, with a third key's inserts growing the table,
+/// racing removals of the handles' keys and resets: every increment is reported once,
+/// by a reset, a removal or the final count, whichever cell it landed in.
+fn handles_racing_removal_growth_and_resets() {
+    let m = map(1);
+    let writers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                let c = m.counter(t);
+                let d = c.clone();
+                for i in 0..6u64 {
+                    if i % 2 == 0 {
+                        c.inc();
+                    } else {
+                        d.add(2);
+                    }
+                    m.inc(10 + i + 6 * t);
+                }
+            })
+        })
+        .collect();
+    let mut reported = 0;
+    for i in 0..4u64 {
+        reported += if i % 2 == 0 {
+            m.remove(i / 2).unwrap_or(0)
+        } else {
+            m.snapshot_and_reset().values().sum()
+        };
+        thread::yield_now();
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+    let left: u64 = m.snapshot().values().sum();
+    assert_eq!(reported + left, 2 * (3 + 3 * 2 + 6));
+    assert_eq!(m.len(), m.snapshot().len());
+}
+
+#[test]
+fn random_handles_racing_removal_growth_and_resets() {
+    shuttle::check_random(handles_racing_removal_growth_and_resets, iters());
+}
+
+#[test]
+fn pct_handles_racing_removal_growth_and_resets() {
+    shuttle::check_pct(handles_racing_removal_growth_and_resets, iters(), 3);
+}

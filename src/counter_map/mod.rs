@@ -232,7 +232,7 @@ mod word;
 
 use self::table::{Entry, Shard, ShardState, Table};
 #[cfg(any(atomkit_unstable, test))]
-pub use self::word::{WordBuilder, WordCounterMap, WordKey};
+pub use self::word::{WordBuilder, WordCounter, WordCounterMap, WordIter, WordKey};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::UnsafeCell;
 use core::borrow::Borrow;

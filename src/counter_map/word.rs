@@ -36,6 +36,12 @@
 //!   not the count; the current table's listing owns the cell, and `remove` and
 //!   `clear` kill it (adders still on it then fail and re-insert the key) and retire
 //!   it through the epoch.
+//! - **Handles**: [`WordCounterMap::counter`] moves the key's count to a cell under
+//!   the lock (if it is not in one already) and takes a reference on it. Cells are
+//!   reference-counted: the listing owns one reference (growth moves the word, so the
+//!   reference moves with it; `remove` and `clear` give it up through the epoch), each
+//!   handle one more. A handle adds to its cell without pinning the epoch; finding it
+//!   killed, it lists the key anew under the lock, adds there and re-points itself.
 //! - **Insert, revive, remove, reset, clear, grow** run under the shard's mutex, on
 //!   the current table loaded again under it. Growth allocates a table sized for the
 //!   live keys at most a quarter full, stores it in `next`, then for each slot
@@ -107,29 +113,51 @@ const PROMOTE_AT: u64 = 12;
 #[cfg(any(atomkit_loom, atomkit_shuttle))]
 const PROMOTE_AT: u64 = HEAT_UP;
 
-/// A hot key's count: stripes that adders spread over. Aligned to a cache line, so
-/// its address has four low zero bits to spare and shares no line with a slot.
-type Cell = CachePadded<StripedCell>;
+/// A cell: a contended key's count, in stripes that adders spread over, or the count
+/// of a key that has [`WordCounter`] handles. Reference-counted: the table listing
+/// the key owns one reference (growth moves it with the word, never copies it), each
+/// handle one more.
+struct RcCell {
+    count: StripedCell,
+    /// Owners: the listing (until the key is removed or cleared, given up through the
+    /// epoch) and each handle.
+    refs: AtomicUsize,
+}
+
+/// A cell on its own cache line(s), so its address has four low zero bits to spare and
+/// it shares no line with a slot.
+type Cell = CachePadded<RcCell>;
+
+/// The address a `CELL` word names.
+#[inline]
+fn cell_ptr(w: u64) -> *mut Cell {
+    debug_assert!(w & CELL != 0);
+    core::ptr::with_exposed_provenance_mut::<Cell>(((w & COUNT) << 4) as usize)
+}
 
 /// The cell a `CELL` word names.
 ///
 /// # Safety
 ///
-/// `w` must be a `CELL` word read under `guard`'s pin, after an Acquire fence: cells
-/// are retired through the epoch once no current table lists them.
+/// `w` must be a `CELL` word read under `guard`'s pin, after an Acquire fence: the
+/// listing's reference on a cell is given up through the epoch once no current table
+/// lists it.
 #[inline]
 unsafe fn cell_of(w: u64, _guard: &Guard) -> &StripedCell {
-    debug_assert!(w & CELL != 0);
-    let p = core::ptr::with_exposed_provenance::<Cell>(((w & COUNT) << 4) as usize);
-    // SAFETY: forwarded from the caller; `promote` stored this address of a live cell.
-    unsafe { &*p }
+    // SAFETY: forwarded from the caller; `new_cell_word` stored this address of a live
+    // cell.
+    unsafe { &(&*cell_ptr(w)).count }
 }
 
-/// A `CELL` word for a new cell holding `count`, keeping `carried`.
+/// A `CELL` word for a new cell holding `count`, keeping `carried`. The cell's one
+/// reference is the listing's, for whoever stores the word.
 fn new_cell_word(count: u64, carried: u64, stripes: usize) -> (u64, *mut Cell) {
-    let cell = Cell::new(StripedCell::new());
+    let cell = Cell::new(RcCell {
+        count: StripedCell::new(),
+        refs: AtomicUsize::new(1),
+    });
     if count != 0 {
-        cell.add(count, stripes);
+        cell.count.add(count, stripes);
     }
     let p = Box::into_raw(Box::new(cell));
     let addr = p.expose_provenance() as u64;
@@ -137,14 +165,45 @@ fn new_cell_word(count: u64, carried: u64, stripes: usize) -> (u64, *mut Cell) {
     (CELL | carried | (addr >> 4), p)
 }
 
-/// Retires the cell of `CELL` word `w` (just unlisted under the lock) through the
-/// epoch.
+/// Gives up one reference on the cell at `p`, freeing it with the last one.
+///
+/// # Safety
+///
+/// The caller owns a reference on the cell, which it gives up here. If it is the
+/// listing's, no thread can reach the cell through a table any more (the epoch has
+/// passed every reader that could).
+unsafe fn release_cell(p: *mut Cell) {
+    // SAFETY: the caller's reference keeps the cell alive until this decrement.
+    let refs = unsafe { &(&*p).refs };
+    // Ordering: Release, so that this owner's adds and reads of the cell happen-before
+    // the free by whichever owner drops the last reference (its Acquire fence below).
+    if refs.fetch_sub(1, Ordering::Release) == 1 {
+        // Ordering: pairs with the other owners' Release decrements.
+        fence(Ordering::Acquire);
+        // SAFETY: the last reference: nobody else can reach the cell, which came from
+        // `Box::into_raw` in `new_cell_word`.
+        drop(unsafe { Box::from_raw(p) });
+    }
+}
+
+/// A raw cell pointer moved into a deferred closure.
+struct CellPtr(*mut Cell);
+// SAFETY: a cell holds atomics only, so it may be released on any thread.
+unsafe impl Send for CellPtr {}
+
+/// Gives up the listing's reference on the cell of `CELL` word `w` (just unlisted
+/// under the lock) through the epoch.
 fn retire_cell(w: u64, guard: &Guard) {
-    let p = core::ptr::with_exposed_provenance_mut::<Cell>(((w & COUNT) << 4) as usize);
+    let p = CellPtr(cell_ptr(w));
     // SAFETY: the word was unlisted under the shard lock, so no current table lists
-    // the cell; readers that hold it are pinned, and the closure runs after they
-    // unpin. The cell came from `Box::into_raw` in `new_cell_word`.
-    unsafe { guard.defer_unchecked(move || drop(Box::from_raw(p))) };
+    // the cell; readers that reached it through a table are pinned, and the closure
+    // runs after they unpin. The listing's reference is given up once, here.
+    unsafe {
+        guard.defer_unchecked(move || {
+            let p = p;
+            release_cell(p.0);
+        });
+    }
 }
 
 /// Growth sizes a table for this many times the live keys (at most a quarter full);
@@ -328,7 +387,8 @@ impl Table {
     }
 }
 
-/// The count word `w`, read from `k`'s slot in `t`, resolved to a count (the `get` rule).
+/// The count word `w`, read from `k`'s slot in `t`, resolved to a count (the `get`
+/// rule); `None` if the key turns out removed (a tombstone or a killed cell).
 fn resolve<'g>(
     mut t: &'g Table,
     mut w: u64,
@@ -336,11 +396,13 @@ fn resolve<'g>(
     hash: u64,
     empty: u64,
     guard: &'g Guard,
-) -> u64 {
+) -> Option<u64> {
     let mut total = 0u64;
     loop {
         if w & DEAD != 0 {
-            return total;
+            // Removed. A move always sets `CARRIED` before a removal can follow (both
+            // hold the lock), and removal keeps it, so no frozen count is owed here.
+            return None;
         }
         if w & CELL != 0 {
             // Ordering: with the `CELL` value read, pairs with the promotion's Release
@@ -348,11 +410,11 @@ fn resolve<'g>(
             fence(Ordering::Acquire);
             // SAFETY: a `CELL` word read under `guard`, after the fence. The cell is
             // the key's home in every table that lists it, so it is counted once.
-            let c = unsafe { cell_of(w, guard) }.sum().unwrap_or(0);
-            return total.wrapping_add(c) & COUNT;
+            let c = unsafe { cell_of(w, guard) }.sum()?;
+            return Some(total.wrapping_add(c) & COUNT);
         }
         if w & FROZEN == 0 {
-            return total.wrapping_add(w & COUNT) & COUNT;
+            return Some(total.wrapping_add(w & COUNT) & COUNT);
         }
         // Ordering: with the frozen value read, pairs with the freeze's Release, so
         // `next` and the slots of keys moved there are visible.
@@ -360,7 +422,7 @@ fn resolve<'g>(
         t = t.next(guard);
         let Some(s) = t.find(k, hash, empty) else {
             // Not moved yet: the frozen count is the whole count.
-            return total.wrapping_add(w & COUNT) & COUNT;
+            return Some(total.wrapping_add(w & COUNT) & COUNT);
         };
         // Ordering: `WORD_LOAD`: a count. Read once: this one read both says whether the
         // frozen count has arrived (`CARRIED`) and gives the count in `next`.
@@ -574,9 +636,8 @@ impl Shard {
 /// **Unstable.** This map is the first part of the core proposed in
 /// `docs/design/counter_map_core.md`, built only with `--cfg atomkit_unstable` (and in
 /// atomkit's own tests and models). It counts, reads, removes, resets, clears and
-/// grows, and stripes contended keys; it does not yet hand out
-/// [`Counter`](super::Counter) handles, cap its keys or iterate, and its API may
-/// change or merge into
+/// grows, stripes contended keys and hands out [`WordCounter`] handles; it does not
+/// yet cap its keys, and its API may change or merge into
 /// [`CounterMap`](super::CounterMap) (the design's open API question).
 ///
 /// ```
@@ -610,18 +671,31 @@ pub struct WordCounterMap<K, S = DefaultHashBuilder> {
     /// The count word of the key whose word is `empty`; `DEAD` when absent. Changed
     /// under the lock of that key's shard, but for adds to a live word.
     side: CachePadded<AtomicU64>,
+    /// The key cap, if any.
+    cap: Option<WordCap>,
     /// Under loom and shuttle, the map's own epoch collector (as for `CounterMap`).
     #[cfg(any(atomkit_loom, atomkit_shuttle))]
     collector: crossbeam_epoch::Collector,
     _key: PhantomData<fn(K) -> K>,
 }
 
+/// The optional cap on distinct keys.
+struct WordCap {
+    /// Most keys (besides `overflow`) the map lists.
+    limit: usize,
+    /// The word of the key that counts for every key the cap refuses.
+    overflow: u64,
+    /// Listed keys other than `overflow`: reserved by compare-and-swap before a key is
+    /// listed, given back when it is unlisted. Changed by lock holders of any shard.
+    reserved: CachePadded<AtomicUsize>,
+}
+
 /// Configures a [`WordCounterMap`]: shard count, initial capacity and hasher.
 pub struct WordBuilder<K, S = DefaultHashBuilder> {
     shards: Option<usize>,
     capacity: usize,
+    cap: Option<(usize, K)>,
     hasher: S,
-    _key: PhantomData<fn(K) -> K>,
 }
 
 impl<K, S> fmt::Debug for WordBuilder<K, S> {
@@ -629,6 +703,7 @@ impl<K, S> fmt::Debug for WordBuilder<K, S> {
         f.debug_struct("WordBuilder")
             .field("shards", &self.shards)
             .field("capacity", &self.capacity)
+            .field("key_cap", &self.cap.as_ref().map(|c| c.0))
             .finish_non_exhaustive()
     }
 }
@@ -655,13 +730,35 @@ impl<K, S> WordBuilder<K, S> {
         self
     }
 
+    /// Caps the number of distinct keys at `limit`. Past it, counting a new key counts
+    /// `overflow` instead (which is always admitted and takes no place under the cap),
+    /// so memory stays bounded however many keys callers make up. Removing keys frees
+    /// places. A cap of 0 sends every key to `overflow`.
+    ///
+    /// ```
+    /// use atomkit::counter_map::WordCounterMap;
+    ///
+    /// let m = WordCounterMap::<u32>::builder().key_cap(1, u32::MAX).build();
+    /// m.inc(1);
+    /// m.inc(2);
+    /// m.inc(3);
+    /// assert_eq!(m.get(u32::MAX), 2);
+    /// m.remove(1);
+    /// m.inc(3); // a place is free again
+    /// assert_eq!(m.get(3), 1);
+    /// ```
+    pub fn key_cap(mut self, limit: usize, overflow: K) -> Self {
+        self.cap = Some((limit, overflow));
+        self
+    }
+
     /// Hashes key words with `hasher` instead of the default.
     pub fn hasher<S2: BuildHasher>(self, hasher: S2) -> WordBuilder<K, S2> {
         WordBuilder {
             shards: self.shards,
             capacity: self.capacity,
+            cap: self.cap,
             hasher,
-            _key: PhantomData,
         }
     }
 
@@ -672,6 +769,7 @@ impl<K, S> WordBuilder<K, S> {
     /// If the capacity is so large that a table's size overflows `usize`.
     pub fn build(self) -> WordCounterMap<K, S>
     where
+        K: WordKey,
         S: BuildHasher,
     {
         let shards = self
@@ -707,6 +805,11 @@ impl<K, S> WordBuilder<K, S> {
                 stripes: max_stripes(),
             },
             side: CachePadded::new(AtomicU64::new(DEAD)),
+            cap: self.cap.map(|(limit, overflow)| WordCap {
+                limit,
+                overflow: overflow.to_word(),
+                reserved: CachePadded::new(AtomicUsize::new(0)),
+            }),
             #[cfg(any(atomkit_loom, atomkit_shuttle))]
             collector: crossbeam_epoch::Collector::new(),
             _key: PhantomData,
@@ -730,8 +833,8 @@ impl<K: WordKey> WordCounterMap<K, DefaultHashBuilder> {
         WordBuilder {
             shards: None,
             capacity: 0,
+            cap: None,
             hasher: DefaultHashBuilder::default(),
-            _key: PhantomData,
         }
     }
 }
@@ -777,18 +880,31 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
     }
 
     /// Adds `n` to `key`'s count, inserting the key if it is absent. Counts wrap
-    /// modulo 2<sup>56</sup>.
+    /// modulo 2<sup>56</sup>. If a key cap is set and full, a new key's `n` goes to
+    /// the overflow key instead.
     #[inline]
     pub fn add(&self, key: K, n: u64) {
-        let k = key.to_word();
-        if k == self.empty {
-            return self.add_side(n);
-        }
-        let hash = self.hash(k);
-        let shard = self.shard(hash);
+        self.add_word(key.to_word(), n);
+    }
+
+    #[inline]
+    fn add_word(&self, k: u64, n: u64) {
         let guard = self.pin();
-        if !add_in(shard.table(&guard), k, hash, n, self.consts, &guard) {
-            self.insert(shard, k, hash, n, &guard);
+        let listed = if k == self.empty {
+            add_live(&self.side, n, self.consts.stripes, &guard)
+        } else {
+            let hash = self.hash(k);
+            add_in(
+                self.shard(hash).table(&guard),
+                k,
+                hash,
+                n,
+                self.consts,
+                &guard,
+            )
+        };
+        if !listed {
+            self.insert(k, n, &guard);
         }
     }
 
@@ -798,53 +914,187 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         self.add(key, 1);
     }
 
-    fn add_side(&self, n: u64) {
-        let guard = self.pin();
-        if add_live(&self.side, n, self.consts.stripes, &guard) {
-            return;
-        }
-        let (shard, mut st) = self.side_lock();
-        if add_live(&self.side, n, self.consts.stripes, &guard) {
-            return;
-        }
-        // Ordering: Release, like every change of a count word. Only lock holders
-        // change a dead word.
-        self.side.store(n & COUNT, Ordering::Release);
-        st.live += 1;
-        shard.publish_len(&st);
+    /// Under the shard lock: lists `k` with count `n`, or adds `n` to it if another
+    /// thread listed it first; past the key cap, adds `n` to the overflow key.
+    #[cold]
+    fn insert(&self, k: u64, n: u64, guard: &Guard) {
+        let (_, _st, word) = self.lock_listed(k, guard);
+        let listed = add_live(word, n, self.consts.stripes, guard);
+        debug_assert!(
+            listed,
+            "a word listed under the lock stays listed while it is held"
+        );
     }
 
-    /// Under the shard lock: lists `k` with count `n`, or adds `n` to it if another
-    /// thread listed it first.
-    #[cold]
-    fn insert(&self, shard: &Shard, k: u64, hash: u64, n: u64, guard: &Guard) {
-        let mut st = lock(&shard.state);
+    /// Locks `k`'s shard and lists `k` (see `list`), or, if the key cap refuses it,
+    /// the overflow key. Returns the key word listed, the lock and its count word.
+    fn lock_listed<'g>(
+        &'g self,
+        k: u64,
+        guard: &'g Guard,
+    ) -> (u64, MutexGuard<'g, ShardState>, &'g AtomicU64) {
+        let try_list = |k: u64| {
+            let hash = self.hash(k);
+            let shard = self.shard(hash);
+            let mut st = lock(&shard.state);
+            let word = if k == self.empty {
+                self.list_side(shard, &mut st, k)
+            } else {
+                self.list(shard, &mut st, k, hash, guard)
+            };
+            word.map(|w| (k, st, w))
+        };
+        try_list(k).unwrap_or_else(|| {
+            let ov = self.cap.as_ref().map(|c| c.overflow);
+            try_list(ov.expect("only a key cap refuses keys"))
+                .expect("the overflow key is always admitted")
+        })
+    }
+
+    /// Takes a place under the key cap for listing key word `k`; `false` if the cap
+    /// is full. The overflow key takes none.
+    fn reserve(&self, k: u64) -> bool {
+        let Some(cap) = &self.cap else { return true };
+        if k == cap.overflow {
+            return true;
+        }
+        // Ordering: Relaxed for both: the count guards no memory; only the atomicity of
+        // the RMW matters, so that at most `limit` succeed. A compare-and-swap, not an
+        // add undone on refusal, which would count for a moment a place nobody holds.
+        cap.reserved
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                (r < cap.limit).then_some(r + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives back the place under the key cap of key word `k`, just unlisted.
+    fn unreserve(&self, k: u64) {
+        if let Some(cap) = self.cap.as_ref().filter(|c| c.overflow != k) {
+            // Ordering: Relaxed: see `reserve`.
+            cap.reserved.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Under the side word's shard lock (`st`): the side word (key word `k`), listed
+    /// with count 0 if it was absent; `None` if the key cap refuses it.
+    fn list_side(&self, shard: &Shard, st: &mut ShardState, k: u64) -> Option<&AtomicU64> {
+        // Ordering: Relaxed: only lock holders change a dead word.
+        if self.side.load(Ordering::Relaxed) & DEAD != 0 {
+            if !self.reserve(k) {
+                return None;
+            }
+            // Ordering: Release, like every change of a count word.
+            self.side.store(0, Ordering::Release);
+            st.live += 1;
+            shard.publish_len(st);
+        }
+        Some(&self.side)
+    }
+
+    /// Under the shard lock (`st`): `k`'s word in the current table, listed with count
+    /// 0 if the key was absent (its tombstone revived in place, or a free slot claimed,
+    /// after growing the table if it would be more than half full); `None` if the key
+    /// cap refuses it.
+    fn list<'g>(
+        &self,
+        shard: &Shard,
+        st: &mut ShardState,
+        k: u64,
+        hash: u64,
+        guard: &'g Guard,
+    ) -> Option<&'g AtomicU64> {
         // The current table again: growth may have replaced the one the caller saw.
         let mut t = shard.table(guard);
         if let Some(s) = t.find(k, hash, self.empty) {
-            if add_live(&s.word, n, self.consts.stripes, guard) {
-                return;
-            }
-            // A tombstone: revive it in place (same slot, `CARRIED` kept). Adders
-            // never change a dead word, so a store does.
-            // Ordering: Relaxed: a count; as in `add_live`.
+            // Ordering: Relaxed: only lock holders change a dead word, and a live one
+            // is returned as it is.
             let cur = s.word.load(Ordering::Relaxed);
-            // Ordering: Release, like every change of a count word.
-            s.word
-                .store((cur & CARRIED) | (n & COUNT), Ordering::Release);
-            st.live += 1;
-            shard.publish_len(&st);
-            return;
+            if cur & DEAD != 0 {
+                if !self.reserve(k) {
+                    return None;
+                }
+                // A tombstone: revive it in place (same slot, `CARRIED` kept). Adders
+                // never change a dead word, so a store does.
+                // Ordering: Release, like every change of a count word.
+                s.word.store(cur & CARRIED, Ordering::Release);
+                st.live += 1;
+                shard.publish_len(st);
+            }
+            return Some(&s.word);
+        }
+        if !self.reserve(k) {
+            return None;
         }
         if (st.used + 1) * 2 > t.slots.len() {
-            t = self.grow(shard, &mut st, t, guard);
+            t = self.grow(shard, st, t, guard);
         }
         let s = t.find_or_claim(k, hash, self.empty);
-        let listed = add_live(&s.word, n, self.consts.stripes, guard);
-        debug_assert!(listed, "a free slot's word is live");
         st.used += 1;
         st.live += 1;
-        shard.publish_len(&st);
+        shard.publish_len(st);
+        Some(&s.word)
+    }
+
+    /// Lists `k` (if absent; the overflow key if the key cap refuses it), moves its
+    /// count to a cell (if it is not in one), adds `n` to the cell and takes a
+    /// reference on it: all under the key's shard lock, so the cell cannot be killed
+    /// meanwhile. Returns the cell and the key word listed.
+    fn acquire_cell(&self, k: u64, n: u64) -> (*mut Cell, u64) {
+        let guard = self.pin();
+        let (k, st, word) = self.lock_listed(k, &guard);
+        // Ordering: `WORD_LOAD`: a `CELL` value is followed by an Acquire fence below.
+        let mut cur = word.load(WORD_LOAD);
+        while cur & CELL == 0 {
+            debug_assert!(cur & (DEAD | FROZEN) == 0, "listed, under the lock");
+            cur = match promote(word, cur, self.consts.stripes) {
+                // Ordering: as above. Only lock holders change a `CELL` word.
+                Ok(()) => word.load(WORD_LOAD),
+                Err(actual) => actual,
+            };
+        }
+        // Ordering: pairs with the Release that published the `CELL` word (ours, or an
+        // adder's promotion), so the cell is seen initialised.
+        fence(Ordering::Acquire);
+        let p = cell_ptr(cur);
+        // SAFETY: the word lists the cell, and it stays listed while we hold the lock
+        // (only lock holders unlist a word), so the listing's reference keeps it alive.
+        let cell = unsafe { &*p };
+        let live = cell.count.add(n, self.consts.stripes);
+        debug_assert!(live, "a listed cell is killed only under the lock we hold");
+        // Ordering: Relaxed: a new reference taken while the listing's keeps the cell
+        // alive; the decrements that free it order the accesses (see `release_cell`).
+        cell.refs.fetch_add(1, Ordering::Relaxed);
+        drop(st);
+        (p, k)
+    }
+
+    /// A handle on `key`'s count (inserting the key if absent) that counts without
+    /// hashing, probing or pinning the epoch: one atomic read-modify-write on the
+    /// key's cell, striped when threads collide on it.
+    ///
+    /// If the key is removed (or the map cleared), the handle's next add inserts it
+    /// anew.
+    ///
+    /// ```
+    /// use atomkit::counter_map::WordCounterMap;
+    ///
+    /// let m: WordCounterMap<u32> = WordCounterMap::new();
+    /// let hits = m.counter(7);
+    /// hits.inc();
+    /// hits.add(2);
+    /// assert_eq!(m.get(7), 3);
+    /// assert_eq!(m.remove(7), Some(3));
+    /// hits.inc(); // back in the map
+    /// assert_eq!(hits.get(), 1);
+    /// ```
+    pub fn counter(&self, key: K) -> WordCounter<'_, K, S> {
+        let (cell, k) = self.acquire_cell(key.to_word(), 0);
+        WordCounter {
+            map: self,
+            key: core::cell::Cell::new(K::from_word(k)),
+            cell: core::cell::Cell::new(cell),
+        }
     }
 
     /// Under the lock: moves `old`'s live keys and counts to a table sized for them
@@ -964,20 +1214,34 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
     /// `key`'s count: 0 if absent. Weakly consistent (see the module docs).
     #[inline]
     pub fn get(&self, key: K) -> u64 {
-        let k = key.to_word();
+        self.lookup(key.to_word(), &self.pin()).unwrap_or(0)
+    }
+
+    /// Key word `k`'s count, `None` if it is not listed.
+    #[inline]
+    fn lookup(&self, k: u64, guard: &Guard) -> Option<u64> {
         if k == self.empty {
-            // Ordering: Relaxed: a count.
-            let w = self.side.load(Ordering::Relaxed);
-            return if w & DEAD != 0 { 0 } else { w & COUNT };
+            return self.side_count(guard);
         }
         let hash = self.hash(k);
-        let guard = self.pin();
-        let t = self.shard(hash).table(&guard);
-        match t.find(k, hash, self.empty) {
-            None => 0,
-            // Ordering: `WORD_LOAD`: a count; frozen values fence in `resolve`.
-            Some(s) => resolve(t, s.word.load(WORD_LOAD), k, hash, self.empty, &guard),
-        }
+        let t = self.shard(hash).table(guard);
+        let s = t.find(k, hash, self.empty)?;
+        // Ordering: `WORD_LOAD`: a count; frozen values fence in `resolve`.
+        resolve(t, s.word.load(WORD_LOAD), k, hash, self.empty, guard)
+    }
+
+    /// Whether `key` is listed (inserted and not removed since).
+    ///
+    /// ```
+    /// use atomkit::counter_map::WordCounterMap;
+    ///
+    /// let m: WordCounterMap<i32> = WordCounterMap::new();
+    /// m.add(-1, 0);
+    /// assert!(m.contains_key(-1));
+    /// assert!(!m.contains_key(1));
+    /// ```
+    pub fn contains_key(&self, key: K) -> bool {
+        self.lookup(key.to_word(), &self.pin()).is_some()
     }
 
     /// Removes `key`, returning its count since the last reset, or `None` if it was
@@ -1001,10 +1265,27 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
             (shard, st, taken)
         };
         if taken.is_some() {
+            self.unreserve(k);
             st.live -= 1;
             shard.publish_len(&st);
         }
         taken
+    }
+
+    /// The side word's count, `None` if the key is absent.
+    fn side_count(&self, guard: &Guard) -> Option<u64> {
+        // Ordering: `WORD_LOAD`: a count; a `CELL` value is followed by an Acquire fence.
+        let w = self.side.load(WORD_LOAD);
+        if w & DEAD != 0 {
+            return None;
+        }
+        if w & CELL != 0 {
+            // Ordering: as in `add_in`.
+            fence(Ordering::Acquire);
+            // SAFETY: a `CELL` word read under `guard`, after the fence.
+            return Some(unsafe { cell_of(w, guard) }.sum().unwrap_or(0) & COUNT);
+        }
+        Some(w & COUNT)
     }
 
     /// Keys listed (not removed). Exact when no insert or removal runs.
@@ -1021,34 +1302,54 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         self.len() == 0
     }
 
-    /// Every listed key with its count. Weakly consistent: each count as `get` would
-    /// return it; keys inserted or removed meanwhile may or may not appear.
+    /// Calls `f` with every listed key and its count, over a weakly consistent view:
+    /// each key listed for the whole call is visited once, with its count as `get`
+    /// would return it; keys inserted or removed meanwhile may or may not be. Holds an
+    /// epoch pin for the call, so keep `f` short.
+    ///
+    /// ```
+    /// use atomkit::counter_map::WordCounterMap;
+    ///
+    /// let m: WordCounterMap<u64> = WordCounterMap::new();
+    /// m.add(1, 2);
+    /// m.add(2, 3);
+    /// let mut total = 0;
+    /// m.for_each(|_key, n| total += n);
+    /// assert_eq!(total, 5);
+    /// ```
+    pub fn for_each(&self, mut f: impl FnMut(&K, u64)) {
+        for (k, n) in self.iter() {
+            f(&k, n);
+        }
+    }
+
+    /// An iterator over `(key, count)` pairs, weakly consistent like
+    /// [`for_each`](Self::for_each). It holds an epoch pin until dropped.
+    ///
+    /// ```
+    /// use atomkit::counter_map::WordCounterMap;
+    ///
+    /// let m: WordCounterMap<u16> = WordCounterMap::new();
+    /// m.add(1, 10);
+    /// m.add(2, 20);
+    /// let mut all: Vec<_> = m.iter().collect();
+    /// all.sort();
+    /// assert_eq!(all, [(1, 10), (2, 20)]);
+    /// ```
+    pub fn iter(&self) -> WordIter<'_, K, S> {
+        WordIter {
+            map: self,
+            guard: self.pin(),
+            shard: 0,
+            table: core::ptr::null(),
+            slot: 0,
+        }
+    }
+
+    /// Every listed key with its count, weakly consistent like
+    /// [`for_each`](Self::for_each).
     pub fn snapshot(&self) -> HashMap<K, u64> {
-        let mut out = HashMap::new();
-        let guard = self.pin();
-        for shard in self.shards.iter() {
-            let t = shard.table(&guard);
-            for s in t.slots.iter() {
-                // Ordering: Relaxed: a key word.
-                let k = s.key.load(Ordering::Relaxed);
-                if k == self.empty {
-                    continue;
-                }
-                // Ordering: `WORD_LOAD`: a count; frozen values fence in `resolve`.
-                let w = s.word.load(WORD_LOAD);
-                if w & DEAD != 0 {
-                    continue;
-                }
-                let c = resolve(t, w, k, self.hash(k), self.empty, &guard);
-                out.insert(K::from_word(k), c);
-            }
-        }
-        // Ordering: Relaxed: a count.
-        let w = self.side.load(Ordering::Relaxed);
-        if w & DEAD == 0 {
-            out.insert(K::from_word(self.empty), w & COUNT);
-        }
-        out
+        self.iter().collect()
     }
 
     /// Every listed key with its count since the last reset, resetting each to 0.
@@ -1088,10 +1389,19 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
             // Tombstones first, so that adders still on `t` re-insert instead of
             // counting into a table nobody lists.
             for s in t.slots.iter() {
-                take(&s.word, true, &guard);
+                // Free slots are marked too (their words are live zeros).
+                let taken = take(&s.word, true, &guard);
+                // Ordering: Relaxed: keys of the current table are claimed under this
+                // lock, which orders them.
+                let k = s.key.load(Ordering::Relaxed);
+                if taken.is_some() && k != self.empty {
+                    self.unreserve(k);
+                }
             }
-            if core::ptr::eq::<Shard>(&**shard, self.side_shard()) {
-                take(&self.side, true, &guard);
+            if core::ptr::eq::<Shard>(&**shard, self.side_shard())
+                && take(&self.side, true, &guard).is_some()
+            {
+                self.unreserve(self.empty);
             }
             let new = Owned::new(Table::new(st.min_len, self.empty));
             // Ordering: Release pairs with the Acquire load in `Shard::table`.
@@ -1108,29 +1418,32 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
 
 impl<K, S> Drop for WordCounterMap<K, S> {
     fn drop(&mut self) {
+        // The current tables' listings own one reference on each cell they list (the
+        // retired tables' listings were moved or given up through the epoch); handles,
+        // which borrow the map, are gone.
+        let release = |w: u64| {
+            if w & (CELL | DEAD) == CELL {
+                // SAFETY: `&mut self`: no thread can reach the cell through the map;
+                // this is the listing's reference, given up once.
+                unsafe { release_cell(cell_ptr(w)) };
+            }
+        };
         for shard in self.shards.iter() {
             // SAFETY: `&mut self`: no other thread can reach the map. Retired tables
             // belong to the collector; the current one is ours.
-            unsafe {
+            let t = unsafe {
                 let guard = crossbeam_epoch::unprotected();
                 // Ordering: Relaxed: exclusive access.
                 let t: Shared<'_, Table> = shard.table.load(Ordering::Relaxed, guard);
-                let t = t.into_owned();
-                for s in t.slots.iter() {
-                    // Ordering: Relaxed: exclusive access.
-                    let w = s.word.load(Ordering::Relaxed);
-                    if w & (CELL | DEAD) == CELL {
-                        let p = core::ptr::with_exposed_provenance_mut::<Cell>(
-                            ((w & COUNT) << 4) as usize,
-                        );
-                        // The current table owns the cells it lists (retired tables,
-                        // which the collector frees, own none).
-                        drop(Box::from_raw(p));
-                    }
-                }
-                drop(t);
+                t.into_owned()
+            };
+            for s in t.slots.iter() {
+                // Ordering: Relaxed: exclusive access.
+                release(s.word.load(Ordering::Relaxed));
             }
         }
+        // Ordering: Relaxed: exclusive access.
+        release(self.side.load(Ordering::Relaxed));
     }
 }
 
@@ -1138,6 +1451,176 @@ impl<K, S> fmt::Debug for WordCounterMap<K, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WordCounterMap")
             .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Iterator over `(key, count)` pairs, from [`WordCounterMap::iter`]. Holds an epoch
+/// pin.
+pub struct WordIter<'a, K, S = DefaultHashBuilder> {
+    map: &'a WordCounterMap<K, S>,
+    guard: Guard,
+    /// The shard being walked; `shards.len()` for the side word, past it when done.
+    shard: usize,
+    /// The table of `shard`, or null before it is loaded.
+    table: *const Table,
+    slot: usize,
+}
+
+impl<K: WordKey, S: BuildHasher> Iterator for WordIter<'_, K, S> {
+    type Item = (K, u64);
+
+    fn next(&mut self) -> Option<(K, u64)> {
+        let m = self.map;
+        while let Some(shard) = m.shards.get(self.shard) {
+            if self.table.is_null() {
+                self.table = shard.table(&self.guard);
+                self.slot = 0;
+            }
+            // SAFETY: loaded under `self.guard`, which lives as long as the iterator,
+            // so the table is not freed meanwhile.
+            let t = unsafe { &*self.table };
+            let Some(s) = t.slots.get(self.slot) else {
+                self.shard += 1;
+                self.table = core::ptr::null();
+                continue;
+            };
+            self.slot += 1;
+            // Ordering: Relaxed: a key word.
+            let k = s.key.load(Ordering::Relaxed);
+            if k == m.empty {
+                continue;
+            }
+            // Ordering: `WORD_LOAD`: a count; frozen values fence in `resolve`.
+            let w = s.word.load(WORD_LOAD);
+            if let Some(c) = resolve(t, w, k, m.hash(k), m.empty, &self.guard) {
+                return Some((K::from_word(k), c));
+            }
+        }
+        if self.shard == m.shards.len() {
+            self.shard += 1;
+            if let Some(c) = m.side_count(&self.guard) {
+                return Some((K::from_word(m.empty), c));
+            }
+        }
+        None
+    }
+}
+
+impl<K, S> fmt::Debug for WordIter<'_, K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WordIter").finish_non_exhaustive()
+    }
+}
+
+/// A pre-resolved handle on one key's count, from [`WordCounterMap::counter`].
+///
+/// Counting through it skips hashing, probing and the epoch pin: one atomic
+/// read-modify-write on the key's cell, striped when threads collide on it. It can be
+/// sent to another thread but not shared; clone it for each thread.
+///
+/// ```
+/// use atomkit::counter_map::WordCounterMap;
+/// use std::thread;
+///
+/// let m: WordCounterMap<u64> = WordCounterMap::new();
+/// thread::scope(|s| {
+///     for _ in 0..2 {
+///         let c = m.counter(42);
+///         s.spawn(move || {
+///             for _ in 0..1000 {
+///                 c.inc();
+///             }
+///         });
+///     }
+/// });
+/// assert_eq!(m.get(42), 2000);
+/// ```
+pub struct WordCounter<'a, K, S = DefaultHashBuilder> {
+    map: &'a WordCounterMap<K, S>,
+    /// The key counted: the overflow key once the key cap refused the one asked for.
+    key: core::cell::Cell<K>,
+    /// The cell this handle owns a reference on. Replaced by `add` (through `&self`;
+    /// the handle is not `Sync`) when the cell was killed.
+    cell: core::cell::Cell<*mut Cell>,
+}
+
+// SAFETY: the handle owns a reference on a cell (atomics only), which any thread may
+// use and give up; the map is shared by reference, which needs it `Sync`.
+unsafe impl<K: WordKey + Send, S: Sync> Send for WordCounter<'_, K, S> {}
+
+impl<K: WordKey, S: BuildHasher> WordCounter<'_, K, S> {
+    #[inline]
+    fn cell(&self) -> &RcCell {
+        // SAFETY: the handle owns a reference on the cell, so it is live.
+        unsafe { &*self.cell.get() }
+    }
+
+    /// Adds `n` to the key's count. If the key was removed, this inserts it anew
+    /// (under its shard's lock) and re-points the handle.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        if !self.cell().count.add(n, self.map.consts.stripes) {
+            self.readd(n);
+        }
+    }
+
+    #[cold]
+    fn readd(&self, n: u64) {
+        let (new, k) = self.map.acquire_cell(self.key.get().to_word(), n);
+        self.key.set(K::from_word(k));
+        let old = self.cell.replace(new);
+        // SAFETY: the handle owned this reference (on a dead cell), given up once.
+        unsafe { release_cell(old) };
+    }
+
+    /// Adds 1 to the key's count.
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// The key's count, as [`WordCounterMap::get`] would report it.
+    pub fn get(&self) -> u64 {
+        match self.cell().count.sum() {
+            Some(n) => n & COUNT,
+            // The key was removed: it may have been inserted anew elsewhere.
+            None => self.map.get(self.key.get()),
+        }
+    }
+
+    /// The key this handle counts: the overflow key if the key cap refused the one
+    /// asked for.
+    pub fn key(&self) -> K {
+        self.key.get()
+    }
+}
+
+impl<K: WordKey, S> Clone for WordCounter<'_, K, S> {
+    fn clone(&self) -> Self {
+        let p = self.cell.get();
+        // Ordering: Relaxed: a new reference taken while ours keeps the cell alive.
+        // SAFETY: our reference keeps the cell alive.
+        unsafe { &*p }.refs.fetch_add(1, Ordering::Relaxed);
+        WordCounter {
+            map: self.map,
+            key: self.key.clone(),
+            cell: core::cell::Cell::new(p),
+        }
+    }
+}
+
+impl<K, S> Drop for WordCounter<'_, K, S> {
+    fn drop(&mut self) {
+        // SAFETY: the handle's reference, given up once.
+        unsafe { release_cell(self.cell.get()) };
+    }
+}
+
+impl<K: WordKey + fmt::Debug, S> fmt::Debug for WordCounter<'_, K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WordCounter")
+            .field("key", &self.key.get())
             .finish_non_exhaustive()
     }
 }

@@ -325,3 +325,235 @@ fn a_hot_key_is_promoted_and_keeps_every_count() {
         assert!(m.has_cell(9), "a contended key moves to a cell");
     }
 }
+
+#[test]
+fn a_handle_counts_through_growth_removal_and_clear() {
+    let m = one_shard();
+    let c = m.counter(3);
+    assert!(m.has_cell(3), "a handle's key lives in a cell");
+    assert_eq!(m.len(), 1);
+    c.inc();
+    c.add(4);
+    m.inc(3); // the map's own path reaches the same cell
+    assert_eq!((c.get(), m.get(3)), (6, 6));
+    assert_eq!(c.key(), 3);
+    for k in 10..60 {
+        m.inc(k); // growths move the cell, not its count
+    }
+    c.inc();
+    assert_eq!((c.get(), m.get(3)), (7, 7));
+    let d = c.clone();
+    assert_eq!(m.remove(3), Some(7));
+    assert_eq!(c.get(), 0, "removed: the handle reads the map");
+    d.add(2); // re-inserts the key, in a new cell
+    assert_eq!((m.get(3), c.get(), d.get()), (2, 2, 2));
+    c.inc(); // its old cell is dead: re-points to the new one
+    assert_eq!(m.get(3), 3);
+    assert!(m.has_cell(3));
+    assert_eq!(m.snapshot_and_reset()[&3], 3);
+    d.inc();
+    assert_eq!(m.get(3), 1);
+    m.clear();
+    assert_eq!(c.get(), 0);
+    c.inc();
+    d.inc();
+    assert_eq!(m.get(3), 2);
+    assert_eq!(m.len(), 1);
+    assert!(format!("{c:?}").contains("key: 3"));
+}
+
+#[test]
+fn a_handle_on_the_free_slot_word_and_on_a_promoted_key() {
+    let m = one_shard();
+    let e = m.empty;
+    m.add(e, 5);
+    let c = m.counter(e);
+    c.inc();
+    assert_eq!((m.get(e), c.get()), (6, 6));
+    assert_eq!(m.snapshot()[&e], 6);
+    assert_eq!(m.snapshot_and_reset()[&e], 6);
+    c.add(2);
+    assert_eq!(m.remove(e), Some(2));
+    c.inc();
+    assert_eq!(m.get(e), 1);
+    // A key already promoted by adders: the handle shares its cell.
+    m.add(8, 10);
+    m.promote_key(8);
+    let h = m.counter(8);
+    h.inc();
+    m.inc(8);
+    assert_eq!(m.get(8), 12);
+    assert_eq!(m.len(), 2);
+    drop(h);
+    assert_eq!(m.get(8), 12, "dropping a handle leaves the key");
+}
+
+#[test]
+fn handles_racing_removal_resets_and_growth_conserve_counts() {
+    let threads = 4u64;
+    let per = if cfg!(miri) { 300 } else { 50_000 };
+    let m: WordCounterMap<u64> = WordCounterMap::builder().shards(1).build();
+    let done = AtomicBool::new(false);
+    let reported = AtomicU64::new(0);
+    thread::scope(|s| {
+        let adders: Vec<_> = (0..threads)
+            .map(|t| {
+                let m = &m;
+                s.spawn(move || {
+                    let hot = m.counter(t % 2);
+                    for i in 0..per {
+                        if i % 3 == 0 {
+                            m.inc(100 + i % 64); // inserts: growth, moves of the cells
+                        } else {
+                            hot.inc();
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Removals and resets take counts; each increment must be taken once.
+        s.spawn(|| {
+            let mut i = 0u64;
+            while !done.load(Ordering::Acquire) {
+                let n = if i % 3 == 0 {
+                    m.remove(i / 3 % 2).unwrap_or(0)
+                } else {
+                    m.snapshot_and_reset().values().sum()
+                };
+                reported.fetch_add(n, Ordering::Relaxed);
+                i += 1;
+                thread::yield_now();
+            }
+        });
+        for a in adders {
+            a.join().unwrap();
+        }
+        done.store(true, Ordering::Release);
+    });
+    let rest: u64 = m.snapshot_and_reset().values().sum();
+    assert_eq!(reported.load(Ordering::Relaxed) + rest, threads * per);
+}
+
+#[test]
+fn iteration_and_membership_see_listed_keys_only() {
+    let m = one_shard();
+    let e = m.empty;
+    for k in 0..40u64 {
+        m.add(k, k + 1);
+    }
+    m.add(e, 7);
+    m.promote_key(3);
+    m.remove(5);
+    m.remove(6);
+    m.add(6, 100); // revived
+    assert!(m.contains_key(3) && m.contains_key(6) && m.contains_key(e));
+    assert!(!m.contains_key(5) && !m.contains_key(99));
+    let mut want: HashMap<u64, u64> = (0..40).map(|k| (k, k + 1)).collect();
+    want.remove(&5);
+    want.insert(6, 100);
+    want.insert(e, 7);
+    let listed: HashMap<u64, u64> = m.iter().collect();
+    assert_eq!(listed, want);
+    assert_eq!(m.iter().count(), want.len(), "each key once");
+    assert_eq!(m.snapshot(), want);
+    let mut total = 0;
+    m.for_each(|_, n| total += n);
+    assert_eq!(total, want.values().sum::<u64>());
+    // A walk that started before a growth still sees each key once.
+    let mut it = m.iter();
+    let first = it.next().unwrap();
+    m.grow_shard_of(1);
+    m.grow_shard_of(1);
+    let rest: Vec<_> = it.collect();
+    assert_eq!(rest.len() + 1, want.len());
+    assert!(!rest.iter().any(|&(k, _)| k == first.0));
+    assert!(format!("{:?}", m.iter()).starts_with("WordIter"));
+}
+
+#[test]
+fn the_key_cap_sends_new_keys_to_the_overflow_key() {
+    let m: WordCounterMap<u64, Identity> = WordCounterMap::builder()
+        .shards(2)
+        .hasher(Identity)
+        .key_cap(3, 999)
+        .build();
+    for k in 0..10 {
+        m.add(k, 2);
+    }
+    assert_eq!(m.len(), 4, "three keys and the overflow key");
+    assert_eq!(m.get(999), 14);
+    assert_eq!(m.get(5), 0);
+    let refused = m.counter(7);
+    assert_eq!(
+        refused.key(),
+        999,
+        "a refused handle counts the overflow key"
+    );
+    refused.inc();
+    assert_eq!(m.get(999), 15);
+    // Removal frees a place; the overflow key itself takes none.
+    assert_eq!(m.remove(0), Some(2));
+    assert_eq!(m.remove(999), Some(15));
+    m.inc(999);
+    m.inc(5);
+    assert_eq!(m.get(5), 1);
+    m.inc(6);
+    assert_eq!(m.get(6), 0);
+    assert_eq!(m.get(999), 2);
+    // A removed key's tombstone is revived only with a place.
+    m.inc(0);
+    assert_eq!(m.get(0), 0);
+    // `clear` gives every place back, and so does the free-slot key's removal.
+    m.clear();
+    assert_eq!(m.cap.as_ref().unwrap().reserved.load(Ordering::Relaxed), 0);
+    let e = m.empty;
+    for k in [e, 1, 2] {
+        m.inc(k);
+    }
+    m.inc(3);
+    assert_eq!((m.get(e), m.get(3), m.get(999)), (1, 0, 1));
+    assert_eq!(m.remove(e), Some(1));
+    m.inc(3);
+    assert_eq!(m.get(3), 1);
+    let zero = WordCounterMap::<u8>::builder().key_cap(0, 0).build();
+    zero.inc(1);
+    zero.inc(2);
+    assert_eq!(zero.snapshot(), HashMap::from([(0, 2)]));
+    assert!(format!("{:?}", WordCounterMap::<u8>::builder().key_cap(4, 0)).contains("Some(4)"));
+}
+
+#[test]
+fn a_full_key_cap_under_contention_lists_at_most_its_limit() {
+    let threads = 4u64;
+    let per = if cfg!(miri) { 100 } else { 20_000 };
+    let m: WordCounterMap<u64> = WordCounterMap::builder()
+        .shards(4)
+        .key_cap(50, u64::MAX)
+        .build();
+    thread::scope(|s| {
+        for t in 0..threads {
+            let m = &m;
+            s.spawn(move || {
+                for i in 0..per {
+                    let k = (i * 31 + t * 7) % 200;
+                    m.inc(k);
+                    if i % 64 == 0 {
+                        m.remove((k + 1) % 200);
+                    }
+                }
+            });
+        }
+        s.spawn(|| {
+            for _ in 0..if cfg!(miri) { 5 } else { 200 } {
+                let listed = m.iter().filter(|&(k, _)| k != u64::MAX).count();
+                assert!(listed <= 50, "{listed} keys under a cap of 50");
+                thread::yield_now();
+            }
+        });
+    });
+    let snap = m.snapshot();
+    assert!(snap.len() <= 51);
+    assert_eq!(m.len(), snap.len());
+    let reserved = m.cap.as_ref().unwrap().reserved.load(Ordering::Relaxed);
+    assert_eq!(reserved, snap.keys().filter(|&&k| k != u64::MAX).count());
+}
