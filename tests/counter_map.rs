@@ -793,6 +793,11 @@ mod reentrant_key {
 /// phase start together so that their operations overlap.
 #[test]
 fn lincheck_increments_removes_and_handles() {
+    lincheck_rounds::<u64>(); // keys in the slots
+    lincheck_rounds::<u128>(); // keys in entries
+}
+
+fn lincheck_rounds<K: counter_model::ModelKey>() {
     use counter_model::{apply, plan, Op, Rng, HANDLES, SHAPES};
     let mut overlapped = 0;
     let mut gets = 0;
@@ -805,7 +810,7 @@ fn lincheck_increments_removes_and_handles() {
             continue;
         }
         let mut rng = Rng::new(round);
-        let map = shape.map(DefaultHashBuilder::default());
+        let map = shape.map::<K, _>(DefaultHashBuilder::default());
         let rec = lincheck::Recorder::default();
         let alone = shape.threads;
         for phase in 0..2 {
@@ -822,7 +827,7 @@ fn lincheck_increments_removes_and_handles() {
                 for (t, ops) in plans.iter().enumerate() {
                     let (map, rec, start) = (&map, &rec, &start);
                     s.spawn(move || {
-                        let mut handles: Vec<Option<Counter<'_, u64>>> =
+                        let mut handles: Vec<Option<Counter<'_, K>>> =
                             (0..HANDLES).map(|_| None).collect();
                         start.wait();
                         for op in ops {
@@ -1166,7 +1171,7 @@ mod reentrant_drop {
         }
     }
 
-    fn const_map<K>() -> CounterMap<K, Const> {
+    fn const_map<K: 'static>() -> CounterMap<K, Const> {
         CounterMap::builder().hasher(Const::default()).build()
     }
 

@@ -2,6 +2,8 @@
 //! 100,000 keys, 2 and 4 threads, keys inserted as first seen), one hot key from 2, 4
 //! and 8 threads, and the cost of a snapshot at 100,000 keys.
 //!
+//! `atomkit` is `CounterMap<u64>`, which keeps keys of the integer types in its slots;
+//! `atomkit, entry keys` is the same map with a `u64` newtype key, kept in entries.
 //! Peers, all behind [`Counters`]: dashmap (`DashMap<u64, AtomicU64>`), the seeds'
 //! `RwLock<HashMap<u64, Arc<AtomicU64>>>` with a double-checked insert,
 //! `Mutex<HashMap<u64, u64>>`, scc's `HashMap<u64, AtomicU64>`, and for the hot key a
@@ -48,22 +50,29 @@ impl Counters for CounterMap<u64> {
     }
 }
 
-/// The unstable word-key map, in builds with `--cfg atomkit_unstable`.
-#[cfg(atomkit_unstable)]
-impl Counters for atomkit::counter_map::WordCounterMap<u64> {
-    const NAME: &'static str = "atomkit WordCounterMap";
+/// A `u64` that is not a word key type, hashed as one: the same map with its keys in
+/// entries instead of its slots (the core every key type that is not an integer or
+/// `char` gets).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct EntryKey(u64);
+
+/// `CounterMap` with keys in entries: see [`EntryKey`].
+pub struct EntryKeyed(CounterMap<EntryKey>);
+
+impl Counters for EntryKeyed {
+    const NAME: &'static str = "atomkit, entry keys";
     fn with_keys(keys: usize) -> Self {
-        atomkit::counter_map::WordCounterMap::with_capacity(keys)
+        EntryKeyed(CounterMap::with_capacity(keys))
     }
     #[inline]
     fn inc(&self, k: u64) {
-        atomkit::counter_map::WordCounterMap::inc(self, k);
+        self.0.inc(&EntryKey(k));
     }
     fn get(&self, k: u64) -> u64 {
-        atomkit::counter_map::WordCounterMap::get(self, k)
+        self.0.get(&EntryKey(k))
     }
     fn snapshot(&self) -> HashMap<u64, u64> {
-        atomkit::counter_map::WordCounterMap::snapshot(self)
+        self.0.iter().map(|(k, n)| (k.0, n)).collect()
     }
 }
 
@@ -295,7 +304,6 @@ fn zipf_contenders(keys: &Arc<Vec<u64>>, distinct: usize, threads: usize) -> Vec
         let keys = Arc::clone(keys);
         Contender::new(C::NAME, move || run_stream::<C>(&keys, distinct, threads))
     }
-    #[allow(unused_mut)]
     let mut v = vec![
         one::<CounterMap<u64>>(keys, distinct, threads),
         one::<DashMap<u64, AtomicU64>>(keys, distinct, threads),
@@ -303,10 +311,7 @@ fn zipf_contenders(keys: &Arc<Vec<u64>>, distinct: usize, threads: usize) -> Vec
         one::<MutexMap>(keys, distinct, threads),
         one::<scc::HashMap<u64, AtomicU64>>(keys, distinct, threads),
     ];
-    #[cfg(atomkit_unstable)]
-    v.push(one::<atomkit::counter_map::WordCounterMap<u64>>(
-        keys, distinct, threads,
-    ));
+    v.insert(1, one::<EntryKeyed>(keys, distinct, threads));
     v
 }
 
@@ -314,7 +319,6 @@ fn hot_contenders(n: u64, threads: usize) -> Vec<Contender> {
     fn one<C: Counters>(n: u64, threads: usize) -> Contender {
         Contender::new(C::NAME, move || run_hot::<C>(n, threads))
     }
-    #[allow(unused_mut)]
     let mut v = vec![
         one::<CounterMap<u64>>(n, threads),
         Contender::new("atomkit Counter handle", move || run_hot_handle(n, threads)),
@@ -324,8 +328,7 @@ fn hot_contenders(n: u64, threads: usize) -> Vec<Contender> {
         one::<MutexMap>(n, threads),
         one::<scc::HashMap<u64, AtomicU64>>(n, threads),
     ];
-    #[cfg(atomkit_unstable)]
-    v.push(one::<atomkit::counter_map::WordCounterMap<u64>>(n, threads));
+    v.insert(2, one::<EntryKeyed>(n, threads));
     v
 }
 
@@ -337,7 +340,6 @@ fn snapshot_contenders(keys: u64, reps: u64) -> Vec<Contender> {
         }
         Contender::new(C::NAME, move || run_snapshot(&map, reps))
     }
-    #[allow(unused_mut)]
     let mut v = vec![
         one::<CounterMap<u64>>(keys, reps),
         one::<DashMap<u64, AtomicU64>>(keys, reps),
@@ -345,8 +347,7 @@ fn snapshot_contenders(keys: u64, reps: u64) -> Vec<Contender> {
         one::<MutexMap>(keys, reps),
         one::<scc::HashMap<u64, AtomicU64>>(keys, reps),
     ];
-    #[cfg(atomkit_unstable)]
-    v.push(one::<atomkit::counter_map::WordCounterMap<u64>>(keys, reps));
+    v.insert(1, one::<EntryKeyed>(keys, reps));
     v
 }
 

@@ -3,8 +3,10 @@
 //! Run: `RUSTFLAGS="--cfg atomkit_loom --cfg crossbeam_loom" cargo test --release -p atomkit-loom-tests --test loom_counter_map`
 //! (or `cargo xtask loom`). `LOOM_MAX_PREEMPTIONS` overrides the bound set here.
 //!
-//! Under loom the map uses its own epoch collector and starts each shard with a table
-//! of two slots, so that the second key inserted into a shard grows the table.
+//! The keys are of no word type, so the map keeps them in entries (its word-key core
+//! has its own models, `loom_word_counter_map`). Under loom the map uses its own epoch
+//! collector and starts each shard with a table of two slots, so that the second key
+//! inserted into a shard grows the table.
 #![cfg(atomkit_loom)]
 
 use atomkit::counter_map::CounterMap;
@@ -13,7 +15,13 @@ use loom::thread;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::BuildHasherDefault;
 
-type Map = CounterMap<u64, BuildHasherDefault<DefaultHasher>>;
+type Map = CounterMap<Key, BuildHasherDefault<DefaultHasher>>;
+
+/// A key of no word type, so that the map keeps it in an entry (the core these models
+/// are about: the word-key core has its own, `loom_word_counter_map`). It hashes as
+/// the `u64` it holds.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+struct Key(u64);
 
 /// One shard, a fixed hasher (every execution probes the same slots).
 fn map() -> Arc<Map> {
@@ -36,15 +44,15 @@ fn two_threads_insert_one_new_key() {
         let m = map();
         let t = {
             let m = Arc::clone(&m);
-            thread::spawn(move || m.inc(&7))
+            thread::spawn(move || m.inc(&Key(7)))
         };
-        m.add(&7, 2);
+        m.add(&Key(7), 2);
         // Read it back on this thread while the other may still be inserting: the
         // probe must see a fully published entry (or none).
-        let seen = m.get(&7);
+        let seen = m.get(&Key(7));
         assert!(seen == 2 || seen == 3, "saw {seen}");
         t.join().unwrap();
-        assert_eq!(m.get(&7), 3);
+        assert_eq!(m.get(&Key(7)), 3);
         assert_eq!(m.len(), 1);
     });
 }
@@ -57,12 +65,12 @@ fn insert_publishes_entry_to_lock_free_reader() {
         let m = map();
         let t = {
             let m = Arc::clone(&m);
-            thread::spawn(move || m.inc(&1))
+            thread::spawn(move || m.inc(&Key(1)))
         };
-        let seen = m.get(&1);
+        let seen = m.get(&Key(1));
         assert!(seen <= 1);
         t.join().unwrap();
-        assert_eq!(m.get(&1), 1);
+        assert_eq!(m.get(&Key(1)), 1);
     });
 }
 
@@ -71,14 +79,14 @@ fn insert_publishes_entry_to_lock_free_reader() {
 fn increment_racing_snapshot_and_reset() {
     model(|| {
         let m = map();
-        m.inc(&3); // present: the racing increment takes the lock-free path
+        m.inc(&Key(3)); // present: the racing increment takes the lock-free path
         let t = {
             let m = Arc::clone(&m);
-            thread::spawn(move || m.inc(&3))
+            thread::spawn(move || m.inc(&Key(3)))
         };
-        let first = m.snapshot_and_reset().get(&3).copied().unwrap_or(0);
+        let first = m.snapshot_and_reset().get(&Key(3)).copied().unwrap_or(0);
         t.join().unwrap();
-        let second = m.snapshot_and_reset().get(&3).copied().unwrap_or(0);
+        let second = m.snapshot_and_reset().get(&Key(3)).copied().unwrap_or(0);
         assert!(
             first >= 1,
             "the increment before the race is in the first reset"
@@ -93,14 +101,14 @@ fn increment_racing_snapshot_and_reset() {
 fn increment_racing_remove() {
     model(|| {
         let m = map();
-        m.inc(&5);
+        m.inc(&Key(5));
         let t = {
             let m = Arc::clone(&m);
-            thread::spawn(move || m.inc(&5))
+            thread::spawn(move || m.inc(&Key(5)))
         };
-        let removed = m.remove(&5).expect("the key was present");
+        let removed = m.remove(&Key(5)).expect("the key was present");
         t.join().unwrap();
-        let left = m.get(&5);
+        let left = m.get(&Key(5));
         assert!(removed == 1 || removed == 2);
         assert_eq!(removed + left, 2, "removed {removed}, left {left}");
         assert_eq!(m.len(), usize::from(left > 0));
@@ -112,17 +120,17 @@ fn increment_racing_remove() {
 fn increment_racing_remove_then_reset() {
     model(|| {
         let m = map();
-        m.inc(&5);
+        m.inc(&Key(5));
         let t = {
             let m = Arc::clone(&m);
             thread::spawn(move || {
-                m.inc(&5);
-                m.snapshot_and_reset().get(&5).copied().unwrap_or(0)
+                m.inc(&Key(5));
+                m.snapshot_and_reset().get(&Key(5)).copied().unwrap_or(0)
             })
         };
-        let removed = m.remove(&5).unwrap_or(0);
+        let removed = m.remove(&Key(5)).unwrap_or(0);
         let reset = t.join().unwrap();
-        let left = m.get(&5);
+        let left = m.get(&Key(5));
         assert_eq!(removed + reset + left, 2);
     });
 }
@@ -133,15 +141,15 @@ fn increment_racing_remove_then_reset() {
 fn growth_racing_increment() {
     model(|| {
         let m = map();
-        m.inc(&1);
+        m.inc(&Key(1));
         let t = {
             let m = Arc::clone(&m);
-            thread::spawn(move || m.inc(&1))
+            thread::spawn(move || m.inc(&Key(1)))
         };
-        m.inc(&2); // grows the table
+        m.inc(&Key(2)); // grows the table
         t.join().unwrap();
-        assert_eq!(m.get(&1), 2);
-        assert_eq!(m.get(&2), 1);
+        assert_eq!(m.get(&Key(1)), 2);
+        assert_eq!(m.get(&Key(2)), 1);
         assert_eq!(m.len(), 2);
     });
 }
@@ -152,15 +160,15 @@ fn growth_racing_increment() {
 fn handle_racing_remove() {
     model(|| {
         let m = map();
-        let c = m.counter(&9);
+        let c = m.counter(&Key(9));
         c.inc();
         let t = {
             let m = Arc::clone(&m);
-            thread::spawn(move || m.remove(&9).unwrap_or(0))
+            thread::spawn(move || m.remove(&Key(9)).unwrap_or(0))
         };
         c.inc();
         let removed = t.join().unwrap();
-        assert_eq!(removed + m.get(&9), 2);
+        assert_eq!(removed + m.get(&Key(9)), 2);
         drop(c);
     });
 }
@@ -172,14 +180,14 @@ fn handle_racing_remove() {
 fn cached_increment_racing_remove() {
     model(|| {
         let m = map();
-        m.inc(&5); // inserts the key and caches its entry on this thread
+        m.inc(&Key(5)); // inserts the key and caches its entry on this thread
         let t = {
             let m = Arc::clone(&m);
-            thread::spawn(move || m.remove(&5).unwrap_or(0))
+            thread::spawn(move || m.remove(&Key(5)).unwrap_or(0))
         };
-        m.inc(&5); // a cache hit, on the live entry or on the removed one
+        m.inc(&Key(5)); // a cache hit, on the live entry or on the removed one
         let removed = t.join().unwrap();
-        let left = m.get(&5);
+        let left = m.get(&Key(5));
         assert!(removed == 1 || removed == 2, "removed {removed}");
         assert_eq!(removed + left, 2, "removed {removed}, left {left}");
     });
@@ -191,19 +199,19 @@ fn cached_increment_racing_remove() {
 fn cached_increments_across_growth() {
     model(|| {
         let m = map();
-        m.inc(&1);
+        m.inc(&Key(1));
         let t = {
             let m = Arc::clone(&m);
             thread::spawn(move || {
-                m.inc(&1);
-                m.inc(&1);
+                m.inc(&Key(1));
+                m.inc(&Key(1));
             })
         };
-        m.inc(&2); // grows the table
-        m.inc(&1); // cached on this thread
+        m.inc(&Key(2)); // grows the table
+        m.inc(&Key(1)); // cached on this thread
         t.join().unwrap();
-        assert_eq!(m.get(&1), 4);
-        assert_eq!(m.get(&2), 1);
+        assert_eq!(m.get(&Key(1)), 4);
+        assert_eq!(m.get(&Key(2)), 1);
     });
 }
 
@@ -219,19 +227,19 @@ fn cap_refusal_racing_remove_then_insert() {
         let m: Arc<Map> = Arc::new(
             CounterMap::builder()
                 .shards(2)
-                .key_cap(1, 0)
+                .key_cap(1, Key(0))
                 .hasher(BuildHasherDefault::<DefaultHasher>::default())
                 .build(),
         );
-        m.inc(&1); // takes the one slot
+        m.inc(&Key(1)); // takes the one slot
         let t = {
             let m = Arc::clone(&m);
-            thread::spawn(move || m.inc(&2))
+            thread::spawn(move || m.inc(&Key(2)))
         };
-        assert_eq!(m.remove(&1), Some(1)); // the slot is free again
-        m.inc(&4); // a new key, after the remove returned
+        assert_eq!(m.remove(&Key(1)), Some(1)); // the slot is free again
+        m.inc(&Key(4)); // a new key, after the remove returned
         t.join().unwrap();
-        let (two, four, over) = (m.get(&2), m.get(&4), m.get(&0));
+        let (two, four, over) = (m.get(&Key(2)), m.get(&Key(4)), m.get(&Key(0)));
         // Exactly one of 2 and 4 took the slot; the other went to the overflow key.
         assert_eq!(two + four, 1, "2 -> {two}, 4 -> {four}, overflow -> {over}");
         assert_eq!(over, 1);

@@ -29,7 +29,9 @@
 //! - no Acquire fence after `counter` reads the `CELL` word: a causality violation
 //!   on a cell an adder promoted (`a_handle_on_a_cell_promoted_by_an_adder`);
 //! - a handle that finds its cell dead re-inserting the key without its add
-//!   (`a_handle_racing_remove_keeps_every_count`).
+//!   (`a_handle_racing_remove_keeps_every_count`);
+//! - an add through the thread's cache of hot cells taken as done when the cached
+//!   cell was dead (`cached_adds_racing_remove_are_returned_or_reinserted`).
 //!
 //! The add's CAS `Relaxed` (instead of Release) with the freeze `Release` (instead of
 //! AcqRel) fails none: see the comment on that CAS.
@@ -293,5 +295,23 @@ fn a_handle_on_a_cell_promoted_by_an_adder() {
         assert_eq!(c.get(), 4);
         drop(c);
         assert_eq!(m.get(K), 4);
+    });
+}
+
+/// Adds to a striped key through the thread's cache of hot cells (the first add
+/// caches the cell, the second counts through the cache, without a pin) racing
+/// `remove`, which kills the cell: each add is in the count returned, or, finding
+/// the cached cell dead, goes down the pinned path and inserts the key anew.
+#[test]
+fn cached_adds_racing_remove_are_returned_or_reinserted() {
+    model(2, || {
+        let m = striped_map();
+        let a = spawn(&m, |m| {
+            m.inc(K);
+            m.inc(K);
+        });
+        let removed = m.remove(K).expect("K was listed");
+        a.join().unwrap();
+        assert_eq!(removed + m.get(K), 3, "removed {removed}");
     });
 }

@@ -13,6 +13,11 @@ use crossbeam_utils::CachePadded;
 pub(super) const DEAD: u64 = 1 << 63;
 /// Bits 0..=62 of a count word: the count, modulo 2^63.
 pub(super) const COUNT: u64 = DEAD - 1;
+/// The counts a cell reports (`sum`, `reset`, `kill`) are taken modulo 2^56, the
+/// documented wrap of every count of a `CounterMap`, whichever core holds the key
+/// (the word-key core keeps 8 bits of its count words for flags). Exact all the same:
+/// each word is its count modulo 2^63, and 2^56 divides 2^63.
+pub(super) const REPORTED: u64 = (1 << 56) - 1;
 
 /// Low bit of the stripes pointer: the entry was removed; no stripes may be installed.
 const STRIPES_DEAD: usize = 1;
@@ -186,7 +191,7 @@ impl StripedCell {
                 total = total.wrapping_add(v & COUNT);
             }
         }
-        Some(total & COUNT)
+        Some(total & REPORTED)
     }
 
     /// Takes the count, leaving zero: each word is taken by one `fetch_and`, so every
@@ -211,7 +216,7 @@ impl StripedCell {
                 }
             }
         }
-        Some(total & COUNT)
+        Some(total & REPORTED)
     }
 
     /// Kills the cell: takes the count and marks every word `DEAD`, so later adders
@@ -244,7 +249,7 @@ impl StripedCell {
                 total = total.wrapping_add(v & COUNT);
             }
         }
-        total & COUNT
+        total & REPORTED
     }
 
     /// Whether the key grew stripes (for tests).

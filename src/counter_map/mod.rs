@@ -3,12 +3,15 @@
 //!
 //! A [`CounterMap<K>`] maps keys to `u64` counts. Counting a key that is already in
 //! the map is a lookup (plain loads) and one atomic read-modify-write on the key's
-//! count: no lock, not even a reader lock, and no allocation. A key the thread counted
-//! recently is found in a small per-thread cache, without even an epoch pin. A key seen for the first
-//! time is inserted under a small per-shard lock and allocated once. A key that many
-//! threads count at once spreads over cache-line-padded stripes, so eight threads on
-//! one user do not queue on one cache line. [`snapshot_and_reset`] reports each
-//! increment exactly once across successive dumps.
+//! count: no lock, not even a reader lock, and no allocation. Keys of the integer
+//! types and `char` are kept with their counts in the slots the lookup probes; other
+//! keys in entries the slots point to, and a key the thread counted recently is then
+//! found in a small per-thread cache, without even an epoch pin. A key seen for the
+//! first time is inserted under a small per-shard lock (and, in an entry, allocated
+//! once). A key that many threads count at once spreads over cache-line-padded
+//! stripes, so eight threads on one user do not queue on one cache line.
+//! [`snapshot_and_reset`] reports each increment exactly once across successive
+//! dumps.
 //!
 //! ```
 //! use atomkit::counter_map::CounterMap;
@@ -77,8 +80,10 @@
 //!   an entry (by counting in other maps, whose entries evict it from the thread's
 //!   cache, or by flushing the epoch, which runs deferred releases), the entry and
 //!   its key are dropped once the thread holds no shard lock.
-//! - Counts are kept modulo 2<sup>63</sup> (bit 63 of each count word is the
-//!   "removed" flag). A key counted 2<sup>63</sup> times between two resets wraps.
+//! - Counts are kept modulo 2<sup>56</sup> (the word-key core keeps the top 8 bits
+//!   of its count words for flags, and entries report theirs alike). A key counted
+//!   2<sup>56</sup> times between two resets (72 quadrillion: two years at a billion
+//!   increments a second) wraps.
 //!
 //! # When keys are dropped
 //!
@@ -93,7 +98,23 @@
 //!
 //! # Implementation
 //!
-//! The design is a sharded open-addressing hash table with lock-free readers (in the
+//! The map has two cores, picked by the key type when the map is built (by
+//! [`TypeId`](core::any::TypeId): `K: 'static`, which every method needs anyway, so
+//! each key type's code keeps only its own core):
+//!
+//! - **Word keys** (`u8` to `u64`, `i8` to `i64`, `usize`, `isize`, `char`): each
+//!   slot holds the key's word and its count word, so counting is a probe and a CAS
+//!   on the same cache line, under an epoch pin. Growth freezes each slot and moves
+//!   its count to the next table while adders go on there; a contended key moves to
+//!   a striped cell (the `StripedCell` below, reference-counted for [`Counter`]
+//!   handles). Its design, orderings and invariants are in `word.rs`, with the loom
+//!   models in `loom-tests/tests/loom_word_counter_map.rs`. The map runs lookups by a
+//!   borrowed form `Q` through the key's own `Eq` on each probed word, so any `Borrow`
+//!   works as for other keys. Its `snapshot_and_reset` takes each shard's lock in
+//!   turn (adders do not wait for it; inserts and removals of that shard do).
+//! - **Other keys**: the entry core described in the rest of this section.
+//!
+//! The entry core is a sharded open-addressing hash table with lock-free readers (in the
 //! spirit of Click's lock-free hash table and of Java's `ConcurrentHashMap`, whose
 //! readers never lock), plus Java's `LongAdder` for the counts (Doug Lea,
 //! `java.util.concurrent.atomic.Striped64`), with memory reclaimed by epochs
@@ -227,12 +248,19 @@
 mod cell;
 mod local;
 mod table;
-#[cfg(any(atomkit_unstable, test))]
+// `WordCounterMap` and its types are exported only with `--cfg atomkit_unstable`;
+// without it, their public items are reachable only through `CounterMap`.
+#[cfg_attr(not(any(atomkit_unstable, test)), allow(unreachable_pub, dead_code))]
 mod word;
 
 use self::table::{Entry, Shard, ShardState, Table};
+use self::word::{is_word_key, WordCore};
 #[cfg(any(atomkit_unstable, test))]
-pub use self::word::{WordBuilder, WordCounter, WordCounterMap, WordIter, WordKey};
+pub use self::word::{WordBuilder, WordCounterMap, WordKey};
+#[cfg(any(atomkit_unstable, test))]
+pub use self::word::{WordCounter, WordIter};
+#[cfg(not(any(atomkit_unstable, test)))]
+use self::word::{WordCounter, WordIter};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::UnsafeCell;
 use core::borrow::Borrow;
@@ -329,6 +357,9 @@ pub struct CounterMap<K, S = DefaultHashBuilder> {
     max_stripes: usize,
     /// The key cap, if any.
     cap: Option<KeyCap<K>>,
+    /// For a word key type (see `word`), the core holding keys and counts in its slots;
+    /// then `shards` is empty and `cap` is `None` (the core has its own).
+    word: Option<WordCore<K>>,
     /// The map's own epoch collector under loom and shuttle (see the module doc).
     #[cfg(any(atomkit_loom, atomkit_shuttle))]
     collector: crossbeam_epoch::Collector,
@@ -497,10 +528,29 @@ impl<K, S> Builder<K, S> {
     /// let m = CounterMap::<String>::builder().build();
     /// assert!(m.is_empty());
     /// ```
-    pub fn build(self) -> CounterMap<K, S> {
+    pub fn build(self) -> CounterMap<K, S>
+    where
+        K: 'static,
+        S: BuildHasher,
+    {
         let shards = self
             .shards
             .unwrap_or_else(|| (parallelism() * 4).next_power_of_two().min(256));
+        if is_word_key::<K>() {
+            let cap = self
+                .cap
+                .map(|(limit, overflow)| (limit, word::encode(&overflow)));
+            return CounterMap {
+                word: Some(WordCore::new(&self.hasher, shards, self.capacity, cap)),
+                shards: Box::new([]),
+                shard_mask: 0,
+                hasher: self.hasher,
+                max_stripes: max_stripes(),
+                cap: None,
+                #[cfg(any(atomkit_loom, atomkit_shuttle))]
+                collector: crossbeam_epoch::Collector::new(),
+            };
+        }
         let per_shard = self.capacity.div_ceil(shards);
         let table = per_shard
             .checked_mul(2)
@@ -519,13 +569,14 @@ impl<K, S> Builder<K, S> {
                 overflow,
                 reserved: CachePadded::new(AtomicUsize::new(0)),
             }),
+            word: None,
             #[cfg(any(atomkit_loom, atomkit_shuttle))]
             collector: crossbeam_epoch::Collector::new(),
         }
     }
 }
 
-impl<K> CounterMap<K, DefaultHashBuilder> {
+impl<K: 'static> CounterMap<K, DefaultHashBuilder> {
     /// An empty map with the default shard count.
     ///
     /// # Examples
@@ -573,7 +624,7 @@ impl<K> CounterMap<K, DefaultHashBuilder> {
     }
 }
 
-impl<K> Default for CounterMap<K, DefaultHashBuilder> {
+impl<K: 'static> Default for CounterMap<K, DefaultHashBuilder> {
     fn default() -> Self {
         Self::new()
     }
@@ -626,6 +677,17 @@ where
         self.hasher.hash_one(key)
     }
 
+    /// The word-key core, for a word key type. A constant `None` for other types, so
+    /// that their code keeps no trace of it.
+    #[inline(always)]
+    fn word(&self) -> Option<&WordCore<K>> {
+        if is_word_key::<K>() {
+            self.word.as_ref()
+        } else {
+            None
+        }
+    }
+
     /// This map's name in the per-thread caches (see `local`): its address, which no
     /// other live map shares.
     #[inline]
@@ -637,7 +699,7 @@ where
     /// is new. Takes no lock and does not allocate when the key is present.
     ///
     /// If a key cap is set and full, a new key's `n` goes to the overflow key instead.
-    /// Counts wrap modulo 2<sup>63</sup> (see the [module docs](self#consistency)).
+    /// Counts wrap modulo 2<sup>56</sup> (see the [module docs](self#consistency)).
     ///
     /// # Examples
     ///
@@ -654,6 +716,9 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
+        if let Some(w) = self.word() {
+            return w.add(&self.hasher, key, n);
+        }
         let hash = self.hash(key);
         let seen = local::count_cached(self.tag(), hash, |p| {
             // SAFETY: the way's reference keeps the entry alive during this call
@@ -848,6 +913,9 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if let Some(w) = self.word() {
+            return w.lookup(&self.hasher, key).unwrap_or(0);
+        }
         let hash = self.hash(key);
         let guard = self.pin();
         self.shard(hash)
@@ -873,6 +941,9 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if let Some(w) = self.word() {
+            return w.lookup(&self.hasher, key).is_some();
+        }
         let hash = self.hash(key);
         let guard = self.pin();
         self.shard(hash)
@@ -902,6 +973,9 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if let Some(w) = self.word() {
+            return w.remove(&self.hasher, key);
+        }
         let hash = self.hash(key);
         let shard = self.shard(hash);
         let guard = self.pin();
@@ -928,6 +1002,9 @@ where
     /// assert_eq!(m.get(&1), 0);
     /// ```
     pub fn clear(&self) {
+        if let Some(w) = self.word() {
+            return w.clear(&self.hasher);
+        }
         let guard = self.pin();
         for shard in self.shards.iter() {
             let mut st = shard.lock();
@@ -958,6 +1035,9 @@ where
     /// assert_eq!(m.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
+        if let Some(w) = self.word() {
+            return w.len();
+        }
         self.shards.iter().map(|s| s.len()).sum()
     }
 
@@ -993,6 +1073,9 @@ where
     /// assert_eq!(total, 5);
     /// ```
     pub fn for_each(&self, mut f: impl FnMut(&K, u64)) {
+        if let Some(w) = self.word() {
+            return w.iter(&self.hasher).for_each(|(k, n)| f(&k, n));
+        }
         let guard = self.pin();
         for shard in self.shards.iter() {
             shard.table(&guard).for_each_entry(&guard, |e| {
@@ -1024,6 +1107,7 @@ where
             shard: 0,
             table: core::ptr::null(),
             slot: 0,
+            word: self.word().map(|w| w.iter(&self.hasher)),
         }
     }
 
@@ -1041,6 +1125,11 @@ where
     /// assert_eq!(m.get("alice"), 3);
     /// ```
     pub fn snapshot(&self) -> HashMap<K, u64> {
+        if let Some(w) = self.word() {
+            let mut out = HashMap::with_capacity(w.len());
+            out.extend(w.iter(&self.hasher));
+            return out;
+        }
         let mut out = HashMap::with_capacity(self.len());
         self.for_each(|k, n| {
             *out.entry(k.clone()).or_insert(0) += n;
@@ -1051,6 +1140,8 @@ where
     /// Every key with its count since the previous reset, resetting the counts to zero
     /// (keys stay). Exact: every increment is reported by exactly one reset (or by the
     /// `remove` of its key), never lost between two dumps and never counted twice.
+    /// Counting never waits for it; for keys of the integer types and `char` it takes
+    /// each shard's lock in turn, so inserts and removals of that shard wait.
     ///
     /// # Examples
     ///
@@ -1064,6 +1155,9 @@ where
     /// assert_eq!(m.snapshot_and_reset()["alice"], 0);
     /// ```
     pub fn snapshot_and_reset(&self) -> HashMap<K, u64> {
+        if let Some(w) = self.word() {
+            return w.snapshot_and_reset(&self.hasher);
+        }
         let mut out = HashMap::with_capacity(self.len());
         let guard = self.pin();
         for shard in self.shards.iter() {
@@ -1099,6 +1193,13 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
+        if let Some(w) = self.word() {
+            return Counter {
+                map: self,
+                entry: UnsafeCell::new(core::ptr::null()),
+                word: Some(w.counter(&self.hasher, key)),
+            };
+        }
         let hash = self.hash(key);
         let guard = self.pin();
         let entry = self.resolve(hash, key, &guard, |e| {
@@ -1108,6 +1209,7 @@ where
         Counter {
             map: self,
             entry: UnsafeCell::new(entry),
+            word: None,
         }
     }
 }
@@ -1142,8 +1244,12 @@ impl<K, S> Drop for CounterMap<K, S> {
 
 impl<K, S> fmt::Debug for CounterMap<K, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shards = self
+            .word
+            .as_ref()
+            .map_or(self.shards.len(), WordCore::shards);
         f.debug_struct("CounterMap")
-            .field("shards", &self.shards.len())
+            .field("shards", &shards)
             .finish_non_exhaustive()
     }
 }
@@ -1181,7 +1287,10 @@ where
     map: &'a CounterMap<K, S>,
     /// The entry this handle holds a reference on. Replaced (by `add`, through `&self`)
     /// when the entry is found dead; the handle is `!Sync`, so only its owner does.
+    /// Null for a word key type, whose handle is `word`.
     entry: UnsafeCell<*const Entry<K>>,
+    /// For a word key type, the word-key core's handle (on a cell).
+    word: Option<WordCounter<'a, K, S>>,
 }
 
 // SAFETY: the handle owns one reference on its entry, which may be released from any
@@ -1193,11 +1302,21 @@ where
 {
 }
 
-impl<K, S> Counter<'_, K, S>
+impl<'a, K, S> Counter<'a, K, S>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     S: BuildHasher,
 {
+    /// The word-key handle, for a word key type (a constant `None` for others).
+    #[inline(always)]
+    fn word(&self) -> Option<&WordCounter<'a, K, S>> {
+        if is_word_key::<K>() {
+            self.word.as_ref()
+        } else {
+            None
+        }
+    }
+
     fn entry(&self) -> &Entry<K> {
         let ptr = self.entry.with(|p| {
             // SAFETY: the cell is written only by `readd` of this `!Sync` handle, which
@@ -1224,6 +1343,9 @@ where
     /// ```
     #[inline]
     pub fn add(&self, n: u64) {
+        if let Some(w) = self.word() {
+            return w.add(n);
+        }
         if !self.entry().cell.add(n, self.map.max_stripes) {
             self.readd(n);
         }
@@ -1291,6 +1413,9 @@ where
     /// assert_eq!(c.get(), 4);
     /// ```
     pub fn get(&self) -> u64 {
+        if let Some(w) = self.word() {
+            return w.get();
+        }
         if let Some(n) = self.entry().cell.sum() {
             return n;
         }
@@ -1314,6 +1439,9 @@ where
     /// assert_eq!(m.counter("k").key(), "k");
     /// ```
     pub fn key(&self) -> K {
+        if let Some(w) = self.word() {
+            return w.key();
+        }
         // `K::clone` may count through this very handle (see `hold`).
         self.hold().key().clone()
     }
@@ -1344,11 +1472,19 @@ where
     S: BuildHasher,
 {
     fn clone(&self) -> Self {
+        if let Some(w) = &self.word {
+            return Counter {
+                map: self.map,
+                entry: UnsafeCell::new(core::ptr::null()),
+                word: Some(w.clone()),
+            };
+        }
         let e = self.entry();
         e.acquire();
         Counter {
             map: self.map,
             entry: UnsafeCell::new(e as *const Entry<K>),
+            word: None,
         }
     }
 }
@@ -1359,6 +1495,9 @@ where
     S: BuildHasher,
 {
     fn drop(&mut self) {
+        if self.word.is_some() {
+            return; // the word-key handle gives up its own reference
+        }
         let e = self.entry.with(|p| {
             // SAFETY: `&mut self`: no other access.
             unsafe { *p }
@@ -1386,6 +1525,8 @@ pub struct Iter<'a, K, S = DefaultHashBuilder> {
     /// The table of `shard` being walked, or null before it is loaded.
     table: *const Table<K>,
     slot: usize,
+    /// For a word key type, the word-key core's iterator, which does the walk.
+    word: Option<WordIter<'a, K, S>>,
 }
 
 impl<K, S> Iterator for Iter<'_, K, S>
@@ -1396,6 +1537,9 @@ where
     type Item = (K, u64);
 
     fn next(&mut self) -> Option<(K, u64)> {
+        if let Some(w) = &mut self.word {
+            return w.next();
+        }
         loop {
             if self.table.is_null() {
                 let shard = self.map.shards.get(self.shard)?;

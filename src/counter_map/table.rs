@@ -426,7 +426,7 @@ impl<K> Table<K> {
 
 /// Hints the CPU to fetch the cache line at `p` (a no-op where there is no hint).
 #[inline(always)]
-fn prefetch<T>(p: *const T) {
+pub(super) fn prefetch<T>(p: *const T) {
     #[cfg(all(
         target_arch = "x86_64",
         not(miri),

@@ -3,14 +3,17 @@
 use super::CounterMap;
 use crate::sync::thread;
 
+// These tests look inside the entry core, which keys of a word type (`u64`, say) do not
+// use: `u128` keys do.
+
 #[test]
 fn contention_grows_stripes_and_keeps_count() {
-    let m: CounterMap<u64> = CounterMap::new();
+    let m: CounterMap<u128> = CounterMap::new();
     let per = if cfg!(miri) { 200 } else { 100_000 };
-    let h = m.hash(&1u64);
+    let h = m.hash(&1u128);
     let striped = || {
         let guard = m.pin();
-        let e = m.shard(h).table(&guard).find(h, &1u64, &guard).unwrap();
+        let e = m.shard(h).table(&guard).find(h, &1u128, &guard).unwrap();
         e.cell.is_striped()
     };
     // Threads collide on the word only while they run at the same time, which a busy
@@ -45,13 +48,13 @@ fn contention_grows_stripes_and_keeps_count() {
 
 #[test]
 fn growth_keeps_entries_and_tombstones_are_cleaned() {
-    let m = CounterMap::<u64>::builder().shards(1).build();
+    let m = CounterMap::<u128>::builder().shards(1).build();
     for round in 0..5u64 {
         for k in 0..100 {
-            m.add(&(round * 1000 + k), k + 1);
+            m.add(&u128::from(round * 1000 + k), k + 1);
         }
         for k in 0..100 {
-            assert_eq!(m.remove(&(round * 1000 + k)), Some(k + 1));
+            assert_eq!(m.remove(&u128::from(round * 1000 + k)), Some(k + 1));
         }
     }
     assert!(m.is_empty());

@@ -36,6 +36,11 @@
 //!   not the count; the current table's listing owns the cell, and `remove` and
 //!   `clear` kill it (adders still on it then fail and re-insert the key) and retire
 //!   it through the epoch.
+//! - **Hot keys, per thread**: an add that counted through a cell offers it to a small
+//!   per-thread cache (module `hot`), which takes a reference on it; the thread's next
+//!   adds to that key skip the pin and the probe, until the cell is found killed
+//!   (removal, `clear`, or the drop of the map, which kills every cell it lists so
+//!   that a later map at the same address never counts into a cached one).
 //! - **Handles**: [`WordCounterMap::counter`] moves the key's count to a cell under
 //!   the lock (if it is not in one already) and takes a reference on it. Cells are
 //!   reference-counted: the listing owns one reference (growth moves the word, so the
@@ -63,9 +68,13 @@
 //! models pass without it), and it is kept as a margin that costs nothing on x86.
 
 use super::cell::StripedCell;
-use super::{max_stripes, parallelism, DefaultHashBuilder, MAX_SHARDS, MIN_TABLE};
+use super::{max_stripes, DefaultHashBuilder, MIN_TABLE};
+#[cfg(any(atomkit_unstable, test))]
+use super::{parallelism, MAX_SHARDS};
 use crate::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{lock, Mutex, MutexGuard};
+use core::any::{Any, TypeId};
+use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::marker::PhantomData;
@@ -177,8 +186,16 @@ unsafe fn release_cell(p: *mut Cell) {
     let refs = unsafe { &(&*p).refs };
     // Ordering: Release, so that this owner's adds and reads of the cell happen-before
     // the free by whichever owner drops the last reference (its Acquire fence below).
-    if refs.fetch_sub(1, Ordering::Release) == 1 {
+    // ThreadSanitizer does not model fences, so under `atomkit_tsan` the decrement is
+    // AcqRel instead (the same guarantee, one ordering stronger on every release).
+    let order = if cfg!(atomkit_tsan) {
+        Ordering::AcqRel
+    } else {
+        Ordering::Release
+    };
+    if refs.fetch_sub(1, order) == 1 {
         // Ordering: pairs with the other owners' Release decrements.
+        #[cfg(not(atomkit_tsan))]
         fence(Ordering::Acquire);
         // SAFETY: the last reference: nobody else can reach the cell, which came from
         // `Box::into_raw` in `new_cell_word`.
@@ -206,6 +223,177 @@ fn retire_cell(w: u64, guard: &Guard) {
     }
 }
 
+/// A per-thread cache of hot keys' cells, so that counting a key whose count lives
+/// in a cell (a contended key, or one with handles) needs neither the epoch pin nor
+/// the probe: the pin is most of an add's cost on one hot key.
+///
+/// Each thread has a few ways, direct-mapped by the key's word and shared by every
+/// core it counts in. A way names a core (its address), a key word, and a cell on
+/// which the way owns a reference, like a [`WordCounter`]: the cell cannot be freed
+/// while the way holds it. A hit adds to the cell; a killed cell (its key removed or
+/// cleared, or its core dropped, which kills every cell it lists) fails the add,
+/// empties the way and sends the caller down the pinned path. So a live cell in a way
+/// is the listed count of that key in that core: cells are killed exactly when they
+/// are unlisted, and a core at a reused address holds none of a dropped core's cells
+/// alive.
+///
+/// A way is filled by an add that counted through a cell, if the way is empty or
+/// holds a dead cell, or on the fourth such add in a row for other keys (so that two
+/// hot keys sharing a way do not trade it, each time with reference-count updates on
+/// their cells). No user code runs while a way is read or written: the key's word is
+/// computed first, and giving up a reference frees at most a cell.
+mod hot {
+    use super::{release_cell, Cell as SharedCell};
+    use crate::sync::atomic::Ordering;
+    use crate::sync::thread_local;
+    use core::cell::Cell;
+
+    /// Ways per thread.
+    #[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
+    const WAYS: usize = 16;
+    /// Under the model checkers: two, so that two keys can share one.
+    #[cfg(any(atomkit_loom, atomkit_shuttle))]
+    const WAYS: usize = 2;
+
+    struct Way {
+        /// The address of the core whose cell this is; 0 if the way is empty.
+        core: Cell<usize>,
+        /// The key's word.
+        key: Cell<u64>,
+        /// The cell, on which the way owns one reference; null if empty.
+        cell: Cell<*mut SharedCell>,
+        /// Adds through cells of other keys since this way was filled or hit.
+        misses: Cell<u8>,
+    }
+
+    struct Cache([Way; WAYS]);
+
+    impl Cache {
+        const fn new() -> Self {
+            Cache(
+                [const {
+                    Way {
+                        core: Cell::new(0),
+                        key: Cell::new(0),
+                        cell: Cell::new(core::ptr::null_mut()),
+                        misses: Cell::new(0),
+                    }
+                }; WAYS],
+            )
+        }
+
+        #[inline]
+        fn way(&self, k: u64) -> &Way {
+            // The top bits of a Fibonacci hash of the word.
+            let i = (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59) as usize % WAYS;
+            &self.0[i]
+        }
+    }
+
+    impl Drop for Cache {
+        fn drop(&mut self) {
+            for w in &self.0 {
+                let p = w.cell.replace(core::ptr::null_mut());
+                if !p.is_null() {
+                    // SAFETY: the way owned this reference, given up once, here.
+                    unsafe { release_cell(p) };
+                }
+            }
+        }
+    }
+
+    #[cfg(not(atomkit_loom))]
+    thread_local! {
+        static CACHE: Cache = const { Cache::new() };
+    }
+    // loom's `thread_local!` takes no `const` initialiser.
+    #[cfg(atomkit_loom)]
+    thread_local! {
+        static CACHE: Cache = Cache::new();
+    }
+
+    /// Adds `n` through this thread's cached cell of key word `k` in the core at
+    /// address `core`. `false` if there is none, or it was killed (the way is then
+    /// emptied): the caller counts on the pinned path.
+    #[inline]
+    pub(super) fn add(core: usize, k: u64, n: u64, stripes: usize) -> bool {
+        CACHE
+            .try_with(|c| {
+                let w = c.way(k);
+                if w.core.get() != core || w.key.get() != k {
+                    return false;
+                }
+                let p = w.cell.get();
+                // SAFETY: the way owns a reference on the cell, so it is live.
+                if unsafe { &*p }.count.add(n, stripes) {
+                    w.misses.set(0);
+                    return true;
+                }
+                w.core.set(0);
+                w.cell.set(core::ptr::null_mut());
+                // SAFETY: the way owned this reference, given up once, here.
+                unsafe { release_cell(p) };
+                false
+            })
+            .unwrap_or(false)
+    }
+
+    /// Whether this thread's cache holds a cell of key word `k` of the core at `core`
+    /// (for tests).
+    #[cfg(test)]
+    pub(super) fn holds(core: usize, k: u64) -> bool {
+        CACHE.with(|c| {
+            let w = c.way(k);
+            w.core.get() == core && w.key.get() == k && !w.cell.get().is_null()
+        })
+    }
+
+    /// The way key word `k` uses (for tests).
+    #[cfg(test)]
+    pub(super) fn way_of(k: u64) -> usize {
+        CACHE.with(|c| core::ptr::from_ref(c.way(k)).addr())
+    }
+
+    /// Offers this thread's cache the cell at `p`, through which key word `k` of the
+    /// core at address `core` was just counted.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be that key's cell, read from a `CELL` word under a pin the caller
+    /// still holds, after an Acquire fence.
+    pub(super) unsafe fn fill(core: usize, k: u64, p: *mut SharedCell) {
+        let _ = CACHE.try_with(|c| {
+            let w = c.way(k);
+            let old = w.cell.get();
+            if old == p {
+                return;
+            }
+            // SAFETY: a non-null way holds a reference on its cell.
+            let stale = old.is_null() || !unsafe { &*old }.count.is_live();
+            if !stale {
+                let m = w.misses.get() + 1;
+                w.misses.set(m);
+                if m < 4 {
+                    return;
+                }
+            }
+            // Ordering: Relaxed: a new reference taken while the caller's pin keeps the
+            // cell alive (a listing's reference is given up only through the epoch);
+            // the decrements that free it order the accesses (see `release_cell`).
+            // SAFETY: the caller's pin keeps the cell alive.
+            unsafe { &*p }.refs.fetch_add(1, Ordering::Relaxed);
+            w.core.set(core);
+            w.key.set(k);
+            w.cell.set(p);
+            w.misses.set(0);
+            if !old.is_null() {
+                // SAFETY: the way owned this reference, given up once, here.
+                unsafe { release_cell(old) };
+            }
+        });
+    }
+}
+
 /// Growth sizes a table for this many times the live keys (at most a quarter full);
 /// half under the model checkers, so that models reach a second growth in few steps.
 #[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
@@ -222,7 +410,7 @@ mod sealed {
 
 /// A key type that fits in a `u64` word, for [`WordCounterMap`]: the integer types and
 /// `char`. Sealed.
-pub trait WordKey: sealed::Sealed + Copy + Eq + Hash {
+pub trait WordKey: sealed::Sealed + Copy + Eq + Hash + 'static {
     /// The key's word. Distinct keys have distinct words.
     #[doc(hidden)]
     fn to_word(self) -> u64;
@@ -260,6 +448,55 @@ impl WordKey for char {
         // Words in the map came from `to_word`, so the conversion always succeeds.
         char::from_u32(w as u32).unwrap_or(char::REPLACEMENT_CHARACTER)
     }
+}
+
+/// Calls `$m!` with the list of word key types.
+macro_rules! with_word_types {
+    ($m:ident) => {
+        $m!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, char)
+    };
+}
+
+/// Whether `K` is one of the [`WordKey`] types, whose keys a
+/// [`CounterMap`](super::CounterMap) keeps in its slots. Decided by type identity, so
+/// it folds to a constant when `K` is known.
+pub(super) fn is_word_key<K: 'static>() -> bool {
+    let id = TypeId::of::<K>();
+    macro_rules! any_of {
+        ($($t:ty),*) => { false $(|| id == TypeId::of::<$t>())* };
+    }
+    with_word_types!(any_of)
+}
+
+/// The word of key `k`, of a word key type (see [`is_word_key`]).
+#[inline]
+pub(super) fn encode<K: 'static>(k: &K) -> u64 {
+    let k: &dyn Any = k;
+    macro_rules! each {
+        ($($t:ty),*) => {$(
+            if let Some(v) = k.downcast_ref::<$t>() {
+                return v.to_word();
+            }
+        )*};
+    }
+    with_word_types!(each);
+    unreachable!("a word-key core holds only word key types")
+}
+
+/// The key whose word is `w`, of a word key type (see [`is_word_key`]).
+#[inline]
+fn decode<K: 'static>(w: u64) -> K {
+    let mut out: Option<K> = None;
+    let slot: &mut dyn Any = &mut out;
+    macro_rules! each {
+        ($($t:ty),*) => {$(
+            if let Some(o) = slot.downcast_mut::<Option<$t>>() {
+                *o = Some(<$t as WordKey>::from_word(w));
+            }
+        )*};
+    }
+    with_word_types!(each);
+    out.expect("a word-key core holds only word key types")
 }
 
 /// What the lock-free paths need from the map, copied once.
@@ -323,9 +560,10 @@ impl Table {
         self.slots.len() - 1
     }
 
-    /// `k`'s slot, or `None` if the probe meets a free slot first.
+    /// The slot of the key whose word passes `eq`, or `None` if the probe meets a
+    /// free slot first.
     #[inline]
-    fn find(&self, k: u64, hash: u64, empty: u64) -> Option<&Slot> {
+    fn find(&self, hash: u64, eq: impl Fn(u64) -> bool, empty: u64) -> Option<&Slot> {
         let mask = self.mask();
         let mut i = hash as usize;
         for _ in 0..self.slots.len() {
@@ -333,11 +571,11 @@ impl Table {
             // Ordering: Relaxed: a key word publishes nothing but itself. Whoever
             // claimed it before this probe began happens-before it, by coherence.
             let cur = s.key.load(Ordering::Relaxed);
-            if cur == k {
-                return Some(s);
-            }
             if cur == empty {
                 return None;
+            }
+            if eq(cur) {
+                return Some(s);
             }
             i = i.wrapping_add(1);
         }
@@ -392,8 +630,8 @@ impl Table {
 fn resolve<'g>(
     mut t: &'g Table,
     mut w: u64,
-    k: u64,
     hash: u64,
+    eq: impl Fn(u64) -> bool + Copy,
     empty: u64,
     guard: &'g Guard,
 ) -> Option<u64> {
@@ -420,7 +658,7 @@ fn resolve<'g>(
         // `next` and the slots of keys moved there are visible.
         fence(Ordering::Acquire);
         t = t.next(guard);
-        let Some(s) = t.find(k, hash, empty) else {
+        let Some(s) = t.find(hash, eq, empty) else {
             // Not moved yet: the frozen count is the whole count.
             return Some(total.wrapping_add(w & COUNT) & COUNT);
         };
@@ -434,15 +672,24 @@ fn resolve<'g>(
     }
 }
 
-/// Adds `n` to `k`'s count in `t` (the shard's current table, as the caller loaded it)
-/// or, if `t` is frozen, in the tables that follow it. Returns `false` if the key is
-/// not listed (no slot, a tombstone, or a dead cell): the caller inserts it under the
-/// lock.
+/// Where `add_in` added.
+enum Added {
+    /// To the key's count word.
+    Word,
+    /// To the key's cell, listed in the table the caller loaded (or one after it).
+    Cell(*mut Cell),
+    /// Nowhere: the key is not listed (no slot, a tombstone, or a dead cell), and the
+    /// caller inserts it under the lock.
+    Unlisted,
+}
+
+/// Adds `n` to the count of key word `k` in `t` (the shard's current table, as the
+/// caller loaded it) or, if `t` is frozen, in the tables that follow it.
 #[inline]
-fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g Guard) -> bool {
+fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g Guard) -> Added {
     let empty = m.empty;
-    let Some(mut s) = t.find(k, hash, empty) else {
-        return false;
+    let Some(mut s) = t.find(hash, |w| w == k, empty) else {
+        return Added::Unlisted;
     };
     // Promotion happens only in a table loaded as current, never in one reached
     // through `next`, into which growth may still be moving counts.
@@ -454,7 +701,7 @@ fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g
         let mut cur = s.word.load(WORD_LOAD);
         loop {
             if cur & DEAD != 0 {
-                return false;
+                return Added::Unlisted;
             }
             if cur & CELL != 0 {
                 // Frozen or not, the cell is the key's home in every table.
@@ -462,7 +709,11 @@ fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g
                 // the cell is seen initialised.
                 fence(Ordering::Acquire);
                 // SAFETY: a `CELL` word read under `guard`, after the fence.
-                return unsafe { cell_of(cur, guard) }.add(n, m.stripes);
+                return if unsafe { cell_of(cur, guard) }.add(n, m.stripes) {
+                    Added::Cell(cell_ptr(cur))
+                } else {
+                    Added::Unlisted
+                };
             }
             if cur & FROZEN != 0 {
                 // Ordering: pairs with the freeze's Release, so `next` is visible.
@@ -495,7 +746,7 @@ fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g
                 .word
                 .compare_exchange_weak(cur, new, Ordering::Release, WORD_LOAD)
             {
-                Ok(_) => return true,
+                Ok(_) => return Added::Word,
                 Err(actual) => {
                     // Another adder changed the count: a collision (not a spurious
                     // failure, nor a flag change, which the checks above handle).
@@ -597,6 +848,12 @@ fn take(word: &AtomicU64, unlist: bool, guard: &Guard) -> Option<u64> {
 struct Shard {
     /// The current table.
     table: Atomic<Table>,
+    /// The current table's slot array address, mirrored for `prefetch`: read with no
+    /// pin, never dereferenced, so a stale value (a replaced, maybe freed table) only
+    /// prefetches a useless line.
+    hint_slots: AtomicUsize,
+    /// The current table's length minus one, mirrored like `hint_slots`.
+    hint_mask: AtomicUsize,
     /// Serialises inserts, revivals, removals, resets, `clear` and growth.
     state: Mutex<ShardState>,
     /// Live keys, mirrored from the state for `len`.
@@ -622,6 +879,26 @@ impl Shard {
         // SAFETY: never null; a replaced table is retired through the epoch, which
         // `guard` pins.
         unsafe { t.deref() }
+    }
+
+    /// Hints the CPU to fetch the slot a probe for `hash` starts at, before the caller
+    /// pins the epoch (which takes a while): the slot's cache miss overlaps the pin.
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        // Ordering: Relaxed, both: a hint (see `hint_slots`); a mask from another
+        // table than the address only prefetches another line.
+        let base = self.hint_slots.load(Ordering::Relaxed);
+        let mask = self.hint_mask.load(Ordering::Relaxed);
+        let at = base.wrapping_add((hash as usize & mask) * size_of::<Slot>());
+        super::table::prefetch(core::ptr::without_provenance::<u8>(at));
+    }
+
+    /// Mirrors table `t`, just made current under the lock, for `prefetch`.
+    fn publish_hint(&self, t: &Table) {
+        // Ordering: Relaxed, both: a hint.
+        self.hint_slots
+            .store(t.slots.as_ptr().addr(), Ordering::Relaxed);
+        self.hint_mask.store(t.mask(), Ordering::Relaxed);
     }
 
     fn publish_len(&self, st: &ShardState) {
@@ -661,35 +938,13 @@ impl Shard {
 /// [`snapshot_and_reset`](WordCounterMap::snapshot_and_reset) reports every increment
 /// exactly once (or `remove` does); an add racing `remove` is in the count `remove`
 /// returns or on the key inserted anew. Counts are kept modulo 2<sup>56</sup>.
+#[cfg(any(atomkit_unstable, test))]
 pub struct WordCounterMap<K, S = DefaultHashBuilder> {
-    shards: Box<[CachePadded<Shard>]>,
-    shard_mask: usize,
+    core: WordCore<K>,
     hasher: S,
-    /// The key word that marks a free slot (also in `consts`).
-    empty: u64,
-    consts: Consts,
-    /// The count word of the key whose word is `empty`; `DEAD` when absent. Changed
-    /// under the lock of that key's shard, but for adds to a live word.
-    side: CachePadded<AtomicU64>,
-    /// The key cap, if any.
-    cap: Option<WordCap>,
-    /// Under loom and shuttle, the map's own epoch collector (as for `CounterMap`).
-    #[cfg(any(atomkit_loom, atomkit_shuttle))]
-    collector: crossbeam_epoch::Collector,
-    _key: PhantomData<fn(K) -> K>,
 }
 
-/// The optional cap on distinct keys.
-struct WordCap {
-    /// Most keys (besides `overflow`) the map lists.
-    limit: usize,
-    /// The word of the key that counts for every key the cap refuses.
-    overflow: u64,
-    /// Listed keys other than `overflow`: reserved by compare-and-swap before a key is
-    /// listed, given back when it is unlisted. Changed by lock holders of any shard.
-    reserved: CachePadded<AtomicUsize>,
-}
-
+#[cfg(any(atomkit_unstable, test))]
 /// Configures a [`WordCounterMap`]: shard count, initial capacity and hasher.
 pub struct WordBuilder<K, S = DefaultHashBuilder> {
     shards: Option<usize>,
@@ -698,6 +953,7 @@ pub struct WordBuilder<K, S = DefaultHashBuilder> {
     hasher: S,
 }
 
+#[cfg(any(atomkit_unstable, test))]
 impl<K, S> fmt::Debug for WordBuilder<K, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WordBuilder")
@@ -708,6 +964,7 @@ impl<K, S> fmt::Debug for WordBuilder<K, S> {
     }
 }
 
+#[cfg(any(atomkit_unstable, test))]
 impl<K, S> WordBuilder<K, S> {
     /// Sets the number of shards (rounded up to a power of two; default four per
     /// CPU, at most 256).
@@ -775,48 +1032,17 @@ impl<K, S> WordBuilder<K, S> {
         let shards = self
             .shards
             .unwrap_or_else(|| (parallelism() * 4).next_power_of_two().min(256));
-        let len = self
-            .capacity
-            .div_ceil(shards)
-            .checked_mul(2)
-            .and_then(usize::checked_next_power_of_two)
-            .expect("counter map capacity too large: its table size overflows")
-            .max(MIN_TABLE);
-        let empty = self.hasher.hash_one(EMPTY_SEED);
+        let cap = self
+            .cap
+            .map(|(limit, overflow)| (limit, overflow.to_word()));
         WordCounterMap {
-            shards: (0..shards)
-                .map(|_| {
-                    CachePadded::new(Shard {
-                        table: Atomic::new(Table::new(len, empty)),
-                        state: Mutex::new(ShardState {
-                            live: 0,
-                            used: 0,
-                            min_len: len,
-                        }),
-                        live: AtomicUsize::new(0),
-                    })
-                })
-                .collect(),
-            shard_mask: shards - 1,
+            core: WordCore::new(&self.hasher, shards, self.capacity, cap),
             hasher: self.hasher,
-            empty,
-            consts: Consts {
-                empty,
-                stripes: max_stripes(),
-            },
-            side: CachePadded::new(AtomicU64::new(DEAD)),
-            cap: self.cap.map(|(limit, overflow)| WordCap {
-                limit,
-                overflow: overflow.to_word(),
-                reserved: CachePadded::new(AtomicUsize::new(0)),
-            }),
-            #[cfg(any(atomkit_loom, atomkit_shuttle))]
-            collector: crossbeam_epoch::Collector::new(),
-            _key: PhantomData,
         }
     }
 }
 
+#[cfg(any(atomkit_unstable, test))]
 impl<K: WordKey> WordCounterMap<K, DefaultHashBuilder> {
     /// An empty map.
     pub fn new() -> Self {
@@ -839,13 +1065,273 @@ impl<K: WordKey> WordCounterMap<K, DefaultHashBuilder> {
     }
 }
 
+#[cfg(any(atomkit_unstable, test))]
 impl<K: WordKey> Default for WordCounterMap<K, DefaultHashBuilder> {
     fn default() -> Self {
         Self::new()
     }
 }
 
+#[cfg(any(atomkit_unstable, test))]
 impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
+    /// Adds `n` to `key`'s count, inserting the key if it is absent. Counts wrap
+    /// modulo 2<sup>56</sup>. If a key cap is set and full, a new key's `n` goes to
+    /// the overflow key instead.
+    #[inline]
+    pub fn add(&self, key: K, n: u64) {
+        self.core.add(&self.hasher, &key, n);
+    }
+
+    /// Adds 1 to `key`'s count.
+    #[inline]
+    pub fn inc(&self, key: K) {
+        self.add(key, 1);
+    }
+
+    /// A handle on `key`'s count (inserting the key if absent) that counts without
+    /// hashing, probing or pinning the epoch: one atomic read-modify-write on the
+    /// key's cell, striped when threads collide on it.
+    ///
+    /// If the key is removed (or the map cleared), the handle's next add inserts it
+    /// anew.
+    ///
+    /// ```
+    /// use atomkit::counter_map::WordCounterMap;
+    ///
+    /// let m: WordCounterMap<u32> = WordCounterMap::new();
+    /// let hits = m.counter(7);
+    /// hits.inc();
+    /// hits.add(2);
+    /// assert_eq!(m.get(7), 3);
+    /// assert_eq!(m.remove(7), Some(3));
+    /// hits.inc(); // back in the map
+    /// assert_eq!(hits.get(), 1);
+    /// ```
+    pub fn counter(&self, key: K) -> WordCounter<'_, K, S> {
+        self.core.counter(&self.hasher, &key)
+    }
+
+    /// Grows the table of `key`'s shard now, as an insert that finds it half full
+    /// would: for models and tests that race adds and reads against growth.
+    #[cfg(any(atomkit_loom, atomkit_shuttle, test))]
+    #[doc(hidden)]
+    pub fn grow_shard_of(&self, key: K) {
+        self.core.grow_shard_of(&self.hasher, key.to_word());
+    }
+
+    /// Whether `key`'s count lives in a striped cell (for models and tests).
+    #[cfg(any(atomkit_loom, atomkit_shuttle, test))]
+    #[doc(hidden)]
+    pub fn has_cell(&self, key: K) -> bool {
+        self.core.has_cell(&self.hasher, key.to_word())
+    }
+
+    /// Moves `key`'s count to a striped cell now, as contended adds would (for models
+    /// and tests). Does nothing if the key is absent or already striped.
+    #[cfg(any(atomkit_loom, atomkit_shuttle, test))]
+    #[doc(hidden)]
+    pub fn promote_key(&self, key: K) {
+        self.core.promote_key(&self.hasher, key.to_word());
+    }
+
+    /// `key`'s count: 0 if absent. Weakly consistent (see the module docs).
+    #[inline]
+    pub fn get(&self, key: K) -> u64 {
+        self.core.lookup(&self.hasher, &key).unwrap_or(0)
+    }
+
+    /// Whether `key` is listed (inserted and not removed since).
+    ///
+    /// ```
+    /// use atomkit::counter_map::WordCounterMap;
+    ///
+    /// let m: WordCounterMap<i32> = WordCounterMap::new();
+    /// m.add(-1, 0);
+    /// assert!(m.contains_key(-1));
+    /// assert!(!m.contains_key(1));
+    /// ```
+    pub fn contains_key(&self, key: K) -> bool {
+        self.core.lookup(&self.hasher, &key).is_some()
+    }
+
+    /// Removes `key`, returning its count since the last reset, or `None` if it was
+    /// absent. An add racing the removal is in the count returned, or re-inserts the
+    /// key.
+    pub fn remove(&self, key: K) -> Option<u64> {
+        self.core.remove(&self.hasher, &key)
+    }
+
+    /// Keys listed (not removed). Exact when no insert or removal runs.
+    pub fn len(&self) -> usize {
+        self.core.len()
+    }
+
+    /// Whether no key is listed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f` with every listed key and its count, over a weakly consistent view:
+    /// each key listed for the whole call is visited once, with its count as `get`
+    /// would return it; keys inserted or removed meanwhile may or may not be. Holds an
+    /// epoch pin for the call, so keep `f` short.
+    ///
+    /// ```
+    /// use atomkit::counter_map::WordCounterMap;
+    ///
+    /// let m: WordCounterMap<u64> = WordCounterMap::new();
+    /// m.add(1, 2);
+    /// m.add(2, 3);
+    /// let mut total = 0;
+    /// m.for_each(|_key, n| total += n);
+    /// assert_eq!(total, 5);
+    /// ```
+    pub fn for_each(&self, mut f: impl FnMut(&K, u64)) {
+        for (k, n) in self.iter() {
+            f(&k, n);
+        }
+    }
+
+    /// An iterator over `(key, count)` pairs, weakly consistent like
+    /// [`for_each`](Self::for_each). It holds an epoch pin until dropped.
+    ///
+    /// ```
+    /// use atomkit::counter_map::WordCounterMap;
+    ///
+    /// let m: WordCounterMap<u16> = WordCounterMap::new();
+    /// m.add(1, 10);
+    /// m.add(2, 20);
+    /// let mut all: Vec<_> = m.iter().collect();
+    /// all.sort();
+    /// assert_eq!(all, [(1, 10), (2, 20)]);
+    /// ```
+    pub fn iter(&self) -> WordIter<'_, K, S> {
+        self.core.iter(&self.hasher)
+    }
+
+    /// Every listed key with its count, weakly consistent like
+    /// [`for_each`](Self::for_each).
+    pub fn snapshot(&self) -> HashMap<K, u64> {
+        let mut out = HashMap::with_capacity(self.len());
+        out.extend(self.iter());
+        out
+    }
+
+    /// Every listed key with its count since the last reset, resetting each to 0.
+    /// Exact: every increment is reported by exactly one reset (or by `remove`). Takes
+    /// each shard's lock in turn; adders do not wait for it.
+    pub fn snapshot_and_reset(&self) -> HashMap<K, u64> {
+        self.core.snapshot_and_reset(&self.hasher)
+    }
+
+    /// Removes every key, discarding the counts. An add racing `clear` is discarded
+    /// or lands on the key inserted anew.
+    pub fn clear(&self) {
+        self.core.clear(&self.hasher);
+    }
+}
+
+#[cfg(any(atomkit_unstable, test))]
+impl<K, S> fmt::Debug for WordCounterMap<K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WordCounterMap")
+            .field("shards", &self.core.shards())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The word-key core: shards of tables whose slots hold each key's word and count.
+/// It keeps no hasher: [`WordCounterMap`] and [`CounterMap`](super::CounterMap) own
+/// theirs and pass it in, so that a `CounterMap` of word keys holds one.
+pub(super) struct WordCore<K> {
+    shards: Box<[CachePadded<Shard>]>,
+    shard_mask: usize,
+    /// The key word that marks a free slot (also in `consts`).
+    empty: u64,
+    consts: Consts,
+    /// The count word of the key whose word is `empty`; `DEAD` when absent. Changed
+    /// under the lock of that key's shard, but for adds to a live word.
+    side: CachePadded<AtomicU64>,
+    /// The key cap, if any.
+    cap: Option<WordCap>,
+    /// Under loom and shuttle, the map's own epoch collector (as for `CounterMap`).
+    #[cfg(any(atomkit_loom, atomkit_shuttle))]
+    collector: crossbeam_epoch::Collector,
+    _key: PhantomData<fn(K) -> K>,
+}
+
+/// The optional cap on distinct keys.
+struct WordCap {
+    /// Most keys (besides `overflow`) the map lists.
+    limit: usize,
+    /// The word of the key that counts for every key the cap refuses.
+    overflow: u64,
+    /// Listed keys other than `overflow`: reserved by compare-and-swap before a key is
+    /// listed, given back when it is unlisted. Changed by lock holders of any shard.
+    reserved: CachePadded<AtomicUsize>,
+}
+
+impl<K: 'static> WordCore<K> {
+    /// A core of `shards` shards (a power of two) sized for `capacity` keys, with a key
+    /// cap of `(limit, overflow key word)` if any. `K` must be a word key type.
+    ///
+    /// # Panics
+    ///
+    /// If the capacity is so large that a table's size overflows `usize`.
+    pub(super) fn new<S: BuildHasher>(
+        h: &S,
+        shards: usize,
+        capacity: usize,
+        cap: Option<(usize, u64)>,
+    ) -> Self {
+        debug_assert!(is_word_key::<K>() && shards.is_power_of_two());
+        let len = capacity
+            .div_ceil(shards)
+            .checked_mul(2)
+            .and_then(usize::checked_next_power_of_two)
+            .expect("counter map capacity too large: its table size overflows")
+            .max(MIN_TABLE);
+        // A word some key of type `K` has (the round trip truncates it to one), so that
+        // a lookup can tell whether its key is that one.
+        let empty = encode(&decode::<K>(h.hash_one(EMPTY_SEED)));
+        WordCore {
+            shards: (0..shards)
+                .map(|_| {
+                    let t = Owned::new(Table::new(len, empty));
+                    let hint = t.slots.as_ptr().addr();
+                    CachePadded::new(Shard {
+                        table: Atomic::from(t),
+                        hint_slots: AtomicUsize::new(hint),
+                        hint_mask: AtomicUsize::new(len - 1),
+                        state: Mutex::new(ShardState {
+                            live: 0,
+                            used: 0,
+                            min_len: len,
+                        }),
+                        live: AtomicUsize::new(0),
+                    })
+                })
+                .collect(),
+            shard_mask: shards - 1,
+            empty,
+            consts: Consts {
+                empty,
+                stripes: max_stripes(),
+            },
+            side: CachePadded::new(AtomicU64::new(DEAD)),
+            cap: cap.map(|(limit, overflow)| WordCap {
+                limit,
+                overflow,
+                reserved: CachePadded::new(AtomicUsize::new(0)),
+            }),
+            #[cfg(any(atomkit_loom, atomkit_shuttle))]
+            collector: crossbeam_epoch::Collector::new(),
+            _key: PhantomData,
+        }
+    }
+}
+
+impl<K: Hash + Eq + 'static> WordCore<K> {
     #[inline]
     fn pin(&self) -> Guard {
         #[cfg(any(atomkit_loom, atomkit_shuttle))]
@@ -858,9 +1344,11 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         }
     }
 
+    /// The hash of the key whose word is `k`: the key's own hash, as a lookup by a
+    /// borrowed form computes it.
     #[inline]
-    fn hash(&self, k: u64) -> u64 {
-        self.hasher.hash_one(k)
+    fn hash_word<S: BuildHasher>(&self, h: &S, k: u64) -> u64 {
+        h.hash_one(decode::<K>(k))
     }
 
     #[inline]
@@ -868,57 +1356,59 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         &self.shards[(hash >> 32) as usize & self.shard_mask]
     }
 
-    /// The shard whose lock and `live` count the side word goes with.
-    fn side_shard(&self) -> &Shard {
-        self.shard(self.hash(self.empty))
-    }
-
-    /// The lock of the side word's shard.
-    fn side_lock(&self) -> (&Shard, MutexGuard<'_, ShardState>) {
-        let shard = self.side_shard();
-        (shard, lock(&shard.state))
-    }
-
-    /// Adds `n` to `key`'s count, inserting the key if it is absent. Counts wrap
-    /// modulo 2<sup>56</sup>. If a key cap is set and full, a new key's `n` goes to
-    /// the overflow key instead.
+    /// Adds `n` to `key`'s count, inserting the key (as `key.to_owned()`) if it is
+    /// absent; past a full key cap, to the overflow key's.
     #[inline]
-    pub fn add(&self, key: K, n: u64) {
-        self.add_word(key.to_word(), n);
-    }
-
-    #[inline]
-    fn add_word(&self, k: u64, n: u64) {
+    pub(super) fn add<S, Q>(&self, h: &S, key: &Q, n: u64)
+    where
+        S: BuildHasher,
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        // The key's word first: `to_owned` (a copy, for the types of this core) is the
+        // only user code on this path, and it runs before the thread's cache is read.
+        let k = encode(&key.to_owned());
+        if hot::add(self.tag(), k, n, self.consts.stripes) {
+            return;
+        }
+        let hash = (k != self.empty).then(|| {
+            let hash = h.hash_one(key);
+            self.shard(hash).prefetch(hash);
+            hash
+        });
         let guard = self.pin();
-        let listed = if k == self.empty {
-            add_live(&self.side, n, self.consts.stripes, &guard)
-        } else {
-            let hash = self.hash(k);
-            add_in(
+        let added = match hash {
+            Some(hash) => add_in(
                 self.shard(hash).table(&guard),
                 k,
                 hash,
                 n,
                 self.consts,
                 &guard,
-            )
+            ),
+            None if add_live(&self.side, n, self.consts.stripes, &guard) => Added::Word,
+            None => Added::Unlisted,
         };
-        if !listed {
-            self.insert(k, n, &guard);
+        match added {
+            Added::Word => {}
+            // SAFETY: `p` is a cell found listed under `guard`, after the fence.
+            Added::Cell(p) => unsafe { hot::fill(self.tag(), k, p) },
+            Added::Unlisted => self.insert(h, k, n, &guard),
         }
     }
 
-    /// Adds 1 to `key`'s count.
+    /// This core's name in the threads' caches of hot cells: its address, which no
+    /// other live core shares (and cells of a dropped core are dead: see `Drop`).
     #[inline]
-    pub fn inc(&self, key: K) {
-        self.add(key, 1);
+    fn tag(&self) -> usize {
+        core::ptr::from_ref(self).addr()
     }
 
-    /// Under the shard lock: lists `k` with count `n`, or adds `n` to it if another
-    /// thread listed it first; past the key cap, adds `n` to the overflow key.
+    /// Under the shard lock: lists key word `k` with count `n`, or adds `n` to it if
+    /// another thread listed it first; past the key cap, adds `n` to the overflow key.
     #[cold]
-    fn insert(&self, k: u64, n: u64, guard: &Guard) {
-        let (_, _st, word) = self.lock_listed(k, guard);
+    fn insert<S: BuildHasher>(&self, h: &S, k: u64, n: u64, guard: &Guard) {
+        let (_, _st, word) = self.lock_listed(h, k, guard);
         let listed = add_live(word, n, self.consts.stripes, guard);
         debug_assert!(
             listed,
@@ -928,19 +1418,20 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
 
     /// Locks `k`'s shard and lists `k` (see `list`), or, if the key cap refuses it,
     /// the overflow key. Returns the key word listed, the lock and its count word.
-    fn lock_listed<'g>(
+    fn lock_listed<'g, S: BuildHasher>(
         &'g self,
+        h: &S,
         k: u64,
         guard: &'g Guard,
     ) -> (u64, MutexGuard<'g, ShardState>, &'g AtomicU64) {
         let try_list = |k: u64| {
-            let hash = self.hash(k);
+            let hash = self.hash_word(h, k);
             let shard = self.shard(hash);
             let mut st = lock(&shard.state);
             let word = if k == self.empty {
                 self.list_side(shard, &mut st, k)
             } else {
-                self.list(shard, &mut st, k, hash, guard)
+                self.list(h, shard, &mut st, k, hash, guard)
             };
             word.map(|w| (k, st, w))
         };
@@ -996,8 +1487,9 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
     /// 0 if the key was absent (its tombstone revived in place, or a free slot claimed,
     /// after growing the table if it would be more than half full); `None` if the key
     /// cap refuses it.
-    fn list<'g>(
+    fn list<'g, S: BuildHasher>(
         &self,
+        h: &S,
         shard: &Shard,
         st: &mut ShardState,
         k: u64,
@@ -1006,7 +1498,7 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
     ) -> Option<&'g AtomicU64> {
         // The current table again: growth may have replaced the one the caller saw.
         let mut t = shard.table(guard);
-        if let Some(s) = t.find(k, hash, self.empty) {
+        if let Some(s) = t.find(hash, |w| w == k, self.empty) {
             // Ordering: Relaxed: only lock holders change a dead word, and a live one
             // is returned as it is.
             let cur = s.word.load(Ordering::Relaxed);
@@ -1027,7 +1519,7 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
             return None;
         }
         if (st.used + 1) * 2 > t.slots.len() {
-            t = self.grow(shard, st, t, guard);
+            t = self.grow(h, shard, st, t, guard);
         }
         let s = t.find_or_claim(k, hash, self.empty);
         st.used += 1;
@@ -1040,9 +1532,9 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
     /// count to a cell (if it is not in one), adds `n` to the cell and takes a
     /// reference on it: all under the key's shard lock, so the cell cannot be killed
     /// meanwhile. Returns the cell and the key word listed.
-    fn acquire_cell(&self, k: u64, n: u64) -> (*mut Cell, u64) {
+    fn acquire_cell<S: BuildHasher>(&self, h: &S, k: u64, n: u64) -> (*mut Cell, u64) {
         let guard = self.pin();
-        let (k, st, word) = self.lock_listed(k, &guard);
+        let (k, st, word) = self.lock_listed(h, k, &guard);
         // Ordering: `WORD_LOAD`: a `CELL` value is followed by an Acquire fence below.
         let mut cur = word.load(WORD_LOAD);
         while cur & CELL == 0 {
@@ -1069,38 +1561,28 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         (p, k)
     }
 
-    /// A handle on `key`'s count (inserting the key if absent) that counts without
-    /// hashing, probing or pinning the epoch: one atomic read-modify-write on the
-    /// key's cell, striped when threads collide on it.
-    ///
-    /// If the key is removed (or the map cleared), the handle's next add inserts it
-    /// anew.
-    ///
-    /// ```
-    /// use atomkit::counter_map::WordCounterMap;
-    ///
-    /// let m: WordCounterMap<u32> = WordCounterMap::new();
-    /// let hits = m.counter(7);
-    /// hits.inc();
-    /// hits.add(2);
-    /// assert_eq!(m.get(7), 3);
-    /// assert_eq!(m.remove(7), Some(3));
-    /// hits.inc(); // back in the map
-    /// assert_eq!(hits.get(), 1);
-    /// ```
-    pub fn counter(&self, key: K) -> WordCounter<'_, K, S> {
-        let (cell, k) = self.acquire_cell(key.to_word(), 0);
+    /// A handle on `key`'s count (inserting the key if absent; see
+    /// [`WordCounterMap::counter`]).
+    pub(super) fn counter<'a, S, Q>(&'a self, h: &'a S, key: &Q) -> WordCounter<'a, K, S>
+    where
+        S: BuildHasher,
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + ?Sized,
+    {
+        let (cell, k) = self.acquire_cell(h, encode(&key.to_owned()), 0);
         WordCounter {
-            map: self,
-            key: core::cell::Cell::new(K::from_word(k)),
+            core: self,
+            hasher: h,
+            key: core::cell::Cell::new(k),
             cell: core::cell::Cell::new(cell),
         }
     }
 
     /// Under the lock: moves `old`'s live keys and counts to a table sized for them
     /// at most a quarter full, publishes it and retires `old`.
-    fn grow<'g>(
+    fn grow<'g, S: BuildHasher>(
         &self,
+        h: &S,
         shard: &Shard,
         st: &mut ShardState,
         old: &'g Table,
@@ -1128,7 +1610,7 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
                 continue;
             }
             debug_assert!(c & FROZEN == 0, "the current table is frozen only here");
-            let d = nt.find_or_claim(k, self.hash(k), self.empty);
+            let d = nt.find_or_claim(k, self.hash_word(h, k), self.empty);
             if c & CELL != 0 {
                 // The cell moves, not its count: adders that read the frozen `CELL`
                 // word keep adding to it, so none of them claimed this slot, whose
@@ -1158,48 +1640,44 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         // Ordering: Release pairs with the Acquire load in `Shard::table`, so the
         // moved slots are visible to whoever loads the new table.
         let old = shard.table.swap(new, Ordering::Release, guard);
+        shard.publish_hint(nt);
         // SAFETY: unreachable for new readers; readers still on it are pinned, so it is
         // freed after they unpin. It owns nothing but its slots.
         unsafe { guard.defer_destroy(old) };
         nt
     }
 
-    /// Grows the table of `key`'s shard now, as an insert that finds it half full
-    /// would: for models and tests that race adds and reads against growth.
+    /// Grows the table of key word `k`'s shard now, as an insert that finds it half
+    /// full would (for models and tests).
     #[cfg(any(atomkit_loom, atomkit_shuttle, test))]
-    #[doc(hidden)]
-    pub fn grow_shard_of(&self, key: K) {
-        let shard = self.shard(self.hash(key.to_word()));
+    pub(super) fn grow_shard_of<S: BuildHasher>(&self, h: &S, k: u64) {
+        let shard = self.shard(self.hash_word(h, k));
         let mut st = lock(&shard.state);
         let guard = self.pin();
         let t = shard.table(&guard);
-        self.grow(shard, &mut st, t, &guard);
+        self.grow(h, shard, &mut st, t, &guard);
     }
 
-    /// Whether `key`'s count lives in a striped cell (for models and tests).
+    /// Whether key word `k`'s count lives in a striped cell (for models and tests).
     #[cfg(any(atomkit_loom, atomkit_shuttle, test))]
-    #[doc(hidden)]
-    pub fn has_cell(&self, key: K) -> bool {
-        let k = key.to_word();
-        let hash = self.hash(k);
+    pub(super) fn has_cell<S: BuildHasher>(&self, h: &S, k: u64) -> bool {
+        let hash = self.hash_word(h, k);
         let guard = self.pin();
         let t = self.shard(hash).table(&guard);
         // Ordering: Relaxed: a test's look at the flags.
-        t.find(k, hash, self.empty)
+        t.find(hash, |w| w == k, self.empty)
             .is_some_and(|s| s.word.load(Ordering::Relaxed) & (CELL | DEAD) == CELL)
     }
 
-    /// Moves `key`'s count to a striped cell now, as contended adds would (for models
-    /// and tests). Does nothing if the key is absent or already striped.
+    /// Moves key word `k`'s count to a striped cell now, as contended adds would (for
+    /// models and tests). Does nothing if the key is absent or already striped.
     #[cfg(any(atomkit_loom, atomkit_shuttle, test))]
-    #[doc(hidden)]
-    pub fn promote_key(&self, key: K) {
-        let k = key.to_word();
-        let hash = self.hash(k);
+    pub(super) fn promote_key<S: BuildHasher>(&self, h: &S, k: u64) {
+        let hash = self.hash_word(h, k);
         let shard = self.shard(hash);
         let _st = lock(&shard.state);
         let guard = self.pin();
-        if let Some(s) = shard.table(&guard).find(k, hash, self.empty) {
+        if let Some(s) = shard.table(&guard).find(hash, |w| w == k, self.empty) {
             // Ordering: Relaxed: `promote`'s CAS re-checks.
             let mut cur = s.word.load(Ordering::Relaxed);
             while cur & (CELL | DEAD) == 0 {
@@ -1211,58 +1689,52 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         }
     }
 
-    /// `key`'s count: 0 if absent. Weakly consistent (see the module docs).
+    /// `key`'s count, `None` if it is not listed. Weakly consistent (see the module
+    /// docs).
     #[inline]
-    pub fn get(&self, key: K) -> u64 {
-        self.lookup(key.to_word(), &self.pin()).unwrap_or(0)
-    }
-
-    /// Key word `k`'s count, `None` if it is not listed.
-    #[inline]
-    fn lookup(&self, k: u64, guard: &Guard) -> Option<u64> {
-        if k == self.empty {
-            return self.side_count(guard);
+    pub(super) fn lookup<S, Q>(&self, h: &S, key: &Q) -> Option<u64>
+    where
+        S: BuildHasher,
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let eq = |w: u64| decode::<K>(w).borrow() == key;
+        let guard = self.pin();
+        if eq(self.empty) {
+            return self.side_count(&guard);
         }
-        let hash = self.hash(k);
-        let t = self.shard(hash).table(guard);
-        let s = t.find(k, hash, self.empty)?;
+        let hash = h.hash_one(key);
+        let t = self.shard(hash).table(&guard);
+        let s = t.find(hash, eq, self.empty)?;
         // Ordering: `WORD_LOAD`: a count; frozen values fence in `resolve`.
-        resolve(t, s.word.load(WORD_LOAD), k, hash, self.empty, guard)
-    }
-
-    /// Whether `key` is listed (inserted and not removed since).
-    ///
-    /// ```
-    /// use atomkit::counter_map::WordCounterMap;
-    ///
-    /// let m: WordCounterMap<i32> = WordCounterMap::new();
-    /// m.add(-1, 0);
-    /// assert!(m.contains_key(-1));
-    /// assert!(!m.contains_key(1));
-    /// ```
-    pub fn contains_key(&self, key: K) -> bool {
-        self.lookup(key.to_word(), &self.pin()).is_some()
+        resolve(t, s.word.load(WORD_LOAD), hash, eq, self.empty, &guard)
     }
 
     /// Removes `key`, returning its count since the last reset, or `None` if it was
     /// absent. An add racing the removal is in the count returned, or re-inserts the
     /// key.
-    pub fn remove(&self, key: K) -> Option<u64> {
-        let k = key.to_word();
-        let (shard, mut st, taken) = if k == self.empty {
-            let (shard, st) = self.side_lock();
-            let guard = self.pin();
-            (shard, st, take(&self.side, true, &guard))
+    pub(super) fn remove<S, Q>(&self, h: &S, key: &Q) -> Option<u64>
+    where
+        S: BuildHasher,
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let eq = |w: u64| decode::<K>(w).borrow() == key;
+        let guard = self.pin();
+        let hash = if eq(self.empty) {
+            self.hash_word(h, self.empty)
         } else {
-            let hash = self.hash(k);
-            let shard = self.shard(hash);
-            let st = lock(&shard.state);
-            let guard = self.pin();
-            let taken = shard
-                .table(&guard)
-                .find(k, hash, self.empty)
-                .and_then(|s| take(&s.word, true, &guard));
-            (shard, st, taken)
+            h.hash_one(key)
+        };
+        let shard = self.shard(hash);
+        let mut st = lock(&shard.state);
+        let (k, taken) = if eq(self.empty) {
+            (self.empty, take(&self.side, true, &guard))
+        } else {
+            let s = shard.table(&guard).find(hash, eq, self.empty)?;
+            // Ordering: Relaxed: keys of the current table are claimed under this
+            // lock, which orders them.
+            (s.key.load(Ordering::Relaxed), take(&s.word, true, &guard))
         };
         if taken.is_some() {
             self.unreserve(k);
@@ -1289,7 +1761,7 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
     }
 
     /// Keys listed (not removed). Exact when no insert or removal runs.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.shards
             .iter()
             // Ordering: Relaxed: a statistic.
@@ -1297,48 +1769,12 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
             .sum()
     }
 
-    /// Whether no key is listed.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Calls `f` with every listed key and its count, over a weakly consistent view:
-    /// each key listed for the whole call is visited once, with its count as `get`
-    /// would return it; keys inserted or removed meanwhile may or may not be. Holds an
-    /// epoch pin for the call, so keep `f` short.
-    ///
-    /// ```
-    /// use atomkit::counter_map::WordCounterMap;
-    ///
-    /// let m: WordCounterMap<u64> = WordCounterMap::new();
-    /// m.add(1, 2);
-    /// m.add(2, 3);
-    /// let mut total = 0;
-    /// m.for_each(|_key, n| total += n);
-    /// assert_eq!(total, 5);
-    /// ```
-    pub fn for_each(&self, mut f: impl FnMut(&K, u64)) {
-        for (k, n) in self.iter() {
-            f(&k, n);
-        }
-    }
-
-    /// An iterator over `(key, count)` pairs, weakly consistent like
-    /// [`for_each`](Self::for_each). It holds an epoch pin until dropped.
-    ///
-    /// ```
-    /// use atomkit::counter_map::WordCounterMap;
-    ///
-    /// let m: WordCounterMap<u16> = WordCounterMap::new();
-    /// m.add(1, 10);
-    /// m.add(2, 20);
-    /// let mut all: Vec<_> = m.iter().collect();
-    /// all.sort();
-    /// assert_eq!(all, [(1, 10), (2, 20)]);
-    /// ```
-    pub fn iter(&self) -> WordIter<'_, K, S> {
+    /// An iterator over `(key, count)` pairs, weakly consistent: each key listed for
+    /// its whole life is visited once, with its count as `lookup` would return it.
+    pub(super) fn iter<'a, S: BuildHasher>(&'a self, h: &'a S) -> WordIter<'a, K, S> {
         WordIter {
-            map: self,
+            core: self,
+            hasher: h,
             guard: self.pin(),
             shard: 0,
             table: core::ptr::null(),
@@ -1346,17 +1782,11 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         }
     }
 
-    /// Every listed key with its count, weakly consistent like
-    /// [`for_each`](Self::for_each).
-    pub fn snapshot(&self) -> HashMap<K, u64> {
-        self.iter().collect()
-    }
-
     /// Every listed key with its count since the last reset, resetting each to 0.
     /// Exact: every increment is reported by exactly one reset (or by `remove`). Takes
     /// each shard's lock in turn; adders do not wait for it.
-    pub fn snapshot_and_reset(&self) -> HashMap<K, u64> {
-        let mut out = HashMap::new();
+    pub(super) fn snapshot_and_reset<S: BuildHasher>(&self, h: &S) -> HashMap<K, u64> {
+        let mut out = HashMap::with_capacity(self.len());
         let guard = self.pin();
         for shard in self.shards.iter() {
             let _st = lock(&shard.state);
@@ -1368,21 +1798,22 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
                     continue;
                 }
                 if let Some(c) = take(&s.word, false, &guard) {
-                    out.insert(K::from_word(k), c);
+                    out.insert(decode(k), c);
                 }
             }
         }
-        let (_shard, _st) = self.side_lock();
+        let _st = lock(&self.shard(self.hash_word(h, self.empty)).state);
         if let Some(c) = take(&self.side, false, &guard) {
-            out.insert(K::from_word(self.empty), c);
+            out.insert(decode(self.empty), c);
         }
         out
     }
 
     /// Removes every key, discarding the counts. An add racing `clear` is discarded
     /// or lands on the key inserted anew.
-    pub fn clear(&self) {
+    pub(super) fn clear<S: BuildHasher>(&self, h: &S) {
         let guard = self.pin();
+        let side_shard = self.shard(self.hash_word(h, self.empty));
         for shard in self.shards.iter() {
             let mut st = lock(&shard.state);
             let t = shard.table(&guard);
@@ -1398,14 +1829,16 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
                     self.unreserve(k);
                 }
             }
-            if core::ptr::eq::<Shard>(&**shard, self.side_shard())
+            if core::ptr::eq::<Shard>(&**shard, side_shard)
                 && take(&self.side, true, &guard).is_some()
             {
                 self.unreserve(self.empty);
             }
-            let new = Owned::new(Table::new(st.min_len, self.empty));
+            let new = Owned::new(Table::new(st.min_len, self.empty)).into_shared(&guard);
             // Ordering: Release pairs with the Acquire load in `Shard::table`.
             let old = shard.table.swap(new, Ordering::Release, &guard);
+            // SAFETY: just allocated and published; retired only under this lock.
+            shard.publish_hint(unsafe { new.deref() });
             // SAFETY: unreachable for new readers; pinned readers keep it until they
             // unpin. It owns nothing but its slots.
             unsafe { guard.defer_destroy(old) };
@@ -1416,16 +1849,30 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
     }
 }
 
-impl<K, S> Drop for WordCounterMap<K, S> {
+impl<K> WordCore<K> {
+    /// The number of shards.
+    pub(super) fn shards(&self) -> usize {
+        self.shards.len()
+    }
+}
+
+impl<K> Drop for WordCore<K> {
     fn drop(&mut self) {
         // The current tables' listings own one reference on each cell they list (the
         // retired tables' listings were moved or given up through the epoch); handles,
-        // which borrow the map, are gone.
+        // which borrow the map, are gone. The threads' caches of hot cells may hold
+        // more: each cell is killed first, so that a cache never counts into it again
+        // (a later core at this address, with the same key, finds it dead).
         let release = |w: u64| {
             if w & (CELL | DEAD) == CELL {
-                // SAFETY: `&mut self`: no thread can reach the cell through the map;
-                // this is the listing's reference, given up once.
-                unsafe { release_cell(cell_ptr(w)) };
+                let p = cell_ptr(w);
+                // SAFETY: `&mut self`: no thread can reach the cell through the map, and
+                // the listing's reference keeps it alive until it is given up, once,
+                // here.
+                unsafe {
+                    (&*p).count.kill();
+                    release_cell(p);
+                }
             }
         };
         for shard in self.shards.iter() {
@@ -1447,18 +1894,11 @@ impl<K, S> Drop for WordCounterMap<K, S> {
     }
 }
 
-impl<K, S> fmt::Debug for WordCounterMap<K, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WordCounterMap")
-            .field("shards", &self.shards.len())
-            .finish_non_exhaustive()
-    }
-}
-
 /// Iterator over `(key, count)` pairs, from [`WordCounterMap::iter`]. Holds an epoch
 /// pin.
 pub struct WordIter<'a, K, S = DefaultHashBuilder> {
-    map: &'a WordCounterMap<K, S>,
+    core: &'a WordCore<K>,
+    hasher: &'a S,
     guard: Guard,
     /// The shard being walked; `shards.len()` for the side word, past it when done.
     shard: usize,
@@ -1467,11 +1907,11 @@ pub struct WordIter<'a, K, S = DefaultHashBuilder> {
     slot: usize,
 }
 
-impl<K: WordKey, S: BuildHasher> Iterator for WordIter<'_, K, S> {
+impl<K: Hash + Eq + 'static, S: BuildHasher> Iterator for WordIter<'_, K, S> {
     type Item = (K, u64);
 
     fn next(&mut self) -> Option<(K, u64)> {
-        let m = self.map;
+        let m = self.core;
         while let Some(shard) = m.shards.get(self.shard) {
             if self.table.is_null() {
                 self.table = shard.table(&self.guard);
@@ -1493,14 +1933,20 @@ impl<K: WordKey, S: BuildHasher> Iterator for WordIter<'_, K, S> {
             }
             // Ordering: `WORD_LOAD`: a count; frozen values fence in `resolve`.
             let w = s.word.load(WORD_LOAD);
-            if let Some(c) = resolve(t, w, k, m.hash(k), m.empty, &self.guard) {
-                return Some((K::from_word(k), c));
+            // Only a frozen word's resolution probes another table with the hash.
+            let hash = if w & FROZEN != 0 {
+                m.hash_word(self.hasher, k)
+            } else {
+                0
+            };
+            if let Some(c) = resolve(t, w, hash, |x| x == k, m.empty, &self.guard) {
+                return Some((decode(k), c));
             }
         }
         if self.shard == m.shards.len() {
             self.shard += 1;
             if let Some(c) = m.side_count(&self.guard) {
-                return Some((K::from_word(m.empty), c));
+                return Some((decode(m.empty), c));
             }
         }
         None
@@ -1513,43 +1959,30 @@ impl<K, S> fmt::Debug for WordIter<'_, K, S> {
     }
 }
 
-/// A pre-resolved handle on one key's count, from [`WordCounterMap::counter`].
+/// A pre-resolved handle on one key's count, from [`WordCounterMap::counter`] (and
+/// inside a [`Counter`](super::Counter) of a word key type).
 ///
 /// Counting through it skips hashing, probing and the epoch pin: one atomic
 /// read-modify-write on the key's cell, striped when threads collide on it. It can be
-/// sent to another thread but not shared; clone it for each thread.
-///
-/// ```
-/// use atomkit::counter_map::WordCounterMap;
-/// use std::thread;
-///
-/// let m: WordCounterMap<u64> = WordCounterMap::new();
-/// thread::scope(|s| {
-///     for _ in 0..2 {
-///         let c = m.counter(42);
-///         s.spawn(move || {
-///             for _ in 0..1000 {
-///                 c.inc();
-///             }
-///         });
-///     }
-/// });
-/// assert_eq!(m.get(42), 2000);
-/// ```
+/// sent to another thread but not shared; clone it for each thread. (The example is
+/// on [`WordCounterMap::counter`], which exists in unstable builds only.)
 pub struct WordCounter<'a, K, S = DefaultHashBuilder> {
-    map: &'a WordCounterMap<K, S>,
-    /// The key counted: the overflow key once the key cap refused the one asked for.
-    key: core::cell::Cell<K>,
+    core: &'a WordCore<K>,
+    hasher: &'a S,
+    /// The word of the key counted: the overflow key's once the key cap refused the
+    /// one asked for.
+    key: core::cell::Cell<u64>,
     /// The cell this handle owns a reference on. Replaced by `add` (through `&self`;
     /// the handle is not `Sync`) when the cell was killed.
     cell: core::cell::Cell<*mut Cell>,
 }
 
 // SAFETY: the handle owns a reference on a cell (atomics only), which any thread may
-// use and give up; the map is shared by reference, which needs it `Sync`.
-unsafe impl<K: WordKey + Send, S: Sync> Send for WordCounter<'_, K, S> {}
+// use and give up; the core and the hasher are shared by reference, which needs them
+// `Sync` (the core is: atomics, mutexes and epoch pointers).
+unsafe impl<K, S: Sync> Send for WordCounter<'_, K, S> {}
 
-impl<K: WordKey, S: BuildHasher> WordCounter<'_, K, S> {
+impl<K: Hash + Eq + 'static, S: BuildHasher> WordCounter<'_, K, S> {
     #[inline]
     fn cell(&self) -> &RcCell {
         // SAFETY: the handle owns a reference on the cell, so it is live.
@@ -1560,15 +1993,15 @@ impl<K: WordKey, S: BuildHasher> WordCounter<'_, K, S> {
     /// (under its shard's lock) and re-points the handle.
     #[inline]
     pub fn add(&self, n: u64) {
-        if !self.cell().count.add(n, self.map.consts.stripes) {
+        if !self.cell().count.add(n, self.core.consts.stripes) {
             self.readd(n);
         }
     }
 
     #[cold]
     fn readd(&self, n: u64) {
-        let (new, k) = self.map.acquire_cell(self.key.get().to_word(), n);
-        self.key.set(K::from_word(k));
+        let (new, k) = self.core.acquire_cell(self.hasher, self.key.get(), n);
+        self.key.set(k);
         let old = self.cell.replace(new);
         // SAFETY: the handle owned this reference (on a dead cell), given up once.
         unsafe { release_cell(old) };
@@ -1585,25 +2018,29 @@ impl<K: WordKey, S: BuildHasher> WordCounter<'_, K, S> {
         match self.cell().count.sum() {
             Some(n) => n & COUNT,
             // The key was removed: it may have been inserted anew elsewhere.
-            None => self.map.get(self.key.get()),
+            None => self
+                .core
+                .lookup(self.hasher, &decode::<K>(self.key.get()))
+                .unwrap_or(0),
         }
     }
 
     /// The key this handle counts: the overflow key if the key cap refused the one
     /// asked for.
     pub fn key(&self) -> K {
-        self.key.get()
+        decode(self.key.get())
     }
 }
 
-impl<K: WordKey, S> Clone for WordCounter<'_, K, S> {
+impl<K, S> Clone for WordCounter<'_, K, S> {
     fn clone(&self) -> Self {
         let p = self.cell.get();
         // Ordering: Relaxed: a new reference taken while ours keeps the cell alive.
         // SAFETY: our reference keeps the cell alive.
         unsafe { &*p }.refs.fetch_add(1, Ordering::Relaxed);
         WordCounter {
-            map: self.map,
+            core: self.core,
+            hasher: self.hasher,
             key: self.key.clone(),
             cell: core::cell::Cell::new(p),
         }
@@ -1617,10 +2054,10 @@ impl<K, S> Drop for WordCounter<'_, K, S> {
     }
 }
 
-impl<K: WordKey + fmt::Debug, S> fmt::Debug for WordCounter<'_, K, S> {
+impl<K: Hash + Eq + fmt::Debug + 'static, S> fmt::Debug for WordCounter<'_, K, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WordCounter")
-            .field("key", &self.key.get())
+            .field("key", &decode::<K>(self.key.get()))
             .finish_non_exhaustive()
     }
 }

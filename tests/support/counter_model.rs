@@ -259,24 +259,51 @@ impl Model for CounterModel {
     }
 }
 
+/// A key type the model's maps are made of, named by a `u64`: `u64` itself, whose
+/// keys the map keeps in its slots, and `u128`, whose keys it keeps in entries.
+pub(crate) trait ModelKey:
+    std::hash::Hash + Eq + Clone + Send + Sync + std::fmt::Debug + 'static
+{
+    fn of(k: u64) -> Self;
+    fn id(&self) -> u64;
+}
+
+impl ModelKey for u64 {
+    fn of(k: u64) -> Self {
+        k
+    }
+    fn id(&self) -> u64 {
+        *self
+    }
+}
+
+impl ModelKey for u128 {
+    fn of(k: u64) -> Self {
+        u128::from(k)
+    }
+    fn id(&self) -> u64 {
+        u64::try_from(*self).expect("made by `of`")
+    }
+}
+
 /// Runs `op` on `map`; `handles` are the calling thread's `Counter`s, by handle index.
-pub(crate) fn apply<'m, S: BuildHasher>(
-    map: &'m CounterMap<u64, S>,
-    handles: &mut [Option<Counter<'m, u64, S>>],
+pub(crate) fn apply<'m, K: ModelKey, S: BuildHasher>(
+    map: &'m CounterMap<K, S>,
+    handles: &mut [Option<Counter<'m, K, S>>],
     op: &Op,
 ) -> Ret {
     match *op {
         Op::Add(key, n) => {
-            map.add(&key, n);
+            map.add(&K::of(key), n);
             Ret::Unit
         }
         Op::Inc(key) => {
-            map.inc(&key);
+            map.inc(&K::of(key));
             Ret::Unit
         }
-        Op::Remove(key) => Ret::Removed(map.remove(&key)),
+        Op::Remove(key) => Ret::Removed(map.remove(&K::of(key))),
         Op::NewCounter { h, key } => {
-            handles[h] = Some(map.counter(&key));
+            handles[h] = Some(map.counter(&K::of(key)));
             Ret::Unit
         }
         Op::CounterAdd { h, n } => {
@@ -290,20 +317,25 @@ pub(crate) fn apply<'m, S: BuildHasher>(
             }
             Ret::Unit
         }
-        Op::CounterKey { h } => Ret::Key(handles[h].as_ref().expect("made first").key()),
-        Op::Get(key) => Ret::Count(map.get(&key)),
+        Op::CounterKey { h } => Ret::Key(handles[h].as_ref().expect("made first").key().id()),
+        Op::Get(key) => Ret::Count(map.get(&K::of(key))),
         Op::CountAtMost(..) | Op::CountAtLeast(..) | Op::Resolve(..) | Op::Counted(..) => {
             unreachable!("made for the checker only")
         }
-        Op::ContainsKey(key) => Ret::Bool(map.contains_key(&key)),
+        Op::ContainsKey(key) => Ret::Bool(map.contains_key(&K::of(key))),
         Op::Len => Ret::Count(map.len() as u64),
-        Op::Snapshot => Ret::Counts(map.snapshot().into_iter().collect()),
-        Op::SnapshotAndReset => Ret::Counts(map.snapshot_and_reset().into_iter().collect()),
+        Op::Snapshot => Ret::Counts(ids(map.snapshot())),
+        Op::SnapshotAndReset => Ret::Counts(ids(map.snapshot_and_reset())),
         Op::Clear => {
             map.clear();
             Ret::Unit
         }
     }
+}
+
+/// A snapshot's counts by key name.
+fn ids<K: ModelKey>(counts: std::collections::HashMap<K, u64>) -> BTreeMap<u64, u64> {
+    counts.into_iter().map(|(k, n)| (k.id(), n)).collect()
 }
 
 /// Replaces each `get` of `history` by the two bounds the doc promises for it
@@ -473,10 +505,10 @@ pub(crate) const SHAPES: [Shape; 4] = [
 
 impl Shape {
     /// An empty map of this shape, two shards, hashing with `hasher`.
-    pub(crate) fn map<S: BuildHasher>(&self, hasher: S) -> CounterMap<u64, S> {
+    pub(crate) fn map<K: ModelKey, S: BuildHasher>(&self, hasher: S) -> CounterMap<K, S> {
         let b = CounterMap::builder().shards(2).hasher(hasher);
         match self.cap {
-            Some(limit) => b.key_cap(limit, OVERFLOW).build(),
+            Some(limit) => b.key_cap(limit, K::of(OVERFLOW)).build(),
             None => b.build(),
         }
     }
