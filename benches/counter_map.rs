@@ -1,5 +1,7 @@
 //! criterion benches of `CounterMap` against its peers, one group per scenario (the
 //! same workloads as the head-to-head module `h2h/counter_map.rs`, which they share).
+//! `atomkit` keeps its `u64` keys in the slots; `atomkit, entry keys` is the same map
+//! with a `u64` newtype key, kept in entries.
 //!
 //! Run: `cargo bench --bench counter_map`. The ratio table of `cargo xtask bench` is
 //! what counts on a noisy machine; these are for deep dives.
@@ -17,8 +19,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 use workloads::{
-    run_hot, run_hot_handle, run_snapshot, run_stream, zipf_keys, Counters, MutexMap, OneAtomic,
-    RwLockMap,
+    run_hot, run_hot_handle, run_snapshot, run_stream, zipf_keys, Counters, EntryKeyed, MutexMap,
+    OneAtomic, RwLockMap,
 };
 
 const N: u64 = 2_000_000;
@@ -51,6 +53,7 @@ fn zipf(c: &mut Criterion) {
                 });
             }
             one::<CounterMap<u64>>(&mut g, &keys, distinct, threads);
+            one::<EntryKeyed>(&mut g, &keys, distinct, threads);
             one::<DashMap<u64, AtomicU64>>(&mut g, &keys, distinct, threads);
             one::<RwLockMap>(&mut g, &keys, distinct, threads);
             one::<MutexMap>(&mut g, &keys, distinct, threads);
@@ -73,6 +76,7 @@ fn hot(c: &mut Criterion) {
             });
         }
         one::<CounterMap<u64>>(&mut g, threads);
+        one::<EntryKeyed>(&mut g, threads);
         g.bench_function(BenchmarkId::from_parameter("atomkit Counter handle"), |b| {
             b.iter_custom(|iters| (0..iters).map(|_| run_hot_handle(N, threads)).sum())
         });
@@ -99,6 +103,7 @@ fn snapshot(c: &mut Criterion) {
         });
     }
     one::<CounterMap<u64>>(&mut g);
+    one::<EntryKeyed>(&mut g);
     one::<DashMap<u64, AtomicU64>>(&mut g);
     one::<RwLockMap>(&mut g);
     one::<MutexMap>(&mut g);
