@@ -111,7 +111,11 @@
 //!   models in `loom-tests/tests/loom_word_counter_map.rs`. The map runs lookups by a
 //!   borrowed form `Q` through the key's own `Eq` on each probed word, so any `Borrow`
 //!   works as for other keys. Its `snapshot_and_reset` takes each shard's lock in
-//!   turn (adders do not wait for it; inserts and removals of that shard do).
+//!   turn (adders do not wait for it; inserts and removals of that shard do). A
+//!   per-thread cache of up to 16 hot keys' cells lets a thread count a contended key
+//!   without the pin; like the entry cache below, it keeps those cells (up to 8 KiB
+//!   each with their stripes) alive after their key is removed or their map dropped,
+//!   until the thread evicts them or exits.
 //! - **Other keys**: the entry core described in the rest of this section.
 //!
 //! The entry core is a sharded open-addressing hash table with lock-free readers (in the

@@ -1,5 +1,7 @@
-//! [`WordCounterMap`]: per-key counters for keys that fit in a machine word, with each
-//! key and its count in the slot the lookup probes. Unstable: see the type's docs.
+//! The word-key core of [`CounterMap`](super::CounterMap): per-key counters for keys
+//! that fit in a machine word (the integer types and `char`), with each key and its
+//! count in the slot the lookup probes. `CounterMap` picks it by the key's type; in
+//! unstable builds it is also exported alone as [`WordCounterMap`].
 //!
 //! # Implementation
 //!
@@ -228,9 +230,10 @@ fn retire_cell(w: u64, guard: &Guard) {
 /// the probe: the pin is most of an add's cost on one hot key.
 ///
 /// Each thread has a few ways, direct-mapped by the key's word and shared by every
-/// core it counts in. A way names a core (its address), a key word, and a cell on
-/// which the way owns a reference, like a [`WordCounter`]: the cell cannot be freed
-/// while the way holds it. A hit adds to the cell; a killed cell (its key removed or
+/// core it counts in. A way names a core (the address of its shard array, which does
+/// not change when the map is moved), a key word, and a cell on which the way owns a
+/// reference, like a [`WordCounter`]: the cell cannot be freed while the way holds
+/// it. A hit adds to the cell; a killed cell (its key removed or
 /// cleared, or its core dropped, which kills every cell it lists) fails the add,
 /// empties the way and sends the caller down the pinned path. So a live cell in a way
 /// is the listed count of that key in that core: cells are killed exactly when they
@@ -346,6 +349,14 @@ mod hot {
             let w = c.way(k);
             w.core.get() == core && w.key.get() == k && !w.cell.get().is_null()
         })
+    }
+
+    /// Whether this thread's cache holds a live cell of key word `k` of the core at
+    /// `core` (for tests).
+    #[cfg(test)]
+    pub(super) fn holds_live(core: usize, k: u64) -> bool {
+        // SAFETY: a held way owns a reference on its cell.
+        holds(core, k) && CACHE.with(|c| unsafe { &*c.way(k).cell.get() }.count.is_live())
     }
 
     /// The way key word `k` uses (for tests).
@@ -910,12 +921,10 @@ impl Shard {
 /// A map from word-sized keys to `u64` counts, lock-free to count, with each key and
 /// its count in the slot the lookup probes.
 ///
-/// **Unstable.** This map is the first part of the core proposed in
-/// `docs/design/counter_map_core.md`, built only with `--cfg atomkit_unstable` (and in
-/// atomkit's own tests and models). It counts, reads, removes, resets, clears and
-/// grows, stripes contended keys and hands out [`WordCounter`] handles; it does not
-/// yet cap its keys, and its API may change or merge into
-/// [`CounterMap`](super::CounterMap) (the design's open API question).
+/// **Unstable.** This is the core [`CounterMap`](super::CounterMap) uses for keys of
+/// these types, exported alone only with `--cfg atomkit_unstable` (and in atomkit's own
+/// tests and models, which reach into it through hidden hooks). Use `CounterMap`: it
+/// has the same behaviour for these keys, and this type may go.
 ///
 /// ```
 /// use atomkit::counter_map::WordCounterMap;
@@ -1397,11 +1406,14 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
         }
     }
 
-    /// This core's name in the threads' caches of hot cells: its address, which no
-    /// other live core shares (and cells of a dropped core are dead: see `Drop`).
+    /// This core's name in the threads' caches of hot cells: the address of its shard
+    /// array, which no other live core shares and which, unlike the core's own
+    /// address, stays put when the map is moved (a map moved away, then a new one built
+    /// where it was, must not count into the first one's cells). Cells of a dropped
+    /// core are dead (see `Drop`), so a later core at a reused address meets none.
     #[inline]
     fn tag(&self) -> usize {
-        core::ptr::from_ref(self).addr()
+        self.shards.as_ptr().addr()
     }
 
     /// Under the shard lock: lists key word `k` with count `n`, or adds `n` to it if
