@@ -1733,14 +1733,15 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
     {
         let eq = |w: u64| decode::<K>(w).borrow() == key;
         let guard = self.pin();
-        let hash = if eq(self.empty) {
+        let side = eq(self.empty);
+        let hash = if side {
             self.hash_word(h, self.empty)
         } else {
             h.hash_one(key)
         };
         let shard = self.shard(hash);
         let mut st = lock(&shard.state);
-        let (k, taken) = if eq(self.empty) {
+        let (k, taken) = if side {
             (self.empty, take(&self.side, true, &guard))
         } else {
             let s = shard.table(&guard).find(hash, eq, self.empty)?;
@@ -1991,8 +1992,9 @@ pub struct WordCounter<'a, K, S = DefaultHashBuilder> {
 
 // SAFETY: the handle owns a reference on a cell (atomics only), which any thread may
 // use and give up; the core and the hasher are shared by reference, which needs them
-// `Sync` (the core is: atomics, mutexes and epoch pointers).
-unsafe impl<K, S: Sync> Send for WordCounter<'_, K, S> {}
+// `Sync` (the core is: atomics, mutexes and epoch pointers); `key` makes values of
+// `K` on the thread that holds the handle, hence `K: Send`.
+unsafe impl<K: Send, S: Sync> Send for WordCounter<'_, K, S> {}
 
 impl<K: Hash + Eq + 'static, S: BuildHasher> WordCounter<'_, K, S> {
     #[inline]
