@@ -31,13 +31,24 @@
 //! - a handle that finds its cell dead re-inserting the key without its add
 //!   (`a_handle_racing_remove_keeps_every_count`);
 //! - an add through the thread's cache of hot cells taken as done when the cached
-//!   cell was dead (`cached_adds_racing_remove_are_returned_or_reinserted`).
+//!   cell was dead (`cached_adds_racing_remove_are_returned_or_reinserted`);
+//! - an add through a lease that CASes a frozen word (the leased table replaced by
+//!   growth): the add is lost with the old table
+//!   (`a_leased_add_racing_growth_loses_nothing` and the reset model);
+//! - an add through a lease that CASes a tombstone: an add after `remove` or `clear`
+//!   is lost (`a_leased_add_racing_remove_is_returned_or_reinserted`,
+//!   `an_add_after_clear_never_counts_into_the_leased_table`).
+//!
+//! Leases (per-thread counted references on tables, through which adds skip the pin)
+//! are off in every model but the four named for them, whose extra reference counts
+//! would multiply the others' schedules.
 //!
 //! The add's CAS `Relaxed` (instead of Release) with the freeze `Release` (instead of
 //! AcqRel) fails none: see the comment on that CAS.
 #![cfg(all(atomkit_loom, atomkit_unstable))]
 
 use atomkit::counter_map::WordCounterMap;
+use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
@@ -54,6 +65,16 @@ const K2: u64 = 9;
 /// A map of one shard, two slots, where `K` has a count of 1.
 fn map() -> Arc<Map> {
     let m = WordCounterMap::builder().shards(1).hasher(Identity).build();
+    m.inc(K);
+    Arc::new(m)
+}
+
+/// `map()` with per-thread table leases on (the other models run without them): a
+/// thread's first add to a listed key leases the table, and its next adds count
+/// through the lease, without a pin.
+fn leased_map() -> Arc<Map> {
+    let mut m = WordCounterMap::builder().shards(1).hasher(Identity).build();
+    m.set_leases(true);
     m.inc(K);
     Arc::new(m)
 }
@@ -313,5 +334,86 @@ fn cached_adds_racing_remove_are_returned_or_reinserted() {
         let removed = m.remove(K).expect("K was listed");
         a.join().unwrap();
         assert_eq!(removed + m.get(K), 3, "removed {removed}");
+    });
+}
+
+/// Adds through a lease racing a growth: this thread's first add leases the table
+/// current then, its second counts through the lease. One that finds its leased table
+/// frozen counts on the pinned path and leases the new table; none is lost, none is
+/// counted twice.
+#[test]
+fn a_leased_add_racing_growth_loses_nothing() {
+    model(1, || {
+        let m = leased_map();
+        m.inc(K);
+        let g = spawn(&m, |m| m.grow_shard_of(K));
+        m.inc(K);
+        g.join().unwrap();
+        assert_eq!(m.get(K), 3);
+    });
+}
+
+/// A leased add racing `remove`: in the count returned, or, finding the leased word a
+/// tombstone, on the key inserted anew. (The flag says when the add surely followed
+/// the removal; it also leads the model to schedules where it does.)
+#[test]
+fn a_leased_add_racing_remove_is_returned_or_reinserted() {
+    model(1, || {
+        let m = leased_map();
+        m.inc(K);
+        let removed_flag = Arc::new(AtomicBool::new(false));
+        let done = Arc::clone(&removed_flag);
+        let r = spawn(&m, move |m| {
+            let removed = m.remove(K).expect("K was listed");
+            done.store(true, Ordering::SeqCst);
+            removed
+        });
+        let after_remove = removed_flag.load(Ordering::SeqCst);
+        m.inc(K);
+        let removed = r.join().unwrap();
+        let end = m.get(K);
+        assert_eq!(removed + end, 3, "removed {removed}");
+        assert!(end == 1 || !after_remove, "an add after remove was lost");
+    });
+}
+
+/// A leased add racing a growth and then `snapshot_and_reset`: reported by exactly
+/// one of two resets.
+#[test]
+fn a_leased_add_racing_growth_and_a_reset_is_reported_once() {
+    model(1, || {
+        let m = leased_map();
+        m.inc(K);
+        let r = spawn(&m, |m| {
+            m.grow_shard_of(K);
+            m.snapshot_and_reset()[&K]
+        });
+        m.inc(K);
+        let first = r.join().unwrap();
+        let second = m.snapshot_and_reset()[&K];
+        assert_eq!(first + second, 3, "first {first}");
+    });
+}
+
+/// A leased add racing `clear`: one that starts after `clear` returned lands on the
+/// key inserted anew, never in the leased table the clear left (whose words are
+/// tombstones); one before it goes with it.
+#[test]
+fn an_add_after_clear_never_counts_into_the_leased_table() {
+    model(1, || {
+        let m = leased_map();
+        m.inc(K);
+        let cleared = Arc::new(AtomicBool::new(false));
+        let done = Arc::clone(&cleared);
+        let c = spawn(&m, move |m| {
+            m.clear();
+            done.store(true, Ordering::SeqCst);
+        });
+        let after_clear = cleared.load(Ordering::SeqCst);
+        m.inc(K);
+        c.join().unwrap();
+        let end = m.get(K);
+        assert!(end <= 1, "end {end}");
+        assert!(end == 1 || !after_clear, "an add after clear was lost");
     });
 }

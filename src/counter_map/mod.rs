@@ -4,9 +4,10 @@
 //! A [`CounterMap<K>`] maps keys to `u64` counts. Counting a key that is already in
 //! the map is a lookup (plain loads) and one atomic read-modify-write on the key's
 //! count: no lock, not even a reader lock, and no allocation. Keys of the integer
-//! types and `char` are kept with their counts in the slots the lookup probes; other
-//! keys in entries the slots point to, and a key the thread counted recently is then
-//! found in a small per-thread cache, without even an epoch pin. A key seen for the
+//! types and `char` are kept with their counts in the slots the lookup probes, and a
+//! thread counts them through its lease on the tables, without even an epoch pin;
+//! other keys in entries the slots point to, and a key the thread counted recently is
+//! then found in a small per-thread cache, with no pin either. A key seen for the
 //! first time is inserted under a small per-shard lock (and, in an entry, allocated
 //! once). A key that many threads count at once spreads over cache-line-padded
 //! stripes, so eight threads on one user do not queue on one cache line.
@@ -96,6 +97,13 @@
 //! effects, or that hold an `Arc` whose count you check, see this delay; a `Drop`
 //! that panics inside a thread-local destructor aborts the process.
 //!
+//! Memory follows the same rule. With keys of the integer types and `char`, each
+//! thread leases the tables of the last map it counted into, one per shard: a table
+//! replaced by growth or [`clear`](CounterMap::clear) is freed once every thread
+//! that leased it has counted into that shard again, leased another map's tables, or
+//! exited. Dropping the map frees its current tables' slots at once; only a small
+//! header per leased table waits for the leases.
+//!
 //! # Implementation
 //!
 //! The map has two cores, picked by the key type when the map is built (by
@@ -104,7 +112,11 @@
 //!
 //! - **Word keys** (`u8` to `u64`, `i8` to `i64`, `usize`, `isize`, `char`): each
 //!   slot holds the key's word and its count word, so counting is a probe and a CAS
-//!   on the same cache line, under an epoch pin. Growth freezes each slot and moves
+//!   on the same cache line, with no epoch pin: each thread holds a counted reference
+//!   (a lease) on the table of each shard it counts in, so the table outlives its
+//!   replacement until the thread moves on, and a replaced table's words are all
+//!   frozen or tombstones, so a stale lease only sends the add down the pinned path.
+//!   Growth freezes each slot and moves
 //!   its count to the next table while adders go on there; a contended key moves to
 //!   a striped cell (the `StripedCell` below, reference-counted for [`Counter`]
 //!   handles). Its design, orderings and invariants are in `word.rs`, with the loom

@@ -8,6 +8,7 @@ use core::borrow::Borrow;
 use core::cell::Cell;
 use core::mem::ManuallyDrop;
 use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+use crossbeam_utils::CachePadded;
 
 /// A slot whose entry was removed: null with tag 1. Probes continue past it.
 const TOMBSTONE: usize = 1;
@@ -461,18 +462,26 @@ pub(super) struct ShardState {
 pub(super) struct Shard<K> {
     /// The current table; never null. Written (store) only under `state`'s mutex.
     table: Atomic<Table<K>>,
-    /// Serialises inserters, removers, growth and `clear` of this shard. Taken
-    /// through [`lock`](Self::lock) only.
-    state: Mutex<ShardState>,
-    /// `ShardState::live`, mirrored after every change (under the mutex) so that the
-    /// map's `len` can add the shards up without locking. One per shard, in the shard's
-    /// own cache line, so inserters of different shards do not share a counter.
-    listed: AtomicUsize,
     /// The address of the current table's slot array, mirrored (under the mutex) for
     /// [`prefetch`](Self::prefetch). Only ever used as a prefetch address.
     hint_slots: AtomicUsize,
     /// The current table's capacity minus one, mirrored like `hint_slots`.
     hint_mask: AtomicUsize,
+    /// What inserters write, on a cache line of its own: every add reads the fields
+    /// above, which change only when the table is replaced, and would miss on them
+    /// after each insert into the shard if they shared a line with the mutex.
+    locked: CachePadded<Locked>,
+}
+
+/// A shard's mutex and the counter written with it.
+struct Locked {
+    /// Serialises inserters, removers, growth and `clear` of this shard. Taken
+    /// through [`Shard::lock`] only.
+    state: Mutex<ShardState>,
+    /// `ShardState::live`, mirrored after every change (under the mutex) so that the
+    /// map's `len` can add the shards up without locking. One per shard, so inserters
+    /// of different shards do not share a counter.
+    listed: AtomicUsize,
 }
 
 impl<K> Shard<K> {
@@ -483,19 +492,21 @@ impl<K> Shard<K> {
             hint_slots: AtomicUsize::new(hint),
             hint_mask: AtomicUsize::new(cap - 1),
             table: Atomic::from(table),
-            state: Mutex::new(ShardState {
-                live: 0,
-                used: 0,
-                min_cap: cap,
+            locked: CachePadded::new(Locked {
+                state: Mutex::new(ShardState {
+                    live: 0,
+                    used: 0,
+                    min_cap: cap,
+                }),
+                listed: AtomicUsize::new(0),
             }),
-            listed: AtomicUsize::new(0),
         }
     }
 
     /// Takes the shard's mutex (invariant 1). Entries freed while it is held wait
     /// for it (see [`unlocked`]).
     pub(super) fn lock(&self) -> ShardLock<'_> {
-        let guard = ManuallyDrop::new(lock(&self.state));
+        let guard = ManuallyDrop::new(lock(&self.locked.state));
         unlocked::enter();
         ShardLock { guard }
     }
@@ -503,13 +514,13 @@ impl<K> Shard<K> {
     /// Entries listed in this shard (a statistic: exact when no writer is busy).
     pub(super) fn len(&self) -> usize {
         // Ordering: Relaxed: a statistic; it guards no memory.
-        self.listed.load(Ordering::Relaxed)
+        self.locked.listed.load(Ordering::Relaxed)
     }
 
     /// Under the lock: mirrors `st.live` for [`len`](Self::len).
     fn publish_len(&self, st: &ShardState) {
         // Ordering: Relaxed: a statistic; the mutex orders the stores of one shard.
-        self.listed.store(st.live, Ordering::Relaxed);
+        self.locked.listed.store(st.live, Ordering::Relaxed);
     }
 
     /// Under the lock: mirrors the table about to be published for

@@ -22,7 +22,8 @@
 //! goes from free to one key and keeps it, as a tombstone after `remove`, until the
 //! table is dropped, so a stale adder's CAS can never land on another key's count.
 //!
-//! - **Add** (lock-free): pin the epoch, probe the current table for the key, then CAS
+//! - **Add** (lock-free): through the thread's lease if it holds one (below); else pin
+//!   the epoch, probe the current table for the key, then CAS
 //!   the count word from `w` to `w + n` (flags kept, count masked). `DEAD`, or no slot:
 //!   insert under the shard's lock. `FROZEN`: growth is moving the table; fence, follow
 //!   the table's `next`, find or claim the key's slot there (a move, lock-free), and
@@ -38,6 +39,16 @@
 //!   not the count; the current table's listing owns the cell, and `remove` and
 //!   `clear` kill it (adders still on it then fail and re-insert the key) and retire
 //!   it through the epoch.
+//! - **Leases, per thread** (module `lease`): a pinned add that counted in a plain
+//!   word leases the shard's current table, taking a reference on it: tables are
+//!   reference-counted, the shard owning one reference while the table is current
+//!   (given up through the epoch when growth or `clear` replaces it) and each lease
+//!   one more. The thread's next adds to keys of that shard probe the leased table
+//!   and CAS a plain word there with no pin; any flag, a missing key or a lost CAS
+//!   sends them down the pinned path. A replaced table's words are all frozen or
+//!   tombstones, so a CAS through a stale lease fails or lands before the freeze (and
+//!   is moved) or the tombstone (and is taken by `clear`). A thread leases the
+//!   tables of one map at a time, named by an id no other map gets.
 //! - **Hot keys, per thread**: an add that counted through a cell offers it to a small
 //!   per-thread cache (module `hot`), which takes a reference on it; the thread's next
 //!   adds to that key skip the pin and the probe, until the cell is found killed
@@ -405,12 +416,181 @@ mod hot {
     }
 }
 
+/// Per-thread leases on one map's tables, so that an add to a key whose count is a
+/// plain word needs no epoch pin (the pin's read-modify-write is a good part of an
+/// add's cost).
+///
+/// Each thread holds, for the last map it counted into (named by the map's id, which
+/// no other map ever gets), one table per shard on which it owns a reference: the
+/// table cannot be freed while leased, whether or not it is still current. An add
+/// through a lease probes the leased table and CASes the key's word if the word is a
+/// plain count (no `CELL`, `FROZEN` or `DEAD`): exactly the pinned path's add in a
+/// table it loaded as current. A table stops being current only after growth froze
+/// every word of it, or `clear` made every word a tombstone, so a CAS on a stale
+/// leased table fails or lands before the freeze (and is moved) or the tombstone (and
+/// is counted by `clear`). Anything else (no lease, a miss in the table, a flagged
+/// word, a lost CAS) sends the add down the pinned path, which then leases the
+/// shard's current table.
+///
+/// A lease is given up when the thread leases a newer table of the shard, switches to
+/// another map (after a few pinned adds in a row there, so that alternating maps do
+/// not trade leases on every add), or exits. A table replaced by growth or `clear`,
+/// or left by a dropped map, is freed once no lease holds it.
+mod lease {
+    use super::{release_table, Table};
+    use crate::sync::atomic::Ordering;
+    use crate::sync::thread_local;
+    use core::cell::{Cell, UnsafeCell};
+
+    struct Leases {
+        /// The id of the map whose tables are leased; 0 if none.
+        map: Cell<u64>,
+        /// Per shard of that map: a table on which this thread owns a reference, or
+        /// null.
+        tables: UnsafeCell<Vec<*const Table>>,
+        /// Pinned adds into other maps since the leased map's last lease or leased add.
+        strays: Cell<u8>,
+    }
+
+    impl Leases {
+        #[allow(clippy::missing_const_for_fn)]
+        const fn new() -> Self {
+            Leases {
+                map: Cell::new(0),
+                tables: UnsafeCell::new(Vec::new()),
+                strays: Cell::new(0),
+            }
+        }
+
+        /// Gives up every lease.
+        fn release_all(&self) {
+            // SAFETY: only this thread reaches its leases, and nothing called while
+            // this borrow lives reaches them (releasing frees at most a table).
+            let tables = unsafe { &mut *self.tables.get() };
+            for t in tables.drain(..) {
+                if !t.is_null() {
+                    // SAFETY: the lease owned this reference, given up once, here.
+                    unsafe { release_table(t) };
+                }
+            }
+        }
+    }
+
+    impl Drop for Leases {
+        fn drop(&mut self) {
+            self.release_all();
+        }
+    }
+
+    #[cfg(not(atomkit_loom))]
+    thread_local! {
+        static LEASES: Leases = const { Leases::new() };
+    }
+    // loom's `thread_local!` takes no `const` initialiser.
+    #[cfg(atomkit_loom)]
+    thread_local! {
+        static LEASES: Leases = Leases::new();
+    }
+
+    /// What [`add`] did.
+    pub(super) enum Leased {
+        /// Counted in the leased table.
+        Done,
+        /// Not counted: no lease, or the key has no plain word in the leased table.
+        Miss,
+        /// Not counted: the CAS lost to another change of the word.
+        Lost,
+    }
+
+    /// Adds `n` to key word `k` (hash `hash`, in shard `shard`) of the map with id
+    /// `map`, through this thread's lease on that shard's table, if it holds one.
+    #[inline]
+    pub(super) fn add(map: u64, shard: usize, k: u64, hash: u64, n: u64, empty: u64) -> Leased {
+        LEASES
+            .try_with(|l| {
+                if l.map.get() != map {
+                    return Leased::Miss;
+                }
+                // SAFETY: as in `release_all`.
+                let tables = unsafe { &*l.tables.get() };
+                let t = match tables.get(shard) {
+                    Some(&t) if !t.is_null() => t,
+                    _ => return Leased::Miss,
+                };
+                l.strays.set(0);
+                // SAFETY: the lease owns a reference on the table, so it is live.
+                super::add_leased(unsafe { &*t }, k, hash, n, empty)
+            })
+            .unwrap_or(Leased::Miss)
+    }
+
+    /// Leases table `t` of shard `shard` (of `shards`) of the map with id `map`, after
+    /// a pinned add there.
+    ///
+    /// # Safety
+    ///
+    /// `t` must be that shard's current table, loaded under a pin the caller still
+    /// holds.
+    pub(super) unsafe fn offer(map: u64, shards: usize, shard: usize, t: *const Table) {
+        let _ = LEASES.try_with(|l| {
+            if l.map.get() != map {
+                if l.map.get() != 0 {
+                    let s = l.strays.get() + 1;
+                    l.strays.set(s);
+                    if s < 4 {
+                        return;
+                    }
+                }
+                l.release_all();
+                l.map.set(map);
+            }
+            l.strays.set(0);
+            // SAFETY: as in `release_all`.
+            let tables = unsafe { &mut *l.tables.get() };
+            if tables.len() != shards {
+                tables.resize(shards, core::ptr::null());
+            }
+            let old = tables[shard];
+            if old == t {
+                return;
+            }
+            // Ordering: Relaxed: a new reference taken while the caller's pin keeps the
+            // table alive (the shard's reference is given up only through the epoch);
+            // the decrements that free it order the accesses (see `release_table`).
+            // SAFETY: the caller's pin keeps the table alive.
+            unsafe { &*t }.refs.fetch_add(1, Ordering::Relaxed);
+            tables[shard] = t;
+            if !old.is_null() {
+                // SAFETY: the lease owned this reference, given up once, here.
+                unsafe { release_table(old) };
+            }
+        });
+    }
+
+    /// The table this thread leases for shard `shard` of the map with id `map` (for
+    /// tests); null if none.
+    #[cfg(test)]
+    pub(super) fn leased(map: u64, shard: usize) -> *const Table {
+        LEASES.with(|l| {
+            if l.map.get() != map {
+                return core::ptr::null();
+            }
+            // SAFETY: as in `release_all`.
+            let tables = unsafe { &*l.tables.get() };
+            tables.get(shard).copied().unwrap_or(core::ptr::null())
+        })
+    }
+}
+
 /// Growth sizes a table for this many times the live keys (at most a quarter full);
 /// half under the model checkers, so that models reach a second growth in few steps.
 #[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
 const GROWTH_SLACK: usize = 4;
 #[cfg(any(atomkit_loom, atomkit_shuttle))]
 const GROWTH_SLACK: usize = 2;
+
+/// The id of the next map (see `WordCore::id`); 0 names no map.
+static NEXT_ID: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
 
 /// Hashed with the map's hasher to pick the map's free-slot key word.
 const EMPTY_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -550,6 +730,10 @@ struct Table {
     /// The table growth moves this one's keys to: set before any slot is frozen,
     /// published by the freezes. Not owned: it becomes the shard's current table.
     next: Atomic<Table>,
+    /// Owners: the shard, while the table is current (given up through the epoch when
+    /// it is replaced, or by the map's drop), and each thread's lease on it (module
+    /// `lease`).
+    refs: AtomicUsize,
 }
 
 impl Table {
@@ -563,6 +747,7 @@ impl Table {
                 })
                 .collect(),
             next: Atomic::null(),
+            refs: AtomicUsize::new(1),
         }
     }
 
@@ -636,6 +821,54 @@ impl Table {
     }
 }
 
+/// Gives up one reference on the table at `p`, freeing it with the last one.
+///
+/// # Safety
+///
+/// The caller owns a reference on the table, which it gives up here; the table came
+/// from an `Owned<Table>`. If the reference is the shard's, no thread can reach the
+/// table through the shard any more (the epoch has passed every reader that could).
+unsafe fn release_table(p: *const Table) {
+    // SAFETY: the caller's reference keeps the table alive until this decrement.
+    let refs = unsafe { &(*p).refs };
+    // Ordering: Release, so that this owner's accesses to the table happen-before the
+    // free by whichever owner drops the last reference (its Acquire fence below);
+    // AcqRel under `atomkit_tsan`, which does not model fences (as in `release_cell`).
+    let order = if cfg!(atomkit_tsan) {
+        Ordering::AcqRel
+    } else {
+        Ordering::Release
+    };
+    if refs.fetch_sub(1, order) == 1 {
+        // Ordering: pairs with the other owners' Release decrements.
+        #[cfg(not(atomkit_tsan))]
+        fence(Ordering::Acquire);
+        // SAFETY: the last reference: nobody else can reach the table, which came from
+        // an `Owned<Table>`. Dropping it frees its slots; `next` is not owned.
+        drop(unsafe { Owned::from_raw(p.cast_mut()) });
+    }
+}
+
+/// A raw table pointer moved into a deferred closure.
+struct TablePtr(*const Table);
+// SAFETY: a table holds atomics only, so it may be released on any thread.
+unsafe impl Send for TablePtr {}
+
+/// Gives up the shard's reference on `old`, just replaced as the shard's current
+/// table under the lock, through the epoch.
+fn retire_table(old: Shared<'_, Table>, guard: &Guard) {
+    let p = TablePtr(old.as_raw());
+    // SAFETY: unreachable for new readers; pinned readers that loaded it keep it until
+    // they unpin, and the closure runs after that. The shard's reference is given up
+    // once, here; leases keep the table alive past it.
+    unsafe {
+        guard.defer_unchecked(move || {
+            let p = p;
+            release_table(p.0);
+        });
+    }
+}
+
 /// The count word `w`, read from `k`'s slot in `t`, resolved to a count (the `get`
 /// rule); `None` if the key turns out removed (a tombstone or a killed cell).
 fn resolve<'g>(
@@ -695,9 +928,18 @@ enum Added {
 }
 
 /// Adds `n` to the count of key word `k` in `t` (the shard's current table, as the
-/// caller loaded it) or, if `t` is frozen, in the tables that follow it.
+/// caller loaded it) or, if `t` is frozen, in the tables that follow it. `collided`:
+/// an add through a lease just lost its CAS on the key's word.
 #[inline]
-fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g Guard) -> Added {
+fn add_in<'g>(
+    mut t: &'g Table,
+    k: u64,
+    hash: u64,
+    n: u64,
+    m: Consts,
+    mut collided: bool,
+    guard: &'g Guard,
+) -> Added {
     let empty = m.empty;
     let Some(mut s) = t.find(hash, |w| w == k, empty) else {
         return Added::Unlisted;
@@ -705,7 +947,6 @@ fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g
     // Promotion happens only in a table loaded as current, never in one reached
     // through `next`, into which growth may still be moving counts.
     let mut current = true;
-    let mut collided = false;
     loop {
         // Ordering: `WORD_LOAD`: a count publishes nothing; `CELL` and frozen values are
         // followed by Acquire fences below.
@@ -766,6 +1007,30 @@ fn add_in<'g>(mut t: &'g Table, k: u64, hash: u64, n: u64, m: Consts, guard: &'g
                 }
             }
         }
+    }
+}
+
+/// Adds `n` to key word `k`'s count in `t`, a table leased by this thread (see module
+/// `lease`), if the key's word there is a plain count.
+#[inline]
+fn add_leased(t: &Table, k: u64, hash: u64, n: u64, empty: u64) -> lease::Leased {
+    let Some(s) = t.find(hash, |w| w == k, empty) else {
+        return lease::Leased::Miss;
+    };
+    // Ordering: `WORD_LOAD`: a count; flagged words are left to the pinned path.
+    let cur = s.word.load(WORD_LOAD);
+    if cur & (CELL | FROZEN | DEAD) != 0 {
+        return lease::Leased::Miss;
+    }
+    let new = (bump(cur, n) & !HEAT) | heated(cur, false) << 56;
+    // Ordering: Release on success, as in `add_in`; Relaxed on failure: the value read
+    // is not used. A strong CAS, so that a failure means the word changed.
+    match s
+        .word
+        .compare_exchange(cur, new, Ordering::Release, Ordering::Relaxed)
+    {
+        Ok(_) => lease::Leased::Done,
+        Err(_) => lease::Leased::Lost,
     }
 }
 
@@ -865,6 +1130,14 @@ struct Shard {
     hint_slots: AtomicUsize,
     /// The current table's length minus one, mirrored like `hint_slots`.
     hint_mask: AtomicUsize,
+    /// What inserts write, on a line of its own: every add reads the fields above,
+    /// which change only when the table is replaced, and would miss on them after
+    /// each insert into the shard if they shared a line with the lock.
+    locked: CachePadded<Locked>,
+}
+
+/// A shard's lock and what is written with it.
+struct Locked {
     /// Serialises inserts, revivals, removals, resets, `clear` and growth.
     state: Mutex<ShardState>,
     /// Live keys, mirrored from the state for `len`.
@@ -914,7 +1187,7 @@ impl Shard {
 
     fn publish_len(&self, st: &ShardState) {
         // Ordering: Relaxed: a statistic; the lock orders the stores of one shard.
-        self.live.store(st.live, Ordering::Relaxed);
+        self.locked.live.store(st.live, Ordering::Relaxed);
     }
 }
 
@@ -1128,6 +1401,14 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         self.core.grow_shard_of(&self.hasher, key.to_word());
     }
 
+    /// Turns counting through per-thread table leases on or off (on by default but
+    /// under loom, whose models of leases turn them on).
+    #[cfg(any(atomkit_loom, atomkit_shuttle, test))]
+    #[doc(hidden)]
+    pub fn set_leases(&mut self, on: bool) {
+        self.core.leased = on;
+    }
+
     /// Whether `key`'s count lives in a striped cell (for models and tests).
     #[cfg(any(atomkit_loom, atomkit_shuttle, test))]
     #[doc(hidden)]
@@ -1263,6 +1544,11 @@ pub(super) struct WordCore<K> {
     side: CachePadded<AtomicU64>,
     /// The key cap, if any.
     cap: Option<WordCap>,
+    /// This map's name in the threads' leases (module `lease`): unique in the process.
+    id: u64,
+    /// Whether adds go through leases. Off in the loom models but those of leases, whose
+    /// reference counts would add to every model's state space.
+    leased: bool,
     /// Under loom and shuttle, the map's own epoch collector (as for `CounterMap`).
     #[cfg(any(atomkit_loom, atomkit_shuttle))]
     collector: crossbeam_epoch::Collector,
@@ -1312,12 +1598,14 @@ impl<K: 'static> WordCore<K> {
                         table: Atomic::from(t),
                         hint_slots: AtomicUsize::new(hint),
                         hint_mask: AtomicUsize::new(len - 1),
-                        state: Mutex::new(ShardState {
-                            live: 0,
-                            used: 0,
-                            min_len: len,
+                        locked: CachePadded::new(Locked {
+                            state: Mutex::new(ShardState {
+                                live: 0,
+                                used: 0,
+                                min_len: len,
+                            }),
+                            live: AtomicUsize::new(0),
                         }),
-                        live: AtomicUsize::new(0),
                     })
                 })
                 .collect(),
@@ -1333,6 +1621,10 @@ impl<K: 'static> WordCore<K> {
                 overflow,
                 reserved: CachePadded::new(AtomicUsize::new(0)),
             }),
+            // Ordering: Relaxed: only the uniqueness of the ids matters, which the
+            // read-modify-write gives. Not a checker's atomic: no protocol runs on it.
+            id: NEXT_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed),
+            leased: !cfg!(atomkit_loom),
             #[cfg(any(atomkit_loom, atomkit_shuttle))]
             collector: crossbeam_epoch::Collector::new(),
             _key: PhantomData,
@@ -1361,8 +1653,13 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
     }
 
     #[inline]
+    fn shard_of(&self, hash: u64) -> usize {
+        (hash >> 32) as usize & self.shard_mask
+    }
+
+    #[inline]
     fn shard(&self, hash: u64) -> &Shard {
-        &self.shards[(hash >> 32) as usize & self.shard_mask]
+        &self.shards[self.shard_of(hash)]
     }
 
     /// Adds `n` to `key`'s count, inserting the key (as `key.to_owned()`) if it is
@@ -1380,11 +1677,21 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
         if hot::add(self.tag(), k, n, self.consts.stripes) {
             return;
         }
-        let hash = (k != self.empty).then(|| {
+        let mut collided = false;
+        let hash = if k == self.empty {
+            None
+        } else {
             let hash = h.hash_one(key);
+            if self.leased {
+                match lease::add(self.id, self.shard_of(hash), k, hash, n, self.empty) {
+                    lease::Leased::Done => return,
+                    lease::Leased::Miss => {}
+                    lease::Leased::Lost => collided = true,
+                }
+            }
             self.shard(hash).prefetch(hash);
-            hash
-        });
+            Some(hash)
+        };
         let guard = self.pin();
         let added = match hash {
             Some(hash) => add_in(
@@ -1393,13 +1700,25 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
                 hash,
                 n,
                 self.consts,
+                collided,
                 &guard,
             ),
             None if add_live(&self.side, n, self.consts.stripes, &guard) => Added::Word,
             None => Added::Unlisted,
         };
         match added {
-            Added::Word => {}
+            Added::Word => {
+                if let Some(hash) = hash.filter(|_| self.leased) {
+                    // The table's own pointer (not one made from a reference), which
+                    // may free it when the lease is given up last.
+                    // Ordering: Acquire, as in `Shard::table`.
+                    let t = self.shard(hash).table.load(Ordering::Acquire, &guard);
+                    // SAFETY: the shard's current table, loaded under `guard`.
+                    unsafe {
+                        lease::offer(self.id, self.shards.len(), self.shard_of(hash), t.as_raw());
+                    };
+                }
+            }
             // SAFETY: `p` is a cell found listed under `guard`, after the fence.
             Added::Cell(p) => unsafe { hot::fill(self.tag(), k, p) },
             Added::Unlisted => self.insert(h, k, n, &guard),
@@ -1439,7 +1758,7 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
         let try_list = |k: u64| {
             let hash = self.hash_word(h, k);
             let shard = self.shard(hash);
-            let mut st = lock(&shard.state);
+            let mut st = lock(&shard.locked.state);
             let word = if k == self.empty {
                 self.list_side(shard, &mut st, k)
             } else {
@@ -1653,9 +1972,7 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
         // moved slots are visible to whoever loads the new table.
         let old = shard.table.swap(new, Ordering::Release, guard);
         shard.publish_hint(nt);
-        // SAFETY: unreachable for new readers; readers still on it are pinned, so it is
-        // freed after they unpin. It owns nothing but its slots.
-        unsafe { guard.defer_destroy(old) };
+        retire_table(old, guard);
         nt
     }
 
@@ -1664,7 +1981,7 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
     #[cfg(any(atomkit_loom, atomkit_shuttle, test))]
     pub(super) fn grow_shard_of<S: BuildHasher>(&self, h: &S, k: u64) {
         let shard = self.shard(self.hash_word(h, k));
-        let mut st = lock(&shard.state);
+        let mut st = lock(&shard.locked.state);
         let guard = self.pin();
         let t = shard.table(&guard);
         self.grow(h, shard, &mut st, t, &guard);
@@ -1687,7 +2004,7 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
     pub(super) fn promote_key<S: BuildHasher>(&self, h: &S, k: u64) {
         let hash = self.hash_word(h, k);
         let shard = self.shard(hash);
-        let _st = lock(&shard.state);
+        let _st = lock(&shard.locked.state);
         let guard = self.pin();
         if let Some(s) = shard.table(&guard).find(hash, |w| w == k, self.empty) {
             // Ordering: Relaxed: `promote`'s CAS re-checks.
@@ -1740,7 +2057,7 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
             h.hash_one(key)
         };
         let shard = self.shard(hash);
-        let mut st = lock(&shard.state);
+        let mut st = lock(&shard.locked.state);
         let (k, taken) = if side {
             (self.empty, take(&self.side, true, &guard))
         } else {
@@ -1778,7 +2095,7 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
         self.shards
             .iter()
             // Ordering: Relaxed: a statistic.
-            .map(|s| s.live.load(Ordering::Relaxed))
+            .map(|s| s.locked.live.load(Ordering::Relaxed))
             .sum()
     }
 
@@ -1802,7 +2119,7 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
         let mut out = HashMap::with_capacity(self.len());
         let guard = self.pin();
         for shard in self.shards.iter() {
-            let _st = lock(&shard.state);
+            let _st = lock(&shard.locked.state);
             for s in shard.table(&guard).slots.iter() {
                 // Ordering: Relaxed: keys of the current table are claimed under this
                 // lock, which orders them.
@@ -1815,7 +2132,7 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
                 }
             }
         }
-        let _st = lock(&self.shard(self.hash_word(h, self.empty)).state);
+        let _st = lock(&self.shard(self.hash_word(h, self.empty)).locked.state);
         if let Some(c) = take(&self.side, false, &guard) {
             out.insert(decode(self.empty), c);
         }
@@ -1828,7 +2145,7 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
         let guard = self.pin();
         let side_shard = self.shard(self.hash_word(h, self.empty));
         for shard in self.shards.iter() {
-            let mut st = lock(&shard.state);
+            let mut st = lock(&shard.locked.state);
             let t = shard.table(&guard);
             // Tombstones first, so that adders still on `t` re-insert instead of
             // counting into a table nobody lists.
@@ -1852,9 +2169,7 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
             let old = shard.table.swap(new, Ordering::Release, &guard);
             // SAFETY: just allocated and published; retired only under this lock.
             shard.publish_hint(unsafe { new.deref() });
-            // SAFETY: unreachable for new readers; pinned readers keep it until they
-            // unpin. It owns nothing but its slots.
-            unsafe { guard.defer_destroy(old) };
+            retire_table(old, &guard);
             st.used = 0;
             st.live = 0;
             shard.publish_len(&st);
@@ -1890,17 +2205,36 @@ impl<K> Drop for WordCore<K> {
         };
         for shard in self.shards.iter() {
             // SAFETY: `&mut self`: no other thread can reach the map. Retired tables
-            // belong to the collector; the current one is ours.
+            // belong to the collector; the current one's shard reference is ours.
             let t = unsafe {
                 let guard = crossbeam_epoch::unprotected();
                 // Ordering: Relaxed: exclusive access.
                 let t: Shared<'_, Table> = shard.table.load(Ordering::Relaxed, guard);
-                t.into_owned()
+                t.as_raw()
             };
-            for s in t.slots.iter() {
+            // SAFETY: the shard's reference keeps the table alive until it is released
+            // below.
+            for s in unsafe { &*t }.slots.iter() {
                 // Ordering: Relaxed: exclusive access.
                 release(s.word.load(Ordering::Relaxed));
             }
+            // Threads' leases may keep the table a while, but never count into it
+            // again: no other map has this one's id. So its slots, most of its memory,
+            // go now.
+            // Ordering: Relaxed: a lease taken before the drop happens-before it; one
+            // given up meanwhile only makes this take the slots when it need not.
+            // SAFETY: `t` is live (see above) and no thread reads its slots again;
+            // other owners only decrement `refs`, a field this does not write.
+            unsafe {
+                if (*t).refs.load(Ordering::Relaxed) > 1 {
+                    drop(core::ptr::replace(
+                        &raw mut (*t.cast_mut()).slots,
+                        Box::new([]),
+                    ));
+                }
+            }
+            // SAFETY: the shard's reference, given up once, here.
+            unsafe { release_table(t) };
         }
         // Ordering: Relaxed: exclusive access.
         release(self.side.load(Ordering::Relaxed));

@@ -1,6 +1,6 @@
 //! Unit tests of the word-key map, some looking inside it.
 
-use super::{WordCounterMap, WordKey, COUNT};
+use super::{Table, WordCounterMap, WordKey, COUNT};
 use crate::sync::thread;
 use core::hash::BuildHasher;
 use std::collections::HashMap;
@@ -672,4 +672,147 @@ fn a_moved_maps_cached_cells_stay_its_own() {
     assert_eq!((n.get(9), moved.get(9)), (2, 4));
     moved.inc(9);
     assert_eq!(moved.get(9), 5);
+}
+
+/// The table this thread leases for `k`'s shard of `m` (null if none), and that
+/// shard's current table.
+fn lease_of<S: BuildHasher>(m: &WordCounterMap<u64, S>, k: u64) -> (*const Table, *const Table) {
+    let hash = m.core.hash_word(&m.hasher, k);
+    let shard = m.core.shard(hash);
+    let guard = m.core.pin();
+    let current: *const Table = shard.table(&guard);
+    (
+        super::lease::leased(m.core.id, m.core.shard_of(hash)),
+        current,
+    )
+}
+
+/// The references on `t`, a table kept alive by the caller.
+fn refs(t: *const Table) -> usize {
+    // SAFETY: the caller keeps `t` alive.
+    unsafe { &(*t).refs }.load(Ordering::Relaxed)
+}
+
+#[test]
+fn adds_lease_the_current_table_and_count_through_it() {
+    let m = one_shard();
+    m.inc(3); // inserts, under the lock: no lease yet
+    assert!(lease_of(&m, 3).0.is_null());
+    m.inc(3); // pinned, then leases the table
+    let (leased, current) = lease_of(&m, 3);
+    assert_eq!(leased, current);
+    assert_eq!(refs(current), 2, "the shard's reference and the lease");
+    m.add(3, 5); // through the lease
+    m.inc(4); // a new key: the lease misses, the pinned path inserts it
+    m.inc(4);
+    assert_eq!((m.get(3), m.get(4)), (7, 2));
+}
+
+#[test]
+fn a_leased_table_outlives_its_replacement_and_is_given_up_after() {
+    // Growth and `clear` retire the leased table through the epoch; the lease keeps
+    // it alive (Miri checks that nothing reads freed memory), the next add finds it
+    // frozen or dead, counts on the pinned path and leases the new table.
+    let m = one_shard();
+    m.add(3, 1);
+    m.inc(3);
+    let (old, _) = lease_of(&m, 3);
+    m.grow_shard_of(3);
+    // Let the collector run the retirement (other tests' pins may delay it a while):
+    // a few hundred flushes at least, so that a table freed despite the lease would
+    // be freed by now (and the reads below caught by Miri).
+    for i in 0..100_000 {
+        crossbeam_epoch::pin().flush();
+        if i >= 300 && refs(old) == 1 {
+            break;
+        }
+    }
+    assert_eq!(refs(old), 1, "the epoch gave up the shard's reference");
+    m.inc(3); // the leased table is frozen: pinned path, lease the new table
+    let (leased, current) = lease_of(&m, 3);
+    assert!(leased != old && leased == current);
+    assert_eq!(m.get(3), 3);
+    m.clear();
+    m.inc(3); // the leased table is all tombstones: inserted anew
+    m.inc(3);
+    assert_eq!(m.get(3), 2);
+    let (leased, current) = lease_of(&m, 3);
+    assert_eq!(leased, current);
+}
+
+#[test]
+fn a_leased_add_on_a_removed_key_inserts_it_anew() {
+    let m = one_shard();
+    m.add(3, 2);
+    m.inc(3);
+    assert_eq!(m.remove(3), Some(3));
+    m.inc(3); // the leased word is a tombstone: revived under the lock
+    m.add(3, 4);
+    assert_eq!(m.get(3), 5);
+    assert_eq!(m.snapshot_and_reset()[&3], 5);
+    m.inc(3);
+    assert_eq!(m.get(3), 1);
+}
+
+#[test]
+fn a_dropped_maps_leases_never_count_into_a_later_map() {
+    // Leases name a map by an id no other map gets, so a later map (maybe at the
+    // same address) never counts into a dropped map's tables; the drop frees the
+    // leased tables' slots at once, and the last lease frees the rest.
+    let m = one_shard();
+    m.inc(3);
+    m.inc(3);
+    let (t, _) = lease_of(&m, 3);
+    assert_eq!(refs(t), 2);
+    drop(m);
+    assert_eq!(refs(t), 1, "only this thread's lease is left");
+    // SAFETY: the lease keeps `t` alive.
+    let slots: &[super::Slot] = unsafe { &(*t).slots };
+    assert!(slots.is_empty(), "its slots went with the map");
+    let n = one_shard();
+    for _ in 0..6 {
+        n.inc(3); // pinned adds into another map: the fourth switches the leases
+    }
+    assert_eq!(n.get(3), 6);
+    let (leased, current) = lease_of(&n, 3);
+    assert_eq!(leased, current);
+}
+
+#[test]
+fn a_threads_leases_go_when_it_exits() {
+    let m = one_shard();
+    m.inc(3);
+    thread::scope(|s| {
+        s.spawn(|| {
+            m.inc(3);
+            m.inc(3);
+            assert_eq!(refs(lease_of(&m, 3).1), 2);
+        });
+    });
+    // The thread's locals are destroyed as it exits, which may be after the join.
+    let t = lease_of(&m, 3).1;
+    for _ in 0..1_000_000 {
+        if refs(t) == 1 {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    assert_eq!(refs(t), 1, "the thread's lease went with it");
+    assert_eq!(m.get(3), 3);
+}
+
+#[test]
+fn alternating_maps_keep_the_first_lease() {
+    // A thread counting into two maps in turn keeps its leases on the first: the
+    // other's pinned adds reset the count of strays each time the first is hit.
+    let (a, b) = (one_shard(), one_shard());
+    a.inc(1);
+    a.inc(1);
+    for _ in 0..20 {
+        a.inc(1);
+        b.inc(1);
+    }
+    assert!(!lease_of(&a, 1).0.is_null());
+    assert!(lease_of(&b, 1).0.is_null());
+    assert_eq!((a.get(1), b.get(1)), (22, 20));
 }
