@@ -62,7 +62,7 @@
 //!   killed, it lists the key anew under the lock, adds there and re-points itself.
 //! - **Insert, revive, remove, reset, clear, grow** run under the shard's mutex, on
 //!   the current table loaded again under it. Growth allocates a table sized for the
-//!   live keys at most a quarter full, stores it in `next`, then for each slot
+//!   live keys at most half full, stores it in `next`, then for each slot
 //!   freezes the word (`fetch_or(FROZEN)`), and adds a live key's frozen count to the
 //!   key's slot in `next` by a CAS that also sets `CARRIED`; tombstones are dropped.
 //!   It then publishes `next` as current and retires the old table through the epoch.
@@ -582,12 +582,14 @@ mod lease {
     }
 }
 
-/// Growth sizes a table for this many times the live keys (at most a quarter full);
-/// half under the model checkers, so that models reach a second growth in few steps.
-#[cfg(not(any(atomkit_loom, atomkit_shuttle)))]
-const GROWTH_SLACK: usize = 4;
-#[cfg(any(atomkit_loom, atomkit_shuttle))]
+/// Growth sizes a table for this many times the live keys (at most half full).
 const GROWTH_SLACK: usize = 2;
+
+/// A table is grown before an insert would make it more than `MAX_LOAD.0 /
+/// MAX_LOAD.1` full (keys and tombstones): dense enough that a big map's tables stay
+/// small (fewer cache and TLB misses on the probe), sparse enough that a probe for an
+/// absent key stays short (13 slots on average at the limit, 3 for a present key).
+const MAX_LOAD: (usize, usize) = (4, 5);
 
 /// The id of the next map (see `WordCore::id`); 0 names no map.
 static NEXT_ID: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
@@ -780,7 +782,7 @@ impl Table {
 
     /// `k`'s slot, claiming the first free one if `k` has none. Keys are written once,
     /// so racing claimers of one key agree on its slot. Callers keep the table at most
-    /// half full (inserts under the lock; moves only of keys the old table lists).
+    /// four-fifths full (inserts under the lock; moves only of keys the old table lists).
     fn find_or_claim(&self, k: u64, hash: u64, empty: u64) -> &Slot {
         let mask = self.mask();
         let mut i = hash as usize;
@@ -798,7 +800,7 @@ impl Table {
                 Err(_) => i = i.wrapping_add(1),
             }
         }
-        unreachable!("a counter-map table is never more than half full")
+        unreachable!("a counter-map table always has a free slot")
     }
 
     /// The table growth moves this one's keys to, for a thread that read a frozen
@@ -1393,7 +1395,7 @@ impl<K: WordKey, S: BuildHasher> WordCounterMap<K, S> {
         self.core.counter(&self.hasher, &key)
     }
 
-    /// Grows the table of `key`'s shard now, as an insert that finds it half full
+    /// Grows the table of `key`'s shard now, as an insert that finds it full
     /// would: for models and tests that race adds and reads against growth.
     #[cfg(any(atomkit_loom, atomkit_shuttle, test))]
     #[doc(hidden)]
@@ -1582,7 +1584,8 @@ impl<K: 'static> WordCore<K> {
         debug_assert!(is_word_key::<K>() && shards.is_power_of_two());
         let len = capacity
             .div_ceil(shards)
-            .checked_mul(2)
+            .checked_mul(MAX_LOAD.1)
+            .map(|n| n.div_ceil(MAX_LOAD.0))
             .and_then(usize::checked_next_power_of_two)
             .expect("counter map capacity too large: its table size overflows")
             .max(MIN_TABLE);
@@ -1816,7 +1819,7 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
 
     /// Under the shard lock (`st`): `k`'s word in the current table, listed with count
     /// 0 if the key was absent (its tombstone revived in place, or a free slot claimed,
-    /// after growing the table if it would be more than half full); `None` if the key
+    /// after growing the table if it would be fuller than `MAX_LOAD`); `None` if the key
     /// cap refuses it.
     fn list<'g, S: BuildHasher>(
         &self,
@@ -1849,7 +1852,7 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
         if !self.reserve(k) {
             return None;
         }
-        if (st.used + 1) * 2 > t.slots.len() {
+        if (st.used + 1) * MAX_LOAD.1 > t.slots.len() * MAX_LOAD.0 {
             t = self.grow(h, shard, st, t, guard);
         }
         let s = t.find_or_claim(k, hash, self.empty);
@@ -1910,7 +1913,7 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
     }
 
     /// Under the lock: moves `old`'s live keys and counts to a table sized for them
-    /// at most a quarter full, publishes it and retires `old`.
+    /// at most half full, publishes it and retires `old`.
     fn grow<'g, S: BuildHasher>(
         &self,
         h: &S,
@@ -1976,8 +1979,8 @@ impl<K: Hash + Eq + 'static> WordCore<K> {
         nt
     }
 
-    /// Grows the table of key word `k`'s shard now, as an insert that finds it half
-    /// full would (for models and tests).
+    /// Grows the table of key word `k`'s shard now, as an insert that finds it full
+    /// would (for models and tests).
     #[cfg(any(atomkit_loom, atomkit_shuttle, test))]
     pub(super) fn grow_shard_of<S: BuildHasher>(&self, h: &S, k: u64) {
         let shard = self.shard(self.hash_word(h, k));
