@@ -35,7 +35,8 @@
 //!   in a table it loaded as current (never one reached through `next`, into which growth
 //!   may be moving counts), makes a `StripedCell` (the present map's count: a word
 //!   that grows cache-line-padded stripes on collisions) holding the word's count and
-//!   CASes the word to `CELL | address | CARRIED-as-before`. Growth moves the word,
+//!   CASes the word to `CELL | address | CARRIED-as-before`; while other adds win the
+//!   word, the same cell takes the new count and the CAS is tried again. Growth moves the word,
 //!   not the count; the current table's listing owns the cell, and `remove` and
 //!   `clear` kill it (adders still on it then fail and re-insert the key) and retire
 //!   it through the epoch.
@@ -182,9 +183,14 @@ fn new_cell_word(count: u64, carried: u64, stripes: usize) -> (u64, *mut Cell) {
         cell.count.add(count, stripes);
     }
     let p = Box::into_raw(Box::new(cell));
+    (cell_word(p, carried), p)
+}
+
+/// The `CELL` word naming the cell at `p`, keeping `carried`.
+fn cell_word(p: *mut Cell, carried: u64) -> u64 {
     let addr = p.expose_provenance() as u64;
     debug_assert!(addr & 15 == 0 && (addr >> 4) <= COUNT);
-    (CELL | carried | (addr >> 4), p)
+    CELL | carried | (addr >> 4)
 }
 
 /// Gives up one reference on the cell at `p`, freeing it with the last one.
@@ -1037,21 +1043,37 @@ fn add_leased(t: &Table, k: u64, hash: u64, n: u64, empty: u64) -> lease::Leased
 }
 
 /// Moves a contended key's count from its word (`cur`, live, plain) to a new striped
-/// cell. On failure (the word changed: an add, a freeze, a removal, another
-/// promotion) frees the cell and returns the word's value.
+/// cell. The cell is made once: while other adds win the word (it stays plain and
+/// live), the cell takes the new count and the CAS is tried again, so that a hot key,
+/// whose word changes all the time, is not left allocating and freeing a cell per
+/// attempt. On failure (a freeze, a removal, another promotion) frees the cell and
+/// returns the word's value.
 #[cold]
-fn promote(word: &AtomicU64, cur: u64, stripes: usize) -> Result<(), u64> {
-    let (w, p) = new_cell_word(cur & COUNT, cur & CARRIED, stripes);
-    // Ordering: Release on success publishes the cell's initialised words to adders
-    // and readers that fence Acquire after reading the `CELL` word (and growth's
-    // freeze reads it with Acquire). `WORD_LOAD` on failure: the caller goes on from
-    // the value read, as from a load.
-    match word.compare_exchange(cur, w, Ordering::Release, WORD_LOAD) {
-        Ok(_) => Ok(()),
-        Err(actual) => {
-            // SAFETY: `p` came from `Box::into_raw` and was never published.
-            drop(unsafe { Box::from_raw(p) });
-            Err(actual)
+fn promote(word: &AtomicU64, mut cur: u64, stripes: usize) -> Result<(), u64> {
+    let (_, p) = new_cell_word(cur & COUNT, cur & CARRIED, stripes);
+    loop {
+        let w = cell_word(p, cur & CARRIED);
+        // Ordering: Release on success publishes the cell's initialised words to
+        // adders and readers that fence Acquire after reading the `CELL` word (and
+        // growth's freeze reads it with Acquire). `WORD_LOAD` on failure: the value is
+        // used as from a load.
+        match word.compare_exchange(cur, w, Ordering::Release, WORD_LOAD) {
+            Ok(_) => return Ok(()),
+            Err(actual) if actual & (CELL | FROZEN | DEAD) == 0 => {
+                // SAFETY: `p` came from `Box::into_raw` and is not published yet: only
+                // this thread reaches it.
+                let cell: &StripedCell = unsafe { &(&*p).count };
+                cell.reset();
+                if actual & COUNT != 0 {
+                    cell.add(actual & COUNT, stripes);
+                }
+                cur = actual;
+            }
+            Err(actual) => {
+                // SAFETY: `p` came from `Box::into_raw` and was never published.
+                drop(unsafe { Box::from_raw(p) });
+                return Err(actual);
+            }
         }
     }
 }

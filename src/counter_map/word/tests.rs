@@ -816,3 +816,26 @@ fn alternating_maps_keep_the_first_lease() {
     assert!(lease_of(&b, 1).0.is_null());
     assert_eq!((a.get(1), b.get(1)), (22, 20));
 }
+
+#[test]
+fn a_promotion_that_loses_to_an_add_tries_again_with_the_new_count() {
+    use super::{cell_of, cell_ptr, promote, release_cell, CELL, DEAD, FROZEN};
+    // The promoter read 5; another add made it 7 before the promotion's CAS. The
+    // promotion must not give up (on a hot key the word changes all the time, and
+    // a promotion that gave up would make and free a cell per try, seldom winning):
+    // it carries 7 into the cell and wins.
+    let w = AtomicU64::new(7);
+    assert!(promote(&w, 5, 2).is_ok());
+    let cur = w.load(Ordering::Relaxed);
+    assert!(cur & CELL != 0);
+    let guard = crossbeam_epoch::pin();
+    // SAFETY: a `CELL` word just published on this thread, under a pin.
+    assert_eq!(unsafe { cell_of(cur, &guard) }.sum(), Some(7));
+    // SAFETY: the listing's reference, which this word held, given up once.
+    unsafe { release_cell(cell_ptr(cur)) };
+    // A word that became a tombstone or froze meanwhile: the promotion fails.
+    for flagged in [DEAD, FROZEN | 7] {
+        let w = AtomicU64::new(flagged);
+        assert_eq!(promote(&w, 5, 2), Err(flagged));
+    }
+}
