@@ -193,6 +193,28 @@ fn cell_word(p: *mut Cell, carried: u64) -> u64 {
     CELL | carried | (addr >> 4)
 }
 
+/// Gives up one of the references counted in `refs` (a cell's or a table's); `true`
+/// if it was the last, and the caller is to free the object: every other owner's
+/// accesses to it then happen-before the free.
+fn drop_reference(refs: &AtomicUsize) -> bool {
+    // Ordering: Release, so that this owner's accesses to the object happen-before the
+    // free by whichever owner drops the last reference (its Acquire fence below).
+    // ThreadSanitizer does not model fences, so under `atomkit_tsan` the decrement is
+    // AcqRel instead (the same guarantee, one ordering stronger on every release).
+    let order = if cfg!(atomkit_tsan) {
+        Ordering::AcqRel
+    } else {
+        Ordering::Release
+    };
+    if refs.fetch_sub(1, order) != 1 {
+        return false;
+    }
+    // Ordering: pairs with the other owners' Release decrements.
+    #[cfg(not(atomkit_tsan))]
+    fence(Ordering::Acquire);
+    true
+}
+
 /// Gives up one reference on the cell at `p`, freeing it with the last one.
 ///
 /// # Safety
@@ -202,20 +224,7 @@ fn cell_word(p: *mut Cell, carried: u64) -> u64 {
 /// passed every reader that could).
 unsafe fn release_cell(p: *mut Cell) {
     // SAFETY: the caller's reference keeps the cell alive until this decrement.
-    let refs = unsafe { &(&*p).refs };
-    // Ordering: Release, so that this owner's adds and reads of the cell happen-before
-    // the free by whichever owner drops the last reference (its Acquire fence below).
-    // ThreadSanitizer does not model fences, so under `atomkit_tsan` the decrement is
-    // AcqRel instead (the same guarantee, one ordering stronger on every release).
-    let order = if cfg!(atomkit_tsan) {
-        Ordering::AcqRel
-    } else {
-        Ordering::Release
-    };
-    if refs.fetch_sub(1, order) == 1 {
-        // Ordering: pairs with the other owners' Release decrements.
-        #[cfg(not(atomkit_tsan))]
-        fence(Ordering::Acquire);
+    if drop_reference(unsafe { &(&*p).refs }) {
         // SAFETY: the last reference: nobody else can reach the cell, which came from
         // `Box::into_raw` in `new_cell_word`.
         drop(unsafe { Box::from_raw(p) });
@@ -838,19 +847,7 @@ impl Table {
 /// table through the shard any more (the epoch has passed every reader that could).
 unsafe fn release_table(p: *const Table) {
     // SAFETY: the caller's reference keeps the table alive until this decrement.
-    let refs = unsafe { &(*p).refs };
-    // Ordering: Release, so that this owner's accesses to the table happen-before the
-    // free by whichever owner drops the last reference (its Acquire fence below);
-    // AcqRel under `atomkit_tsan`, which does not model fences (as in `release_cell`).
-    let order = if cfg!(atomkit_tsan) {
-        Ordering::AcqRel
-    } else {
-        Ordering::Release
-    };
-    if refs.fetch_sub(1, order) == 1 {
-        // Ordering: pairs with the other owners' Release decrements.
-        #[cfg(not(atomkit_tsan))]
-        fence(Ordering::Acquire);
+    if drop_reference(unsafe { &(*p).refs }) {
         // SAFETY: the last reference: nobody else can reach the table, which came from
         // an `Owned<Table>`. Dropping it frees its slots; `next` is not owned.
         drop(unsafe { Owned::from_raw(p.cast_mut()) });
