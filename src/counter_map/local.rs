@@ -27,7 +27,7 @@
 //! (dropping keys) only after the cache is no longer being read.
 
 use super::table::EntryHead;
-use crate::sync::thread_local;
+use crate::sync::const_thread_local;
 use core::cell::Cell;
 
 /// Sets a thread's cache starts with (two ways each).
@@ -214,13 +214,7 @@ impl Drop for Cache {
     }
 }
 
-#[cfg(not(atomkit_loom))]
-thread_local! {
-    static CACHE: Cache = const { Cache::new() };
-}
-// loom's `thread_local!` takes no `const` initialiser.
-#[cfg(atomkit_loom)]
-thread_local! {
+const_thread_local! {
     static CACHE: Cache = Cache::new();
 }
 

@@ -274,7 +274,7 @@ fn retire_cell(w: u64, guard: &Guard) {
 mod hot {
     use super::{release_cell, Cell as SharedCell};
     use crate::sync::atomic::Ordering;
-    use crate::sync::thread_local;
+    use crate::sync::const_thread_local;
     use core::cell::Cell;
 
     /// Ways per thread.
@@ -331,13 +331,7 @@ mod hot {
         }
     }
 
-    #[cfg(not(atomkit_loom))]
-    thread_local! {
-        static CACHE: Cache = const { Cache::new() };
-    }
-    // loom's `thread_local!` takes no `const` initialiser.
-    #[cfg(atomkit_loom)]
-    thread_local! {
+    const_thread_local! {
         static CACHE: Cache = Cache::new();
     }
 
@@ -454,7 +448,7 @@ mod hot {
 mod lease {
     use super::{release_table, Table};
     use crate::sync::atomic::Ordering;
-    use crate::sync::thread_local;
+    use crate::sync::const_thread_local;
     use core::cell::{Cell, UnsafeCell};
 
     struct Leases {
@@ -497,13 +491,7 @@ mod lease {
         }
     }
 
-    #[cfg(not(atomkit_loom))]
-    thread_local! {
-        static LEASES: Leases = const { Leases::new() };
-    }
-    // loom's `thread_local!` takes no `const` initialiser.
-    #[cfg(atomkit_loom)]
-    thread_local! {
+    const_thread_local! {
         static LEASES: Leases = Leases::new();
     }
 

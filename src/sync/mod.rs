@@ -74,6 +74,24 @@ mod imp {
 #[allow(unused_imports)]
 pub(crate) use imp::{atomic, spin_loop, thread, thread_local, Arc, Mutex, MutexGuard};
 
+/// Declares a thread-local with a `const` initialiser (no lazy-init check on access)
+/// in std and shuttle builds, and a plain one under loom, whose `thread_local!` takes
+/// no `const` initialiser.
+macro_rules! const_thread_local {
+    (static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(atomkit_loom))]
+        $crate::sync::thread_local! {
+            static $name: $t = const { $init };
+        }
+        #[cfg(atomkit_loom)]
+        $crate::sync::thread_local! {
+            static $name: $t = $init;
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use const_thread_local;
+
 /// Locks a mutex, ignoring poisoning: atomkit never leaves shared state half-written
 /// across a panic while a lock is held, so a poisoned lock is still consistent.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
